@@ -1,0 +1,79 @@
+#ifndef TG_GATEWAY_CONF_H
+#define TG_GATEWAY_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define TG_TRACE_ACCEPT_MAX 8
+#define TG_CONF_ERR_MAX     1024
+
+struct tg_jpos;
+
+/* One upstream service: where it is and how long one call to it may take. */
+struct tg_upstream {
+    char *name;                  /* owned */
+    char *url;                   /* owned: "http://host:port", no path, no trailing '/' */
+    char *base_path;             /* owned: path part of the conf url without trailing '/', or "" */
+    unsigned timeout_ms;         /* cap on one call (default 5000) */
+    unsigned connect_timeout_ms; /* cap on the TCP/TLS connect (default 1000) */
+    unsigned max_in_flight;      /* per worker, 0 = unlimited */
+};
+
+/* Everything the conf file says; shared read-only by all workers once loaded.
+ * Replaced as a whole on reload: requests hold a reference until they finish. */
+struct tg_conf {
+    char *file;                    /* owned: path it was read from */
+    char *listen_host;             /* owned: default "0.0.0.0" */
+    unsigned port;                 /* default 8080 */
+    unsigned workers;              /* 0 = one per online CPU */
+    char *trace_header;            /* owned: default "X-Trace-Id" */
+    char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
+    size_t n_trace_accept;
+    unsigned max_connections;      /* per gateway (default 10000) */
+    size_t max_body_bytes;         /* request body cap (default 1 MiB) */
+    size_t max_response_bytes;     /* upstream body cap (default 16 MiB) */
+    unsigned client_timeout_ms;    /* idle client connection timeout (default 30000) */
+    unsigned shutdown_grace_ms;    /* default 10000 */
+    char *tls_cert;                /* owned: PEM file path, NULL = plain HTTP */
+    char *tls_key;                 /* owned: PEM file path */
+    struct tg_upstream *upstreams; /* owned array */
+    size_t n_upstreams;
+    void *routes;                        /* owned route table, opaque at this layer */
+    void (*routes_free)(void *routes);   /* frees routes */
+    atomic_uint refs;                    /* one per holder; freed at 0 */
+};
+
+/* Where a conf error is reported. file is borrowed, pos is borrowed. */
+struct tg_conf_ctx {
+    const char *file;
+    const struct tg_jpos *pos;
+    char err[TG_CONF_ERR_MAX]; /* "FILE:LINE:COL: message (at json.path)" after a failure */
+};
+
+/* Parses the conf's "routes" array and attaches the result to conf->routes/routes_free.
+ * routes is borrowed (may be NULL when the key is absent). Returns TG_OK or TG_EINVAL with
+ * ctx->err set via tg_conf_error(). */
+typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
+
+/* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
+ * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds
+ * "FILE:LINE:COL: message (at json.path)". */
+int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
+                 char *err, size_t errlen);
+
+/* Sets ctx->err to "FILE:LINE:COL: <fmt> (at <jpath>)", the position being that of the value
+ * at jpath (e.g. "routes[2].upstream"), or of its closest ancestor found. Returns TG_EINVAL. */
+int tg_conf_error(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The upstream named name, or NULL. */
+const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name);
+
+/* Reference counting; tg_conf_unref frees at zero (NULL is a no-op). Any thread. */
+struct tg_conf *tg_conf_ref(struct tg_conf *conf);
+void tg_conf_unref(struct tg_conf *conf);
+
+#endif
