@@ -69,6 +69,43 @@ int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_con
 int tg_conf_error(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Same as tg_conf_error, but at the KEY of the object member at jpath (unknown or misplaced
+ * keys, bad names used as keys). Returns TG_EINVAL. */
+int tg_conf_error_key(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Typed access to the member key of the object obj, whose path is jpath; shared by conf.c and
+ * routes/table.c so that every section reports the same messages. Each returns TG_OK, or
+ * TG_EINVAL with ctx->err set (wrong type, out of range, missing when required). An absent
+ * optional key leaves *out untouched, so callers preset *out to the default. */
+
+/* Fails on the first key of obj that is not in allowed (NULL-terminated), at that key. */
+int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                       const char *const *allowed);
+/* *out = obj[key] (borrowed) when it has the given type (JSON_OBJECT, JSON_ARRAY, JSON_STRING). */
+int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                     const char *key, json_type type, bool required, json_t **out);
+/* *out = a non-empty string, borrowed from obj. */
+int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                    const char *key, bool required, const char **out);
+/* *out = true or false. */
+int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                     const char *key, bool *out);
+/* *out = a JSON integer (not a real) in min..max. */
+int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                         const char *key, unsigned min, unsigned max, unsigned *out);
+int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                     const char *key, size_t min, size_t max, size_t *out);
+
+/* "an object", "a string", "an integer", ...: v's JSON type for messages. */
+const char *tg_conf_type_name(const json_t *v);
+
+/* True when s is a non-empty HTTP token (RFC 9110 tchar: letters, digits, !#$%&'*+-.^_`|~). */
+bool tg_conf_is_token(const char *s);
+
+/* True when s is 1..64 characters of [A-Za-z0-9_-] (upstream and backend names). */
+bool tg_conf_is_name(const char *s);
+
 /* The upstream named name, or NULL. */
 const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name);
 

@@ -12,6 +12,7 @@ struct tg_upstream;
 
 #define TG_ROUTE_PARAMS_MAX 8
 #define TG_FANOUT_MAX       16
+#define TG_ROUTE_SEGS_MAX   32 /* segments in a route path pattern */
 
 enum tg_route_kind {
     TG_ROUTE_PROXY = 0,  /* one upstream */
@@ -60,7 +61,7 @@ struct tg_route {
     size_t max_merged_bytes;            /* fanout: cap on the merged body (default 4 MiB) */
     struct tg_seg *segs;                /* owned compiled pattern */
     size_t n_segs;
-    bool prefix; /* pattern ends in "/*" */
+    bool prefix; /* pattern ends in a slash and a star */
 };
 
 struct tg_route_param {
@@ -86,8 +87,11 @@ int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf 
 void tg_route_table_free(void *table);
 
 /* Finds the route for method and the raw path (no query; path_len bytes). Returns TG_OK and
- * fills m; TG_ENOROUTE when no pattern matches the path; TG_EMETHOD when patterns match the path
- * but none allows the method. */
+ * fills m; TG_ENOROUTE when no pattern matches the path (or it does not start with '/');
+ * TG_EMETHOD when patterns match the path but none allows the method; TG_EINVAL when a segment
+ * of the path is "." or ".." (also percent-encoded): the gateway does not forward paths that
+ * could climb out of a prefix. Among the routes that match and allow the method, the most
+ * specific wins (rule in routes/table.c and conf/README.md). Does not allocate; any thread. */
 int tg_route_table_match(const struct tg_route_table *t, const char *method, const char *path,
                          size_t path_len, struct tg_route_match *m);
 

@@ -1,0 +1,228 @@
+#include "gateway/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/req.h"
+
+static atomic_int log_threshold = TG_LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* The formatted second is cached per thread: gmtime_r once a second, not once a line. */
+static _Thread_local time_t cached_sec = -1;
+static _Thread_local char cached_prefix[32];
+
+void tg_log_set_level(enum tg_log_level lvl)
+{
+    atomic_store(&log_threshold, (int)lvl);
+}
+
+static void put(struct tg_logline *l, const char *s, size_t n)
+{
+    if (l->len + n >= sizeof(l->buf) - 2) {
+        l->truncated = 1;
+        return;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void put_escaped(struct tg_logline *l, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[8];
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            put(l, tmp, 2);
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Control and non-ASCII bytes are escaped so a line can never be split or forged. */
+            memcpy(tmp, "\\u00", 4);
+            tmp[4] = hex[c >> 4];
+            tmp[5] = hex[c & 15];
+            put(l, tmp, 6);
+        } else {
+            put(l, (const char *)&s[i], 1);
+        }
+    }
+}
+
+static void put_key(struct tg_logline *l, const char *key)
+{
+    put(l, ",\"", 2);
+    put(l, key, strlen(key));
+    put(l, "\":", 2);
+}
+
+static void put_ts(struct tg_logline *l)
+{
+    struct timespec ts;
+    char tail[16];
+    int n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(cached_prefix, sizeof(cached_prefix), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
+    put(l, "{\"ts\":\"", 7);
+    put(l, cached_prefix, strlen(cached_prefix));
+    n = snprintf(tail, sizeof(tail), ".%03ldZ\"", ts.tv_nsec / 1000000);
+    put(l, tail, (size_t)n);
+}
+
+void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
+                      const char *event)
+{
+    l->len = 0;
+    l->truncated = 0;
+    l->skip = (int)lvl < atomic_load_explicit(&log_threshold, memory_order_relaxed);
+    if (l->skip) {
+        return;
+    }
+    put_ts(l);
+    tg_logline_str(l, "level", level_names[lvl]);
+    tg_logline_str(l, "event", event);
+    if (req != NULL && req->trace_id[0] != '\0') {
+        tg_logline_str(l, "trace_id", req->trace_id);
+        if (req->span_id[0] != '\0') {
+            tg_logline_str(l, "span_id", req->span_id);
+        }
+    }
+}
+
+void tg_logline_strn(struct tg_logline *l, const char *key, const char *value, size_t len)
+{
+    if (l->skip || value == NULL) {
+        return;
+    }
+    put_key(l, key);
+    put(l, "\"", 1);
+    put_escaped(l, value, len);
+    put(l, "\"", 1);
+}
+
+void tg_logline_str(struct tg_logline *l, const char *key, const char *value)
+{
+    if (value != NULL) {
+        tg_logline_strn(l, key, value, strlen(value));
+    }
+}
+
+void tg_logline_int(struct tg_logline *l, const char *key, int64_t n)
+{
+    char tmp[24];
+    int k;
+
+    if (l->skip) {
+        return;
+    }
+    k = snprintf(tmp, sizeof(tmp), "%lld", (long long)n);
+    put_key(l, key);
+    put(l, tmp, (size_t)k);
+}
+
+void tg_logline_bool(struct tg_logline *l, const char *key, int b)
+{
+    if (l->skip) {
+        return;
+    }
+    put_key(l, key);
+    if (b) {
+        put(l, "true", 4);
+    } else {
+        put(l, "false", 5);
+    }
+}
+
+void tg_logline_ms(struct tg_logline *l, const char *key, double ms)
+{
+    char tmp[32];
+    int k;
+
+    if (l->skip) {
+        return;
+    }
+    k = snprintf(tmp, sizeof(tmp), "%.3f", ms);
+    put_key(l, key);
+    put(l, tmp, (size_t)k);
+}
+
+void tg_logline_end(struct tg_logline *l)
+{
+    size_t off = 0;
+
+    if (l->skip) {
+        return;
+    }
+    if (l->truncated) {
+        /* Keep the line valid JSON: the fields written so far, then a marker. */
+        l->len = l->len < sizeof(l->buf) - 24 ? l->len : sizeof(l->buf) - 24;
+        put(l, ",\"truncated\":true", 17);
+    }
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    while (off < l->len) {
+        ssize_t w = write(STDOUT_FILENO, l->buf + off, l->len - off);
+        if (w == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return; /* nowhere to report a failing log */
+        }
+        off += (size_t)w;
+    }
+}
+
+void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, const char *fmt,
+            ...)
+{
+    struct tg_logline l;
+    char msg[1024];
+    va_list ap;
+
+    tg_logline_begin(&l, lvl, req, event);
+    if (l.skip) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tg_logline_str(&l, "msg", msg);
+    tg_logline_end(&l);
+}
+
+void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event,
+               json_t *fields)
+{
+    struct tg_logline l;
+    const char *key;
+    json_t *v;
+
+    tg_logline_begin(&l, lvl, req, event);
+    json_object_foreach(fields, key, v)
+    {
+        if (json_is_string(v)) {
+            tg_logline_strn(&l, key, json_string_value(v), json_string_length(v));
+        } else if (json_is_integer(v)) {
+            tg_logline_int(&l, key, json_integer_value(v));
+        } else if (json_is_real(v)) {
+            tg_logline_ms(&l, key, json_real_value(v));
+        } else if (json_is_boolean(v)) {
+            tg_logline_bool(&l, key, json_is_true(v));
+        }
+    }
+    tg_logline_end(&l);
+    json_decref(fields);
+}

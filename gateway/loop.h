@@ -1,0 +1,49 @@
+#ifndef TG_GATEWAY_LOOP_H
+#define TG_GATEWAY_LOOP_H
+
+#include <stdint.h>
+
+/* One worker's event loop: one epoll set, a table from fd to callback, and hooks that run
+ * once per pass. epoll_data carries (generation, fd), never a pointer: fds are reused at once
+ * after close, and a stale event for a reused fd is dropped by its generation. */
+struct tg_loop;
+
+/* Called when fd is ready; events are EPOLL* bits. */
+typedef void tg_loop_io_fn(void *arg, int fd, uint32_t events);
+/* Called once per pass after the events were dispatched. */
+typedef void tg_loop_tick_fn(void *arg);
+/* Milliseconds until the hook needs a pass, or -1 for no limit. */
+typedef long tg_loop_timeout_fn(void *arg);
+
+/* A new loop or NULL (out of memory, or epoll_create1 failed: logged). */
+struct tg_loop *tg_loop_new(void);
+
+/* Frees the loop. Watched fds are not closed. NULL is a no-op. */
+void tg_loop_free(struct tg_loop *loop);
+
+/* Watches fd for events (EPOLLIN, EPOLLOUT, EPOLLRDHUP...), replacing an earlier watch of the
+ * same fd. fn(arg, fd, events) runs on this loop's thread. TG_OK or a negative tg_err. */
+int tg_loop_watch(struct tg_loop *loop, int fd, uint32_t events, tg_loop_io_fn *fn, void *arg);
+
+/* Stops watching fd; pending events for it in the current pass are dropped. Safe on an fd that
+ * is not watched or already closed. */
+void tg_loop_unwatch(struct tg_loop *loop, int fd);
+
+/* Adds a per-pass hook; hooks run in the order added. TG_OK or TG_ENOMEM. */
+int tg_loop_add_hook(struct tg_loop *loop, tg_loop_tick_fn *tick, tg_loop_timeout_fn *timeout,
+                     void *arg);
+
+/* Runs passes until tg_loop_stop. Returns TG_OK, or a negative tg_err when epoll fails. */
+int tg_loop_run(struct tg_loop *loop);
+
+/* Ends tg_loop_run after the current pass. Loop thread only; other threads use tg_loop_wake
+ * with a callback that calls it. */
+void tg_loop_stop(struct tg_loop *loop);
+
+/* Sets the callback run on the loop thread after tg_loop_wake. */
+void tg_loop_on_wake(struct tg_loop *loop, tg_loop_tick_fn *fn, void *arg);
+
+/* Wakes the loop from any thread; its wake callback runs in the next pass. */
+void tg_loop_wake(struct tg_loop *loop);
+
+#endif

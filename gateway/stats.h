@@ -1,0 +1,46 @@
+#ifndef TG_GATEWAY_STATS_H
+#define TG_GATEWAY_STATS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TG_WORKERS_MAX 64
+
+/* Counters of one worker. Written only by that worker's thread (relaxed load + store, no
+ * locked instruction), read by any thread for /metrics. */
+struct tg_worker_stats {
+    _Atomic uint64_t requests;
+    _Atomic uint64_t status_2xx;
+    _Atomic uint64_t status_3xx;
+    _Atomic uint64_t status_4xx;
+    _Atomic uint64_t status_5xx;
+    _Atomic uint64_t client_closed;   /* 499 */
+    _Atomic uint64_t timeouts;        /* 504 */
+    _Atomic uint64_t upstream_errors; /* 502 */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t upstream_calls;
+    _Atomic int64_t live;        /* gauge: requests in progress */
+    _Atomic int64_t connections; /* gauge: open client connections */
+};
+
+#define TG_STAT_ADD(s, field, n)                                                                   \
+    atomic_store_explicit(&(s)->field,                                                             \
+                          atomic_load_explicit(&(s)->field, memory_order_relaxed) + (n),           \
+                          memory_order_relaxed)
+
+/* Every worker's counters, for /metrics; filled by main before the workers start. */
+struct tg_stats_registry {
+    struct tg_worker_stats *workers[TG_WORKERS_MAX];
+    unsigned n;
+    atomic_bool draining; /* readiness fails once shutdown began */
+    uint64_t started_unix;
+    _Atomic uint64_t reloads;
+    _Atomic uint64_t reload_failures;
+};
+
+/* The process-wide registry. */
+extern struct tg_stats_registry tg_stats;
+
+#endif

@@ -1,0 +1,1 @@
+#include "middleware/trace_context.h"

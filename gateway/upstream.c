@@ -1,0 +1,618 @@
+#include "gateway/upstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+
+#include <curl/curl.h>
+
+#include "gateway/conf.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+#include "gateway/req.h"
+#include "gateway/trace_context.h"
+
+#define EASY_POOL_MAX 256
+
+struct tg_up {
+    CURLM *multi;
+    struct tg_loop *loop;
+    uint64_t timer_due_us; /* 0: no curl timer armed */
+    CURL **pool;           /* owned idle easy handles, reset and ready */
+    size_t n_pool;
+    unsigned in_flight;
+    uint64_t started;
+};
+
+struct tg_up_call {
+    struct tg_up *up;               /* borrowed */
+    struct tg_req *req;             /* borrowed */
+    struct tg_up_call *prev, *next; /* in req->calls */
+    CURL *easy;                     /* owned */
+    struct curl_slist *headers;     /* owned */
+    tg_up_done_fn *done;
+    void *arg;
+    const char *label; /* borrowed from the conf held by req */
+    char *body;        /* owned response body */
+    size_t body_len, body_cap, max_body;
+    char *rh; /* owned response headers: "name\0value\0"... */
+    size_t rh_len, rh_cap;
+    int status;
+    const char *detail;
+    char span[17];
+    uint64_t start_us, end_us;
+    unsigned timeout_ms;
+    bool too_big;
+};
+
+static void call_release(struct tg_up_call *call);
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap == 0 ? 512 : *cap;
+        char *p;
+        while (c < *len + n + 1) {
+            c *= 2;
+        }
+        p = realloc(*buf, c);
+        if (p == NULL) {
+            return TG_ENOMEM;
+        }
+        *buf = p;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return TG_OK;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct tg_up_call *call = userp;
+    size_t n = size * nmemb;
+
+    if (call->body_len + n > call->max_body) {
+        call->too_big = true;
+        return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+    if (buf_append(&call->body, &call->body_len, &call->body_cap, data, n) != TG_OK) {
+        return 0;
+    }
+    return n;
+}
+
+static size_t trim_len(const char *s, size_t n)
+{
+    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct tg_up_call *call = userp;
+    size_t n = size * nmemb;
+    size_t len = trim_len(data, n);
+    const char *colon;
+    size_t name_len, off;
+
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* A new status line: headers of an interim 1xx answer are dropped. */
+        call->rh_len = 0;
+        return n;
+    }
+    colon = memchr(data, ':', len);
+    if (len == 0 || colon == NULL || data[0] == ' ' || data[0] == '\t') {
+        return n; /* blank line, or obsolete line folding: ignored */
+    }
+    name_len = (size_t)(colon - data);
+    off = name_len + 1;
+    while (off < len && (data[off] == ' ' || data[off] == '\t')) {
+        off++;
+    }
+    if (buf_append(&call->rh, &call->rh_len, &call->rh_cap, data, name_len) != TG_OK ||
+        buf_append(&call->rh, &call->rh_len, &call->rh_cap, "", 1) != TG_OK ||
+        buf_append(&call->rh, &call->rh_len, &call->rh_cap, data + off, len - off) != TG_OK ||
+        buf_append(&call->rh, &call->rh_len, &call->rh_cap, "", 1) != TG_OK) {
+        return 0;
+    }
+    return n;
+}
+
+/* ---- curl multi <-> loop ------------------------------------------------------------------ */
+
+static void on_socket_ready(void *arg, int fd, uint32_t events)
+{
+    struct tg_up *up = arg;
+    int flags = 0;
+    int running;
+
+    if (events & EPOLLIN) {
+        flags |= CURL_CSELECT_IN;
+    }
+    if (events & EPOLLOUT) {
+        flags |= CURL_CSELECT_OUT;
+    }
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        flags |= CURL_CSELECT_ERR;
+    }
+    curl_multi_socket_action(up->multi, fd, flags, &running);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct tg_up *up = userp;
+    uint32_t ev = 0;
+
+    (void)easy;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        tg_loop_unwatch(up->loop, s);
+        return 0;
+    }
+    if (what & CURL_POLL_IN) {
+        ev |= EPOLLIN;
+    }
+    if (what & CURL_POLL_OUT) {
+        ev |= EPOLLOUT;
+    }
+    return tg_loop_watch(up->loop, s, ev, on_socket_ready, up) == TG_OK ? 0 : -1;
+}
+
+/* Never act inside curl's timer callback: store the due time, the loop fires it. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct tg_up *up = userp;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        up->timer_due_us = 0;
+    } else {
+        up->timer_due_us = tg_now_us() + (uint64_t)timeout_ms * 1000u;
+        if (up->timer_due_us == 0) {
+            up->timer_due_us = 1;
+        }
+    }
+    return 0;
+}
+
+static long hook_timeout(void *arg)
+{
+    struct tg_up *up = arg;
+    uint64_t now;
+
+    if (up->timer_due_us == 0) {
+        return -1;
+    }
+    now = tg_now_us();
+    if (now >= up->timer_due_us) {
+        return 0;
+    }
+    return (long)((up->timer_due_us - now + 999) / 1000);
+}
+
+static int map_curl_error(struct tg_up_call *call, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return TG_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        call->detail = "deadline exceeded";
+        return TG_ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        call->detail = "connect refused";
+        return TG_EUPSTREAM;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        call->detail = "cannot resolve host";
+        return TG_EUPSTREAM;
+    case CURLE_GOT_NOTHING:
+        call->detail = "closed without answer";
+        return TG_EUPSTREAM;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        call->detail = "connection reset";
+        return TG_EUPSTREAM;
+    case CURLE_PARTIAL_FILE:
+        call->detail = "truncated answer";
+        return TG_EUPSTREAM;
+    case CURLE_WRITE_ERROR:
+        if (call->too_big) {
+            call->detail = "answer too large";
+            return TG_ETOOBIG;
+        }
+        call->detail = "out of memory";
+        return TG_EUPSTREAM;
+    default:
+        call->detail = curl_easy_strerror(rc);
+        return TG_EUPSTREAM;
+    }
+}
+
+static void log_done(const struct tg_up_call *call, int err)
+{
+    struct tg_logline l;
+    const struct tg_req *req = call->req;
+
+    tg_logline_begin(&l, err == TG_OK ? TG_LOG_INFO : TG_LOG_WARN, NULL, "upstream.done");
+    tg_logline_str(&l, "trace_id", req->trace_id);
+    tg_logline_str(&l, "span_id", call->span);
+    tg_logline_str(&l, "parent_span_id", req->span_id);
+    tg_logline_str(&l, "upstream", call->label);
+    tg_logline_int(&l, "status", call->status);
+    tg_logline_ms(&l, "duration_ms", (double)(call->end_us - call->start_us) / 1000.0);
+    tg_logline_int(&l, "timeout_ms", call->timeout_ms);
+    if (err != TG_OK) {
+        tg_logline_str(&l, "err", tg_strerror(err));
+        tg_logline_str(&l, "reason", call->detail);
+    }
+    tg_logline_end(&l);
+}
+
+/* Unlinks call from its request and the multi handle, runs done, frees the call. */
+static void call_finish(struct tg_up_call *call, int err)
+{
+    struct tg_req *req = call->req;
+
+    curl_multi_remove_handle(call->up->multi, call->easy);
+    if (call->prev != NULL) {
+        call->prev->next = call->next;
+    } else {
+        req->calls = call->next;
+    }
+    if (call->next != NULL) {
+        call->next->prev = call->prev;
+    }
+    req->pending--;
+    call->up->in_flight--;
+    call->end_us = tg_now_us();
+    req->upstream_us += call->end_us - call->start_us;
+    if (call->status > 0) {
+        req->upstream_status = call->status;
+    }
+    log_done(call, err);
+    call->done(call->arg, call, err);
+    call_release(call);
+}
+
+static void drain(struct tg_up *up)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+        struct tg_up_call *call = NULL;
+        long status = 0;
+        int err;
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        err = map_curl_error(call, msg->data.result);
+        call->status = err == TG_OK ? (int)status : 0;
+        call_finish(call, err);
+    }
+}
+
+static void hook_tick(void *arg)
+{
+    struct tg_up *up = arg;
+    int running;
+
+    if (up->timer_due_us != 0 && tg_now_us() >= up->timer_due_us) {
+        up->timer_due_us = 0;
+        curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    drain(up);
+}
+
+struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects)
+{
+    struct tg_up *up = calloc(1, sizeof(*up));
+
+    if (up == NULL) {
+        return NULL;
+    }
+    up->loop = loop;
+    up->multi = curl_multi_init();
+    up->pool = calloc(EASY_POOL_MAX, sizeof(*up->pool));
+    if (up->multi == NULL || up->pool == NULL) {
+        tg_log(TG_LOG_ERROR, NULL, "upstream.error", "curl_multi_init failed");
+        tg_up_free(up);
+        return NULL;
+    }
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    /* The cache must hold the peak of parallel calls, or curl closes connections that the next
+     * requests would have reused. */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, (long)max_connects);
+    if (tg_loop_add_hook(loop, hook_tick, hook_timeout, up) != TG_OK) {
+        tg_up_free(up);
+        return NULL;
+    }
+    return up;
+}
+
+void tg_up_free(struct tg_up *up)
+{
+    if (up == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < up->n_pool; i++) {
+        curl_easy_cleanup(up->pool[i]);
+    }
+    free(up->pool);
+    if (up->multi != NULL) {
+        curl_multi_cleanup(up->multi);
+    }
+    free(up);
+}
+
+/* ---- calls ------------------------------------------------------------------------------- */
+
+static CURL *easy_get(struct tg_up *up)
+{
+    if (up->n_pool > 0) {
+        return up->pool[--up->n_pool];
+    }
+    return curl_easy_init();
+}
+
+static void easy_put(struct tg_up *up, CURL *easy)
+{
+    if (easy == NULL) {
+        return;
+    }
+    if (up->n_pool == EASY_POOL_MAX) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    up->pool[up->n_pool++] = easy;
+}
+
+static void call_release(struct tg_up_call *call)
+{
+    if (call == NULL) {
+        return;
+    }
+    easy_put(call->up, call->easy);
+    curl_slist_free_all(call->headers);
+    free(call->body);
+    free(call->rh);
+    free(call);
+}
+
+static bool has_header(const struct tg_up_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        if (strlen(name) == r->hdrs[i].name_len &&
+            strncasecmp(r->hdrs[i].name, name, r->hdrs[i].name_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int add_line(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+
+    if (n == NULL) {
+        return TG_ENOMEM;
+    }
+    *list = n;
+    return TG_OK;
+}
+
+static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
+{
+    const struct tg_req *req = call->req;
+    char line[8192];
+    uint8_t span_raw[8];
+    char tp[56];
+    int rc = TG_OK;
+
+    for (size_t i = 0; i < r->n_hdrs && rc == TG_OK; i++) {
+        const struct tg_kv *kv = &r->hdrs[i];
+        int n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)kv->name_len, kv->name,
+                         (int)kv->value_len, kv->value);
+        if (n < 0 || (size_t)n >= sizeof(line)) {
+            continue; /* longer than any sane header: not forwarded */
+        }
+        rc = add_line(&call->headers, line);
+    }
+    tg_trace_new_span(span_raw);
+    tg_hex_lower(span_raw, 8, call->span);
+    tg_traceparent_format(req->trace_bin, span_raw, req->trace_flags, tp);
+    snprintf(line, sizeof(line), "traceparent: %s", tp);
+    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
+    if (req->tracestate != NULL && rc == TG_OK) {
+        snprintf(line, sizeof(line), "tracestate: %s", req->tracestate);
+        rc = add_line(&call->headers, line);
+    }
+    snprintf(line, sizeof(line), "%s: %s", req->conf->trace_header, req->trace_id);
+    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
+    snprintf(line, sizeof(line), "X-Request-Timeout-Ms: %u", call->timeout_ms);
+    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
+    /* An empty value removes what curl would add on its own. */
+    rc = rc == TG_OK ? add_line(&call->headers, "Expect:") : rc;
+    if (rc == TG_OK && !has_header(r, "Accept")) {
+        rc = add_line(&call->headers, "Accept:");
+    }
+    if (rc == TG_OK && !has_header(r, "Content-Type")) {
+        rc = add_line(&call->headers, "Content-Type:");
+    }
+    return rc;
+}
+
+static void set_method(CURL *easy, const struct tg_up_request *r)
+{
+    if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r->body_len > 0 ? r->body : "");
+        if (strcmp(r->method, "POST") != 0) {
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
+        }
+    }
+}
+
+static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
+{
+    CURL *easy = call->easy;
+
+    curl_easy_setopt(easy, CURLOPT_URL, r->url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires. */
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(r->connect_timeout_ms > 0 ? r->connect_timeout_ms : 1000));
+    set_method(easy, r);
+}
+
+int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
+                tg_up_done_fn *done, void *arg, struct tg_up_call **out)
+{
+    struct tg_up_call *call = NULL;
+    uint64_t left = tg_req_remaining_ms(req);
+    int rc = TG_ENOMEM;
+
+    if (req->cancelled) {
+        return TG_ECANCELED;
+    }
+    if (left == 0) {
+        return TG_ETIMEDOUT;
+    }
+    call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        goto out;
+    }
+    call->up = up;
+    call->req = req;
+    call->done = done;
+    call->arg = arg;
+    call->label = r->label;
+    call->max_body = r->max_body;
+    call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
+                       : left > 86400000u                      ? 86400000u
+                                                               : (unsigned)left;
+    call->easy = easy_get(up);
+    if (call->easy == NULL || build_headers(call, r) != TG_OK) {
+        goto out;
+    }
+    set_options(call, r);
+    call->start_us = tg_now_us();
+    if (curl_multi_add_handle(up->multi, call->easy) != CURLM_OK) {
+        rc = TG_EINTERNAL;
+        goto out;
+    }
+    call->next = req->calls;
+    if (req->calls != NULL) {
+        req->calls->prev = call;
+    }
+    req->calls = call;
+    req->pending++;
+    up->in_flight++;
+    up->started++;
+    if (out != NULL) {
+        *out = call;
+    }
+    call = NULL; /* owned by up->multi until done() has run */
+    rc = TG_OK;
+out:
+    call_release(call);
+    return rc;
+}
+
+void tg_up_cancel(struct tg_up_call *call, int err)
+{
+    call->detail = err == TG_ECANCELED ? "cancelled" : "deadline exceeded";
+    /* Removing an unfinished transfer makes curl close its connection: the upstream sees it. */
+    call_finish(call, err);
+}
+
+void tg_up_cancel_req(struct tg_req *req, int err)
+{
+    while (req->calls != NULL) {
+        tg_up_cancel(req->calls, err);
+    }
+}
+
+int tg_up_call_status(const struct tg_up_call *call)
+{
+    return call->status;
+}
+
+char *tg_up_call_take_body(struct tg_up_call *call, size_t *len)
+{
+    char *b = call->body;
+
+    *len = call->body_len;
+    call->body = NULL;
+    call->body_len = 0;
+    call->body_cap = 0;
+    return b;
+}
+
+bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
+                            const char **value)
+{
+    if (*pos >= call->rh_len) {
+        return false;
+    }
+    *name = call->rh + *pos;
+    *pos += strlen(*name) + 1;
+    *value = call->rh + *pos;
+    *pos += strlen(*value) + 1;
+    return true;
+}
+
+const char *tg_up_call_detail(const struct tg_up_call *call)
+{
+    return call->detail;
+}
+
+const char *tg_up_call_span(const struct tg_up_call *call)
+{
+    return call->span;
+}
+
+uint64_t tg_up_call_us(const struct tg_up_call *call)
+{
+    return call->end_us - call->start_us;
+}
+
+unsigned tg_up_in_flight(const struct tg_up *up)
+{
+    return up->in_flight;
+}
+
+uint64_t tg_up_started(const struct tg_up *up)
+{
+    return up->started;
+}

@@ -1,0 +1,186 @@
+#include "middleware/limits.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/err.h"
+
+static int fail(struct tg_req *req, int err, const char *why)
+{
+    req->err_detail = why;
+    return err;
+}
+
+static bool all_digits(const char *v, size_t len)
+{
+    if (len == 0 || len > 18) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int check_framing(struct tg_req *req)
+{
+    size_t n_te = tg_req_header_count(req, "Transfer-Encoding");
+    size_t n_cl = tg_req_header_count(req, "Content-Length");
+    size_t len;
+    const char *v;
+
+    if (n_te > 0) {
+        if (strcmp(req->version, "HTTP/1.0") == 0) {
+            return fail(req, TG_EINVAL, "transfer-encoding in an HTTP/1.0 request");
+        }
+        if (n_cl > 0) {
+            return fail(req, TG_EINVAL, "both transfer-encoding and content-length");
+        }
+        v = tg_req_header(req, "Transfer-Encoding", &len);
+        if (n_te > 1 || len != 7 || strncasecmp(v, "chunked", 7) != 0) {
+            /* Only chunked alone is understood the same way by every hop. */
+            return fail(req, TG_ENOTIMPL, "unsupported transfer-encoding");
+        }
+    }
+    if (n_cl > 1) {
+        return fail(req, TG_EINVAL, "repeated content-length");
+    }
+    if (n_cl == 1) {
+        v = tg_req_header(req, "Content-Length", &len);
+        if (!all_digits(v, len)) {
+            return fail(req, TG_EINVAL, "malformed content-length");
+        }
+    }
+    return TG_OK;
+}
+
+static int check_host(struct tg_req *req)
+{
+    size_t n = tg_req_header_count(req, "Host");
+
+    if (n > 1) {
+        return fail(req, TG_EINVAL, "repeated host");
+    }
+    if (n == 0 && strcmp(req->version, "HTTP/1.1") == 0) {
+        return fail(req, TG_EINVAL, "missing host");
+    }
+    return TG_OK;
+}
+
+/* Turns "http://host/p?q" into "/p?q": servers must accept the absolute form (RFC 9112 3.2.2). */
+static void to_origin_form(struct tg_req *req)
+{
+    const char *t = req->target;
+    size_t skip;
+    const char *slash;
+
+    if (strncasecmp(t, "http://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(t, "https://", 8) == 0) {
+        skip = 8;
+    } else {
+        return;
+    }
+    slash = strpbrk(t + skip, "/?");
+    if (slash == NULL) {
+        memcpy(req->target, "/", 2);
+        req->target_len = 1;
+        req->path_len = 1;
+        return;
+    }
+    skip = (size_t)(slash - t);
+    if (*slash == '?') {
+        /* "http://h?q": the path is empty, which means "/". Room exists: the authority goes. */
+        memmove(req->target + 1, slash, req->target_len - skip + 1);
+        req->target[0] = '/';
+        req->target_len = req->target_len - skip + 1;
+    } else {
+        memmove(req->target, slash, req->target_len - skip + 1);
+        req->target_len -= skip;
+    }
+    slash = memchr(req->target, '?', req->target_len);
+    req->path_len = slash == NULL ? req->target_len : (size_t)(slash - req->target);
+}
+
+static bool is_dot_segment(const char *s, size_t len)
+{
+    /* ".", "..", and their percent-encoded spellings. */
+    size_t dots = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        if (s[i] == '.') {
+            i++;
+        } else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            return false;
+        }
+        dots++;
+    }
+    return dots == 1 || dots == 2;
+}
+
+static int check_target(struct tg_req *req)
+{
+    const char *p;
+    size_t start;
+
+    to_origin_form(req);
+    p = req->target;
+    if (p[0] != '/') {
+        return fail(req, TG_EINVAL, "request target must be a path");
+    }
+    for (size_t i = 0; i < req->target_len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#') {
+            return fail(req, TG_EINVAL, "invalid character in request target");
+        }
+    }
+    /* Dot segments would let "/api/../admin" match a prefix route and reach another path
+     * once the upstream normalises it: refused rather than guessed at. */
+    start = 1;
+    for (size_t i = 1; i <= req->path_len; i++) {
+        if (i == req->path_len || p[i] == '/') {
+            if (is_dot_segment(p + start, i - start)) {
+                return fail(req, TG_EINVAL, "dot segment in path");
+            }
+            start = i + 1;
+        }
+    }
+    return TG_OK;
+}
+
+int tg_limits_check(struct tg_req *req)
+{
+    int rc = check_framing(req);
+
+    if (rc == TG_OK) {
+        rc = check_host(req);
+    }
+    if (rc == TG_OK) {
+        rc = check_target(req);
+    }
+    return rc;
+}
+
+static int limits_on_headers(struct tg_req *req)
+{
+    int rc = tg_limits_check(req);
+
+    return rc == TG_OK ? TG_MW_NEXT : rc;
+}
+
+static int limits_on_request(struct tg_req *req)
+{
+    (void)req;
+    return TG_MW_NEXT;
+}
+
+const struct tg_mw_ops tg_mw_limits = {
+    .name = "limits",
+    .on_headers = limits_on_headers,
+    .on_request = limits_on_request,
+};

@@ -1,0 +1,154 @@
+#include "middleware/trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/conf.h"
+#include "gateway/err.h"
+#include "gateway/trace_context.h"
+
+#define TRACESTATE_MAX 1024
+
+/* A plain id is taken only when its header appears exactly once with a valid value; a
+ * repeated or hostile header is ignored as a whole, never partly used. */
+static const char *plain_id(const struct tg_req *req, size_t *len)
+{
+    const struct tg_conf *c = req->conf;
+    const char *v;
+
+    if (tg_req_header_count(req, c->trace_header) == 1) {
+        v = tg_req_header(req, c->trace_header, len);
+        return tg_trace_id_is_valid(v, *len) ? v : NULL;
+    }
+    if (tg_req_header_count(req, c->trace_header) > 1) {
+        return NULL;
+    }
+    for (size_t i = 0; i < c->n_trace_accept; i++) {
+        size_t n = tg_req_header_count(req, c->trace_accept[i]);
+        if (n == 0) {
+            continue;
+        }
+        if (n > 1) {
+            return NULL;
+        }
+        v = tg_req_header(req, c->trace_accept[i], len);
+        return tg_trace_id_is_valid(v, *len) ? v : NULL;
+    }
+    return NULL;
+}
+
+/* Repeated tracestate headers form one list, joined with commas (RFC 9110 field lines). */
+static int take_tracestate(struct tg_req *req)
+{
+    char joined[TRACESTATE_MAX * 2];
+    char norm[TRACESTATE_MAX];
+    size_t len = 0;
+    long n;
+
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        const struct tg_kv *kv = &req->hdrs[i];
+        if (kv->name_len != 10 || strncasecmp(kv->name, "tracestate", 10) != 0) {
+            continue;
+        }
+        if (len + kv->value_len + 1 >= sizeof(joined)) {
+            return TG_OK; /* too long to be valid: dropped */
+        }
+        if (len > 0) {
+            joined[len++] = ',';
+        }
+        memcpy(joined + len, kv->value, kv->value_len);
+        len += kv->value_len;
+    }
+    if (len == 0) {
+        return TG_OK;
+    }
+    n = tg_tracestate_normalize(joined, len, norm, sizeof(norm));
+    if (n <= 0) {
+        return TG_OK;
+    }
+    req->tracestate = strndup(norm, (size_t)n);
+    return req->tracestate == NULL ? TG_ENOMEM : TG_OK;
+}
+
+static void set_plain(struct tg_req *req, const char *v, size_t len)
+{
+    memcpy(req->trace_id, v, len);
+    req->trace_id[len] = '\0';
+}
+
+int tg_trace_extract(struct tg_req *req)
+{
+    struct tg_traceparent tp;
+    const char *tpv = NULL;
+    const char *plain;
+    size_t tplen = 0;
+    size_t plen = 0;
+    uint8_t span[8];
+    uint8_t bin[16];
+    bool w3c = false;
+
+    if (tg_req_header_count(req, "traceparent") == 1) {
+        tpv = tg_req_header(req, "traceparent", &tplen);
+        w3c = tg_traceparent_parse(tpv, tplen, &tp) == TG_OK;
+    }
+    plain = plain_id(req, &plen);
+    if (w3c) {
+        memcpy(req->trace_bin, tp.trace_id, 16);
+        req->trace_flags = tg_traceparent_out_flags(tp.flags);
+        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
+        /* The plain header is kept only when it names the same trace; else traceparent wins. */
+        if (plain != NULL && tg_trace_id_to_w3c(plain, plen, bin) && memcmp(bin, tp.trace_id, 16) == 0) {
+            set_plain(req, plain, plen);
+        } else {
+            memcpy(req->trace_id, req->trace_w3c, 33);
+        }
+        if (take_tracestate(req) != TG_OK) {
+            return TG_ENOMEM;
+        }
+    } else if (plain != NULL) {
+        set_plain(req, plain, plen);
+        if (!tg_trace_id_to_w3c(plain, plen, req->trace_bin)) {
+            tg_trace_random(req->trace_bin, 16);
+        }
+        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
+        req->trace_flags = 0x01;
+    } else {
+        tg_trace_new_uuid(req->trace_bin, req->trace_id);
+        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
+        req->trace_flags = 0x01;
+    }
+    tg_trace_new_span(span);
+    tg_hex_lower(span, 8, req->span_id);
+    return TG_OK;
+}
+
+static int trace_on_headers(struct tg_req *req)
+{
+    return tg_trace_extract(req) == TG_OK ? TG_MW_NEXT : TG_ENOMEM;
+}
+
+static int trace_on_request(struct tg_req *req)
+{
+    (void)req;
+    return TG_MW_NEXT;
+}
+
+/* Runs last: whatever the answer (proxied, error, local), the client gets the id back, with
+ * the gateway's span as the parent it can report against. */
+static void trace_on_response(struct tg_req *req)
+{
+    char tp[64];
+
+    tg_resp_add_header(&req->resp, req->conf->trace_header, req->trace_id);
+    snprintf(tp, sizeof(tp), "00-%s-%s-%02x", req->trace_w3c, req->span_id, req->trace_flags);
+    tg_resp_add_header(&req->resp, "traceparent", tp);
+}
+
+const struct tg_mw_ops tg_mw_trace = {
+    .name = "trace",
+    .on_headers = trace_on_headers,
+    .on_request = trace_on_request,
+    .on_response = trace_on_response,
+};

@@ -1,0 +1,212 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/conf.h"
+#include "gateway/err.h"
+#include "gateway/upstream.h"
+#include "routes/handler.h"
+#include "routes/table.h"
+
+#define URL_MAX 16384
+#define XFF_MAX 1024
+
+long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
+{
+    const struct tg_route *r = req->route;
+    const struct tg_route_match *m = req->match;
+    const char *base = r->upstream->base_path;
+    size_t base_len = strlen(base);
+    size_t query_len = req->target_len - req->path_len;
+    long n;
+
+    if (base_len + 1 > cap) {
+        return -1;
+    }
+    memcpy(out, base, base_len);
+    if (r->upstream_path != NULL) {
+        n = tg_route_expand(r->upstream_path, m, out + base_len, cap - base_len);
+        if (n < 0) {
+            return -1;
+        }
+    } else if (r->prefix && r->strip_prefix) {
+        const char *rest = m->rest_len > 0 ? m->rest : "/";
+        size_t rest_len = m->rest_len > 0 ? m->rest_len : 1;
+        if (base_len + rest_len + 1 > cap) {
+            return -1;
+        }
+        memcpy(out + base_len, rest, rest_len);
+        n = (long)rest_len;
+    } else {
+        if (base_len + req->path_len + 1 > cap) {
+            return -1;
+        }
+        memcpy(out + base_len, req->target, req->path_len);
+        n = (long)req->path_len;
+    }
+    n += (long)base_len;
+    if ((size_t)n + query_len + 1 > cap) {
+        return -1;
+    }
+    memcpy(out + n, req->target + req->path_len, query_len);
+    n += (long)query_len;
+    out[n] = '\0';
+    return n;
+}
+
+static bool name_is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
+}
+
+/* Headers the gateway sets itself on the upstream call, so the client's copies never pass:
+ * framing (curl writes its own), trace context (validated and re-made), budget, forwarding. */
+static bool replaced_by_gateway(const struct tg_req *req, const char *name, size_t len)
+{
+    const struct tg_conf *c = req->conf;
+
+    if (name_is(name, len, "Host") || name_is(name, len, "Content-Length") ||
+        name_is(name, len, "Expect") || name_is(name, len, "traceparent") ||
+        name_is(name, len, "tracestate") || name_is(name, len, "X-Request-Timeout-Ms") ||
+        name_is(name, len, "grpc-timeout") || name_is(name, len, "X-Forwarded-For") ||
+        name_is(name, len, "X-Forwarded-Proto") || name_is(name, len, "X-Forwarded-Host") ||
+        name_is(name, len, c->trace_header)) {
+        return true;
+    }
+    for (size_t i = 0; i < c->n_trace_accept; i++) {
+        if (name_is(name, len, c->trace_accept[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Fills out with the headers to forward; xff is storage for the X-Forwarded-For value. */
+static size_t forward_headers(const struct tg_req *req, struct tg_kv *out, char *xff)
+{
+    size_t conn_len = 0;
+    const char *conn = tg_req_header(req, "Connection", &conn_len);
+    const char *prev;
+    size_t prev_len = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        const struct tg_kv *kv = &req->hdrs[i];
+        if (tg_header_is_hop_by_hop(kv->name, kv->name_len, conn, conn_len) ||
+            replaced_by_gateway(req, kv->name, kv->name_len)) {
+            continue;
+        }
+        out[n++] = *kv;
+    }
+    prev = tg_req_header(req, "X-Forwarded-For", &prev_len);
+    if (prev != NULL && prev_len + strlen(req->client_ip) + 3 < XFF_MAX) {
+        snprintf(xff, XFF_MAX, "%.*s, %s", (int)prev_len, prev, req->client_ip);
+    } else {
+        snprintf(xff, XFF_MAX, "%s", req->client_ip);
+    }
+    out[n++] = (struct tg_kv){"X-Forwarded-For", xff, 15, strlen(xff)};
+    out[n++] = req->tls ? (struct tg_kv){"X-Forwarded-Proto", "https", 17, 5}
+                        : (struct tg_kv){"X-Forwarded-Proto", "http", 17, 4};
+    if (req->host != NULL) {
+        out[n++] = (struct tg_kv){"X-Forwarded-Host", req->host, 16, strlen(req->host)};
+    }
+    return n;
+}
+
+/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. */
+static void take_answer(struct tg_req *req, struct tg_up_call *call)
+{
+    size_t pos = 0;
+    const char *name;
+    const char *value;
+    const char *conn = NULL;
+    size_t len;
+    char *body;
+
+    while (tg_up_call_header_next(call, &pos, &name, &value)) {
+        if (strcasecmp(name, "Connection") == 0) {
+            conn = value;
+        }
+    }
+    req->resp.status = tg_up_call_status(call);
+    pos = 0;
+    while (tg_up_call_header_next(call, &pos, &name, &value)) {
+        size_t nl = strlen(name);
+        if (tg_header_is_hop_by_hop(name, nl, conn, conn == NULL ? 0 : strlen(conn)) ||
+            name_is(name, nl, "Content-Length") || name_is(name, nl, "Date") ||
+            name_is(name, nl, "traceparent") || name_is(name, nl, req->conf->trace_header)) {
+            continue;
+        }
+        tg_resp_add_headern(&req->resp, name, nl, value, strlen(value));
+    }
+    body = tg_up_call_take_body(call, &len);
+    tg_resp_set_body(&req->resp, body, len);
+}
+
+static void proxy_done(void *arg, struct tg_up_call *call, int err)
+{
+    struct tg_req *req = arg;
+
+    if (err == TG_OK) {
+        take_answer(req, call);
+    } else {
+        req->err_detail = tg_up_call_detail(call);
+        if (err == TG_ETOOBIG) {
+            tg_req_fail_status(req, 502, TG_EUPSTREAM, "upstream response too large");
+        } else {
+            tg_req_fail(req, err, NULL);
+        }
+    }
+    tg_req_complete(req);
+}
+
+static int proxy_serve(struct tg_req *req)
+{
+    const struct tg_route *r = req->route;
+    const struct tg_upstream *u = r->upstream;
+    struct tg_kv hdrs[TG_REQ_HEADERS_MAX + 4];
+    char xff[XFF_MAX];
+    char *url = NULL;
+    size_t ulen = strlen(u->url);
+    long n;
+    int rc = TG_ENOMEM;
+    struct tg_up_request up = {
+        .label = u->name,
+        .method = req->method,
+        .hdrs = hdrs,
+        .body = req->body,
+        .body_len = req->body_len,
+        .timeout_ms = r->upstream_timeout_ms > 0 ? r->upstream_timeout_ms : u->timeout_ms,
+        .connect_timeout_ms = u->connect_timeout_ms,
+        .max_body = req->conf->max_response_bytes,
+    };
+
+    url = malloc(URL_MAX);
+    if (url == NULL) {
+        goto out;
+    }
+    memcpy(url, u->url, ulen);
+    n = tg_proxy_target(req, url + ulen, URL_MAX - ulen);
+    if (n < 0) {
+        req->err_detail = "upstream url too long";
+        rc = TG_EINVAL;
+        goto out;
+    }
+    up.url = url;
+    up.n_hdrs = forward_headers(req, hdrs, xff);
+    rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
+    if (rc == TG_OK) {
+        rc = TG_MW_ASYNC;
+    } else if (rc == TG_ETIMEDOUT) {
+        req->err_detail = "no budget left for the upstream call";
+    }
+out:
+    free(url);
+    return rc;
+}
+
+const struct tg_handler_ops tg_handler_proxy = {
+    .kind = "proxy",
+    .serve = proxy_serve,
+};
