@@ -260,6 +260,17 @@ static void on_complete(struct tg_req *req)
     MHD_resume_connection(req->conn);
 }
 
+static bool expects_body(const struct tg_req *req)
+{
+    size_t len;
+    const char *cl = tg_req_header(req, "Content-Length", &len);
+
+    if (tg_req_header(req, "Transfer-Encoding", NULL) != NULL) {
+        return true;
+    }
+    return cl != NULL && !(len == 1 && cl[0] == '0');
+}
+
 static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
                                   struct MHD_Connection *conn, const char *method,
                                   const char *version)
@@ -276,11 +287,12 @@ static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
         return MHD_NO;
     }
     rc = srv->app.on_headers(srv->app.arg, req);
-    if (rc == TG_MW_DONE) {
+    if (rc == TG_MW_DONE && expects_body(req)) {
         /* Answered before the body: MHD will not read it and closes after the response. */
         req->resp.close = true;
         return queue(srv, req, conn);
     }
+    /* Without a body the answer waits for the final call, and keep-alive survives. */
     return MHD_YES;
 }
 
