@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
@@ -419,26 +418,20 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc;
 }
 
-/* Makes a TLS file path absolute relative to the conf file's directory and checks that it can
- * be read now, so that a bad path fails at load (and in --check) with a position. */
-static int tls_file(struct tg_conf_ctx *ctx, const char *jpath, const char *p, char **out)
+/* A TLS file path, relative to the conf file's directory unless absolute. The file is not
+ * opened here: the server reads it at startup and reports a bad file there. */
+static int tls_file(const char *conf_file, const char *p, char **out)
 {
-    const char *slash = strrchr(ctx->file, '/');
-    size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - ctx->file) + 1 : 0;
+    const char *slash = strrchr(conf_file, '/');
+    size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
     size_t plen = strlen(p);
-    char ebuf[128], quoted[96];
 
     *out = malloc(dlen + plen + 1);
     if (*out == NULL) {
         return TG_ENOMEM;
     }
-    memcpy(*out, ctx->file, dlen);
+    memcpy(*out, conf_file, dlen);
     memcpy(*out + dlen, p, plen + 1);
-    if (access(*out, R_OK) == -1) {
-        return tg_conf_error(ctx, jpath, "cannot read %s: %s",
-                             tg_jpos_quote(quoted, sizeof(quoted), *out),
-                             strerror_r(errno, ebuf, sizeof(ebuf)));
-    }
     return TG_OK;
 }
 
@@ -459,10 +452,10 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
         rc = tg_conf_get_str(ctx, tls, "tls", "key", true, &key);
     }
     if (rc == TG_OK) {
-        rc = tls_file(ctx, "tls.cert", cert, &conf->tls_cert);
+        rc = tls_file(ctx->file, cert, &conf->tls_cert);
     }
     if (rc == TG_OK) {
-        rc = tls_file(ctx, "tls.key", key, &conf->tls_key);
+        rc = tls_file(ctx->file, key, &conf->tls_key);
     }
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,12 @@
 static atomic_int log_threshold = TG_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Worker threads gather their lines and write them once per loop pass: one write(2) for many
+ * lines instead of one per line. Other threads write each line at once. */
+#define BATCH_MAX (64 * 1024)
+static _Thread_local char *batch;
+static _Thread_local size_t batch_len;
 
 /* The formatted second is cached per thread: gmtime_r once a second, not once a line. */
 static _Thread_local time_t cached_sec = -1;
@@ -159,10 +166,46 @@ void tg_logline_ms(struct tg_logline *l, const char *key, double ms)
     put(l, tmp, (size_t)k);
 }
 
-void tg_logline_end(struct tg_logline *l)
+static void write_all(const char *buf, size_t len)
 {
     size_t off = 0;
 
+    while (off < len) {
+        ssize_t w = write(STDOUT_FILENO, buf + off, len - off);
+        if (w == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return; /* nowhere to report a failing log */
+        }
+        off += (size_t)w;
+    }
+}
+
+void tg_log_batch_start(void)
+{
+    if (batch == NULL) {
+        batch = malloc(BATCH_MAX);
+        batch_len = 0;
+    }
+}
+
+void tg_log_flush(void)
+{
+    if (batch_len > 0) {
+        write_all(batch, batch_len);
+        batch_len = 0;
+    }
+}
+
+void tg_log_batch_stop(void)
+{
+    tg_log_flush();
+    TG_FREE(batch);
+}
+
+void tg_logline_end(struct tg_logline *l)
+{
     if (l->skip) {
         return;
     }
@@ -173,16 +216,15 @@ void tg_logline_end(struct tg_logline *l)
     }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
-    while (off < l->len) {
-        ssize_t w = write(STDOUT_FILENO, l->buf + off, l->len - off);
-        if (w == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return; /* nowhere to report a failing log */
-        }
-        off += (size_t)w;
+    if (batch == NULL) {
+        write_all(l->buf, l->len);
+        return;
     }
+    if (batch_len + l->len > BATCH_MAX) {
+        tg_log_flush();
+    }
+    memcpy(batch + batch_len, l->buf, l->len);
+    batch_len += l->len;
 }
 
 void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, const char *fmt,

@@ -45,6 +45,12 @@ void tg_logline_ms(struct tg_logline *l, const char *key, double ms);
 /* Closes the line and writes it to stdout with one write(2). */
 void tg_logline_end(struct tg_logline *l);
 
+/* Makes this thread gather its lines until tg_log_flush (worker threads: once per loop pass).
+ * tg_log_batch_stop flushes and returns to one write per line. */
+void tg_log_batch_start(void);
+void tg_log_flush(void);
+void tg_log_batch_stop(void);
+
 /* One line with a "msg" field. */
 void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, const char *fmt,
             ...) TG_PRINTF(4, 5);

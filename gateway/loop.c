@@ -18,7 +18,9 @@ struct fd_slot {
     tg_loop_io_fn *fn; /* NULL: not watched */
     void *arg;
     uint32_t gen;
-    uint32_t events;
+    uint32_t events; /* as registered in the epoll set */
+    bool in_set;     /* registered (a parked fd stays registered, fn NULL) */
+    bool tracked;    /* its owner reports the close (tg_loop_forget): it may be parked */
 };
 
 struct hook {
@@ -115,18 +117,18 @@ int tg_loop_watch(struct tg_loop *loop, int fd, uint32_t events, tg_loop_io_fn *
         return TG_ENOMEM;
     }
     s = &loop->slots[fd];
-    if (s->fn != NULL && s->events == events) {
+    if (!s->in_set) {
+        s->gen++; /* a new registration: events queued for an earlier one are stale */
+    }
+    if (s->in_set && s->events == events) {
         s->fn = fn;
         s->arg = arg;
         return TG_OK;
     }
-    op = s->fn != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (s->fn == NULL) {
-        s->gen++;
-    }
+    op = s->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     ev.data.u64 = pack(s->gen, fd);
     if (epoll_ctl(loop->epfd, op, fd, &ev) == -1) {
-        /* The fd may have been closed and reopened behind our back (curl does that). */
+        /* The fd may have been closed and reopened behind our back. */
         int alt = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
         if ((errno != EEXIST && errno != ENOENT) || epoll_ctl(loop->epfd, alt, fd, &ev) == -1) {
             tg_log(TG_LOG_ERROR, NULL, "loop.error", "epoll_ctl fd %d: %m", fd);
@@ -136,6 +138,7 @@ int tg_loop_watch(struct tg_loop *loop, int fd, uint32_t events, tg_loop_io_fn *
     s->fn = fn;
     s->arg = arg;
     s->events = events;
+    s->in_set = true;
     return TG_OK;
 }
 
@@ -143,7 +146,7 @@ void tg_loop_unwatch(struct tg_loop *loop, int fd)
 {
     struct fd_slot *s;
 
-    if (fd < 0 || (size_t)fd >= loop->n_slots || loop->slots[fd].fn == NULL) {
+    if (fd < 0 || (size_t)fd >= loop->n_slots || !loop->slots[fd].in_set) {
         return;
     }
     s = &loop->slots[fd];
@@ -152,7 +155,49 @@ void tg_loop_unwatch(struct tg_loop *loop, int fd)
     s->fn = NULL;
     s->arg = NULL;
     s->events = 0;
+    s->in_set = false;
     s->gen++;
+}
+
+void tg_loop_park(struct tg_loop *loop, int fd)
+{
+    struct fd_slot *s;
+
+    if (fd < 0 || (size_t)fd >= loop->n_slots) {
+        return;
+    }
+    s = &loop->slots[fd];
+    if (!s->tracked || (s->in_set && (s->events & EPOLLOUT))) {
+        /* Untracked: a close we never hear of would leave a stale registration. Writable:
+         * it would wake us at once. */
+        tg_loop_unwatch(loop, fd);
+        return;
+    }
+    /* The registration, and so its generation, stays: a parked fd watched again by the same
+     * owner must get the events the kernel reports for it. */
+    s->fn = NULL;
+    s->arg = NULL;
+}
+
+int tg_loop_track(struct tg_loop *loop, int fd)
+{
+    if (fd < 0) {
+        return TG_EINVAL;
+    }
+    if ((size_t)fd >= loop->n_slots && grow(loop, fd) != TG_OK) {
+        return TG_ENOMEM;
+    }
+    loop->slots[fd] = (struct fd_slot){.gen = loop->slots[fd].gen + 1, .tracked = true};
+    return TG_OK;
+}
+
+void tg_loop_forget(struct tg_loop *loop, int fd)
+{
+    if (fd < 0 || (size_t)fd >= loop->n_slots) {
+        return;
+    }
+    /* Closing the fd took it out of the epoll set; a new fd with this number starts clean. */
+    loop->slots[fd] = (struct fd_slot){.gen = loop->slots[fd].gen + 1};
 }
 
 int tg_loop_add_hook(struct tg_loop *loop, tg_loop_tick_fn *tick, tg_loop_timeout_fn *timeout,
@@ -216,6 +261,11 @@ static void dispatch(struct tg_loop *loop, const struct epoll_event *ev)
         return;
     }
     s = &loop->slots[fd];
+    if (s->fn == NULL && s->in_set && s->gen == gen) {
+        /* A parked fd woke up (its peer closed it, say): now it costs the syscall. */
+        tg_loop_unwatch(loop, fd);
+        return;
+    }
     /* A callback earlier in this batch may have unwatched or replaced this fd. */
     if (s->fn == NULL || s->gen != gen) {
         return;

@@ -29,6 +29,19 @@ int tg_loop_watch(struct tg_loop *loop, int fd, uint32_t events, tg_loop_io_fn *
  * is not watched or already closed. */
 void tg_loop_unwatch(struct tg_loop *loop, int fd);
 
+/* Stops calling back for fd but leaves it in the epoll set, so that watching it again with
+ * the same events costs no system call (curl drops and re-adds a kept-alive connection on
+ * every transfer). If it wakes while parked, it is unwatched then. The owner must call
+ * tg_loop_forget when it closes fd. */
+void tg_loop_park(struct tg_loop *loop, int fd);
+
+/* fd was just opened by an owner that will call tg_loop_forget when it closes it: it may be
+ * parked. TG_OK or TG_ENOMEM. */
+int tg_loop_track(struct tg_loop *loop, int fd);
+
+/* fd was closed: forget it without a system call. */
+void tg_loop_forget(struct tg_loop *loop, int fd);
+
 /* Adds a per-pass hook; hooks run in the order added. TG_OK or TG_ENOMEM. */
 int tg_loop_add_hook(struct tg_loop *loop, tg_loop_tick_fn *tick, tg_loop_timeout_fn *timeout,
                      void *arg);

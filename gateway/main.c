@@ -219,6 +219,7 @@ static void worker_tick(void *arg)
     struct worker *w = arg;
     uint64_t now;
 
+    tg_log_flush();
     if (!w->draining) {
         return;
     }
@@ -250,7 +251,9 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
+    tg_log_batch_start();
     tg_loop_run(w->loop);
+    tg_log_batch_stop();
     return NULL;
 }
 

@@ -36,6 +36,8 @@ struct tg_server {
     unsigned n_conns;
     int listen_fd;
     bool quiesced;
+    bool mhd_ready; /* MHD's epoll fd was ready in this pass */
+    bool resumed;   /* a connection was resumed: MHD must run */
 };
 
 static void req_link(struct tg_server *srv, struct tg_req *req)
@@ -252,11 +254,13 @@ static void on_complete(struct tg_req *req)
         return; /* still inside the access handler: it sees req->completed */
     }
     if (req->watching) {
-        /* Unwatch before resume: MHD owns the fd again and may close it at once. */
-        tg_loop_unwatch(srv->loop, req->client_fd);
+        /* Stop listening before resume: MHD owns the fd again. Parked, not removed: the next
+         * request on this keep-alive connection watches it again for free. */
+        tg_loop_park(srv->loop, req->client_fd);
         req->watching = false;
     }
     req->suspended = false;
+    srv->resumed = true;
     MHD_resume_connection(req->conn);
 }
 
@@ -398,7 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     *con_cls = NULL;
     if (req->watching) {
-        tg_loop_unwatch(srv->loop, req->client_fd);
+        tg_loop_park(srv->loop, req->client_fd);
         req->watching = false;
     }
     if (req->pending > 0) {
@@ -417,29 +421,46 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct tg_server *srv = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci == NULL ? -1 : ci->connect_fd;
 
-    (void)conn;
     (void)socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         srv->n_conns++;
         TG_STAT_ADD(srv->stats, connections, 1);
+        /* MHD tells us when it closes this fd, so its hang-up watch may be parked. */
+        tg_loop_track(srv->loop, fd);
     } else {
         srv->n_conns--;
         TG_STAT_ADD(srv->stats, connections, -1);
+        tg_loop_unwatch(srv->loop, fd);
+        tg_loop_forget(srv->loop, fd);
     }
 }
 
 static void on_mhd_ready(void *arg, int fd, uint32_t events)
 {
-    (void)arg;
+    struct tg_server *srv = arg;
+
     (void)fd;
-    (void)events; /* MHD_run in the tick does the work */
+    (void)events;
+    srv->mhd_ready = true; /* MHD_run in the tick does the work */
 }
 
+/* MHD_run costs a system call even when nothing is ready: run it when its epoll fd woke us,
+ * when one of its timeouts is due, or when a connection was resumed in this pass. */
 static void hook_tick(void *arg)
 {
     struct tg_server *srv = arg;
+    MHD_UNSIGNED_LONG_LONG ms = 1;
 
+    if (!srv->mhd_ready && !srv->resumed &&
+        (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > 0)) {
+        return;
+    }
+    srv->mhd_ready = false;
+    srv->resumed = false;
     MHD_run(srv->daemon);
 }
 
@@ -448,6 +469,9 @@ static long hook_timeout(void *arg)
     struct tg_server *srv = arg;
     MHD_UNSIGNED_LONG_LONG ms;
 
+    if (srv->resumed) {
+        return 0;
+    }
     if (MHD_get_timeout(srv->daemon, &ms) != MHD_YES) {
         return -1;
     }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -154,7 +156,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     (void)easy;
     (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        tg_loop_unwatch(up->loop, s);
+        tg_loop_park(up->loop, s);
         return 0;
     }
     if (what & CURL_POLL_IN) {
@@ -164,6 +166,34 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         ev |= EPOLLOUT;
     }
     return tg_loop_watch(up->loop, s, ev, on_socket_ready, up) == TG_OK ? 0 : -1;
+}
+
+/* curl opens its connections through here, so the loop knows their closes will be reported. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct tg_up *up = clientp;
+    int fd;
+
+    (void)purpose;
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == -1) {
+        return CURL_SOCKET_BAD;
+    }
+    if (tg_loop_track(up->loop, fd) != TG_OK) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+/* curl closes its sockets through here, so a parked fd is forgotten before its number can be
+ * reused. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct tg_up *up = clientp;
+
+    tg_loop_forget(up->loop, fd);
+    return close(fd);
 }
 
 /* Never act inside curl's timer callback: store the due time, the loop fires it. */
@@ -488,6 +518,10 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, call->up);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, call->up);
     /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires. */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,

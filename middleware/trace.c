@@ -108,16 +108,20 @@ int tg_trace_extract(struct tg_req *req)
             return TG_ENOMEM;
         }
     } else if (plain != NULL) {
+        /* The gateway starts the trace and records it (every request is logged): sampled. A
+         * trace-id made here is random in its right-most 7 bytes, so Level 2's random flag
+         * holds; one taken from the client's id promises nothing. */
         set_plain(req, plain, plen);
+        req->trace_flags = TG_TRACE_FLAG_SAMPLED;
         if (!tg_trace_id_to_w3c(plain, plen, req->trace_bin)) {
             tg_trace_random(req->trace_bin, 16);
+            req->trace_flags |= TG_TRACE_FLAG_RANDOM;
         }
         tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
-        req->trace_flags = 0x01;
     } else {
         tg_trace_new_uuid(req->trace_bin, req->trace_id);
         tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
-        req->trace_flags = 0x01;
+        req->trace_flags = TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM;
     }
     tg_trace_new_span(span);
     tg_hex_lower(span, 8, req->span_id);
