@@ -12,7 +12,8 @@
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 
-#define CONF_FILE_MAX (16u * 1024 * 1024) /* a conf is a few KiB; anything this big is a mistake */
+#define CONF_FILE_MAX (16u * 1024 * 1024) /* a conf is a few KiB; anything this big is a mistake \
+                                           */
 #define NAME_MAX_LEN  64
 #define TOKEN_MAX_LEN 64
 #define GIB           1073741824u
@@ -31,9 +32,8 @@ static const char *const upstream_keys[] = {
 };
 
 /* Formats the error; key selects the key position of jpath rather than its value's. */
-__attribute__((format(printf, 4, 0))) static int conf_verror(struct tg_conf_ctx *ctx,
-                                                             const char *jpath, int key,
-                                                             const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+conf_verror(struct tg_conf_ctx *ctx, const char *jpath, int key, const char *fmt, va_list ap)
 {
     char msg[TG_CONF_ERR_MAX];
     const char *file = ctx->file != NULL ? ctx->file : "(conf)";
@@ -105,7 +105,8 @@ int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
     json_t *v;
 
     /* the iterator API takes a non-const object but does not change it */
-    json_object_foreach ((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         size_t i = 0;
         while (allowed[i] != NULL && strcmp(allowed[i], key) != 0) {
             i++;
@@ -119,8 +120,8 @@ int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
     return TG_OK;
 }
 
-int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, json_type type, bool required, json_t **out)
+int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     json_type type, bool required, json_t **out)
 {
     char path[TG_JPATH_MAX];
     json_t *v = json_object_get(obj, key);
@@ -137,8 +138,8 @@ int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
     return TG_OK;
 }
 
-int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                    const char *key, bool required, const char **out)
+int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                    bool required, const char **out)
 {
     char path[TG_JPATH_MAX];
     json_t *v = NULL;
@@ -155,8 +156,8 @@ int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpat
     return TG_OK;
 }
 
-int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, bool *out)
+int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     bool *out)
 {
     char path[TG_JPATH_MAX];
     json_t *v = json_object_get(obj, key);
@@ -192,8 +193,7 @@ static int get_int(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath
     }
     n = (long long)json_integer_value(v);
     if (n < min || n > max) {
-        return tg_conf_error(ctx, path, "expected an integer in %lld..%lld, got %lld", min, max,
-                             n);
+        return tg_conf_error(ctx, path, "expected an integer in %lld..%lld, got %lld", min, max, n);
     }
     *out = n;
     *found = true;
@@ -213,8 +213,8 @@ int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char 
     return rc;
 }
 
-int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, size_t min, size_t max, size_t *out)
+int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t min, size_t max, size_t *out)
 {
     long long n = 0;
     bool found;
@@ -337,8 +337,7 @@ static int load_accept(struct tg_conf_ctx *ctx, const json_t *accept, struct tg_
         const char *name;
         tg_jpos_path_index(path, sizeof(path), "trace.accept", i);
         if (!json_is_string(v)) {
-            return tg_conf_error(ctx, path, "expected a string, got %s",
-                                 kind_name(json_typeof(v)));
+            return tg_conf_error(ctx, path, "expected a string, got %s", kind_name(json_typeof(v)));
         }
         name = json_string_value(v);
         rc = check_header_name(ctx, path, name);
@@ -583,8 +582,7 @@ static int load_upstream(struct tg_conf_ctx *ctx, const char *jpath, const char 
                                   &up->connect_timeout_ms);
     }
     if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, v, jpath, "max_in_flight", 0, 1000000,
-                                  &up->max_in_flight);
+        rc = tg_conf_get_unsigned(ctx, v, jpath, "max_in_flight", 0, 1000000, &up->max_in_flight);
     }
     return rc;
 }
@@ -603,7 +601,8 @@ static int load_upstreams(struct tg_conf_ctx *ctx, const json_t *root, struct tg
     if (conf->upstreams == NULL) {
         return TG_ENOMEM;
     }
-    json_object_foreach (ups, name, v) {
+    json_object_foreach(ups, name, v)
+    {
         tg_jpos_path_key(path, sizeof(path), "upstreams", name);
         if (!tg_conf_is_name(name)) {
             return tg_conf_error_key(ctx, path,
@@ -781,8 +780,8 @@ static struct tg_conf *conf_new(const char *file)
     return conf;
 }
 
-int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
-                 char *err, size_t errlen)
+int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
+                 size_t errlen)
 {
     struct tg_conf_ctx ctx = {.file = file};
     struct tg_jpos *pos = NULL;

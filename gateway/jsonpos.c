@@ -511,8 +511,7 @@ static size_t component_end(const char *p, size_t i, size_t n)
     return j;
 }
 
-long tg_jpos_find_nearest(const struct tg_jpos *pos, const char *path, int key, int *line,
-                          int *col)
+long tg_jpos_find_nearest(const struct tg_jpos *pos, const char *path, int key, int *line, int *col)
 {
     size_t full = strlen(path), cur = full;
 

@@ -20,6 +20,17 @@ extern const struct tg_handler_ops tg_handler_local;
 bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connection,
                              size_t connection_len);
 
+/* Room tg_header_forward needs: every client header plus the three X-Forwarded-* lines. */
+#define TG_HEADER_FORWARD_MAX (TG_REQ_HEADERS_MAX + 3)
+#define TG_XFF_MAX            1024
+
+/* Fills out (room for TG_HEADER_FORWARD_MAX) with the client headers an upstream call passes
+ * on: all but hop-by-hop ones and those the gateway sets itself (Host, Content-Length, Expect,
+ * trace context, budget, X-Forwarded-*), then X-Forwarded-For (the incoming chain plus
+ * client_ip, written into xff, TG_XFF_MAX bytes), X-Forwarded-Proto and X-Forwarded-Host.
+ * Strings are borrowed from req and xff. Returns how many it wrote. Loop thread. */
+size_t tg_header_forward(const struct tg_req *req, struct tg_kv *out, char *xff);
+
 /* Builds the upstream request-target for a proxy route: upstream_path with {params} expanded,
  * or the prefix remainder (strip_prefix), or the client's path; the client's query follows.
  * Writes into out (NUL-terminated). Returns the length, or -1 when it does not fit. */

@@ -10,7 +10,6 @@
 #include "routes/table.h"
 
 #define URL_MAX 16384
-#define XFF_MAX 1024
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
@@ -58,60 +57,6 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 static bool name_is(const char *name, size_t len, const char *lit)
 {
     return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
-}
-
-/* Headers the gateway sets itself on the upstream call, so the client's copies never pass:
- * framing (curl writes its own), trace context (validated and re-made), budget, forwarding. */
-static bool replaced_by_gateway(const struct tg_req *req, const char *name, size_t len)
-{
-    const struct tg_conf *c = req->conf;
-
-    if (name_is(name, len, "Host") || name_is(name, len, "Content-Length") ||
-        name_is(name, len, "Expect") || name_is(name, len, "traceparent") ||
-        name_is(name, len, "tracestate") || name_is(name, len, "X-Request-Timeout-Ms") ||
-        name_is(name, len, "grpc-timeout") || name_is(name, len, "X-Forwarded-For") ||
-        name_is(name, len, "X-Forwarded-Proto") || name_is(name, len, "X-Forwarded-Host") ||
-        name_is(name, len, c->trace_header)) {
-        return true;
-    }
-    for (size_t i = 0; i < c->n_trace_accept; i++) {
-        if (name_is(name, len, c->trace_accept[i])) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Fills out with the headers to forward; xff is storage for the X-Forwarded-For value. */
-static size_t forward_headers(const struct tg_req *req, struct tg_kv *out, char *xff)
-{
-    size_t conn_len = 0;
-    const char *conn = tg_req_header(req, "Connection", &conn_len);
-    const char *prev;
-    size_t prev_len = 0;
-    size_t n = 0;
-
-    for (size_t i = 0; i < req->n_hdrs; i++) {
-        const struct tg_kv *kv = &req->hdrs[i];
-        if (tg_header_is_hop_by_hop(kv->name, kv->name_len, conn, conn_len) ||
-            replaced_by_gateway(req, kv->name, kv->name_len)) {
-            continue;
-        }
-        out[n++] = *kv;
-    }
-    prev = tg_req_header(req, "X-Forwarded-For", &prev_len);
-    if (prev != NULL && prev_len + strlen(req->client_ip) + 3 < XFF_MAX) {
-        snprintf(xff, XFF_MAX, "%.*s, %s", (int)prev_len, prev, req->client_ip);
-    } else {
-        snprintf(xff, XFF_MAX, "%s", req->client_ip);
-    }
-    out[n++] = (struct tg_kv){"X-Forwarded-For", xff, 15, strlen(xff)};
-    out[n++] = req->tls ? (struct tg_kv){"X-Forwarded-Proto", "https", 17, 5}
-                        : (struct tg_kv){"X-Forwarded-Proto", "http", 17, 4};
-    if (req->host != NULL) {
-        out[n++] = (struct tg_kv){"X-Forwarded-Host", req->host, 16, strlen(req->host)};
-    }
-    return n;
 }
 
 /* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. */
@@ -165,8 +110,8 @@ static int proxy_serve(struct tg_req *req)
 {
     const struct tg_route *r = req->route;
     const struct tg_upstream *u = r->upstream;
-    struct tg_kv hdrs[TG_REQ_HEADERS_MAX + 4];
-    char xff[XFF_MAX];
+    struct tg_kv hdrs[TG_HEADER_FORWARD_MAX];
+    char xff[TG_XFF_MAX];
     char *url = NULL;
     size_t ulen = strlen(u->url);
     long n;
@@ -194,7 +139,7 @@ static int proxy_serve(struct tg_req *req)
         goto out;
     }
     up.url = url;
-    up.n_hdrs = forward_headers(req, hdrs, xff);
+    up.n_hdrs = tg_header_forward(req, hdrs, xff);
     rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
     if (rc == TG_OK) {
         rc = TG_MW_ASYNC;
