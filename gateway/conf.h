@@ -25,11 +25,11 @@ struct tg_upstream {
 /* Everything the conf file says; shared read-only by all workers once loaded.
  * Replaced as a whole on reload: requests hold a reference until they finish. */
 struct tg_conf {
-    char *file;                    /* owned: path it was read from */
-    char *listen_host;             /* owned: default "0.0.0.0" */
-    unsigned port;                 /* default 8080 */
-    unsigned workers;              /* 0 = one per online CPU */
-    char *trace_header;            /* owned: default "X-Trace-Id" */
+    char *file;                              /* owned: path it was read from */
+    char *listen_host;                       /* owned: default "0.0.0.0" */
+    unsigned port;                           /* default 8080 */
+    unsigned workers;                        /* 0 = one per online CPU */
+    char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
     size_t n_trace_accept;
     unsigned max_connections;      /* per gateway (default 10000) */
@@ -41,9 +41,9 @@ struct tg_conf {
     char *tls_key;                 /* owned: PEM file path */
     struct tg_upstream *upstreams; /* owned array */
     size_t n_upstreams;
-    void *routes;                        /* owned route table, opaque at this layer */
-    void (*routes_free)(void *routes);   /* frees routes */
-    atomic_uint refs;                    /* one per holder; freed at 0 */
+    void *routes;                      /* owned route table, opaque at this layer */
+    void (*routes_free)(void *routes); /* frees routes */
+    atomic_uint refs;                  /* one per holder; freed at 0 */
 };
 
 /* Where a conf error is reported. file is borrowed, pos is borrowed. */
@@ -61,11 +61,13 @@ typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg
 /* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
  * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds
  * "FILE:LINE:COL: message (at json.path)". */
-int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
-                 char *err, size_t errlen);
+int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
+                 size_t errlen);
 
 /* Sets ctx->err to "FILE:LINE:COL: <fmt> (at <jpath>)", the position being that of the value
- * at jpath (e.g. "routes[2].upstream"), or of its closest ancestor found. Returns TG_EINVAL. */
+ * at jpath (e.g. "routes[2].upstream"), or of its closest ancestor found. With jpath "" (the
+ * whole document) the " (at ...)" part is left out; without ctx->pos, so is ":LINE:COL".
+ * Paths are spelled as gateway/jsonpos.h says. Returns TG_EINVAL. */
 int tg_conf_error(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -83,19 +85,19 @@ int tg_conf_error_key(struct tg_conf_ctx *ctx, const char *jpath, const char *fm
 int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                        const char *const *allowed);
 /* *out = obj[key] (borrowed) when it has the given type (JSON_OBJECT, JSON_ARRAY, JSON_STRING). */
-int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, json_type type, bool required, json_t **out);
+int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     json_type type, bool required, json_t **out);
 /* *out = a non-empty string, borrowed from obj. */
-int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                    const char *key, bool required, const char **out);
+int tg_conf_get_str(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                    bool required, const char **out);
 /* *out = true or false. */
-int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, bool *out);
+int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     bool *out);
 /* *out = a JSON integer (not a real) in min..max. */
 int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                          const char *key, unsigned min, unsigned max, unsigned *out);
-int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, size_t min, size_t max, size_t *out);
+int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t min, size_t max, size_t *out);
 
 /* "an object", "a string", "an integer", ...: v's JSON type for messages. */
 const char *tg_conf_type_name(const json_t *v);

@@ -552,7 +552,7 @@ static int cmp_entry(const void *a, const void *b)
 
 int tg_jpos_first_dup(const struct tg_jpos *pos, const char **path, int *line, int *col)
 {
-    const struct jentry **v = malloc((pos->n ? pos->n : 1) * sizeof(*v));
+    const struct jentry **v = malloc((pos->n ? pos->n : 1) * sizeof(const struct jentry *));
     const struct jentry *dup = NULL;
     size_t n = 0;
 
@@ -566,7 +566,7 @@ int tg_jpos_first_dup(const struct tg_jpos *pos, const char **path, int *line, i
     }
     /* same path = same key of the same object; sorting puts repeats next to each other, in
      * text order, so the later one of each run is a duplicate */
-    qsort(v, n, sizeof(*v), cmp_entry);
+    qsort(v, n, sizeof(const struct jentry *), cmp_entry);
     for (size_t i = 1; i < n; i++) {
         if (strcmp(v[i]->path, v[i - 1]->path) == 0 && (dup == NULL || v[i] < dup)) {
             dup = v[i];

@@ -12,9 +12,12 @@
  *
  * Paths: "" is the document itself; an object member appends ".key" (no dot at the start of the
  * path), an array element appends "[i]". A key that is empty or holds any of . [ ] " \ or a
- * control character is written in brackets as a JSON string instead: {"a.b": {"c": [7]}} gives
- * the paths "", "[\"a.b\"]", "[\"a.b\"].c" and "[\"a.b\"].c[0]". Every path this module prints or
- * accepts uses that one spelling, so lookups are plain string comparisons. */
+ * control character is written in brackets as a JSON string instead. The document
+ *     {"a.b": {"c": [7]}, "x": 1}
+ * has the paths
+ *     (empty)   ["a.b"]   ["a.b"].c   ["a.b"].c[0]   x
+ * Every path this module prints or accepts uses that one spelling, so lookups are plain string
+ * comparisons. */
 
 #define TG_JPATH_MAX 512 /* room for any path the conf code builds; longer ones are truncated */
 

@@ -36,6 +36,7 @@ struct tg_server {
     unsigned n_conns;
     int listen_fd;
     bool quiesced;
+    bool tls;
     bool mhd_ready; /* MHD's epoll fd was ready in this pass */
     bool resumed;   /* a connection was resumed: MHD must run */
 };
@@ -113,6 +114,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->conn = conn;
     req->cancel_on_disconnect = true;
     req->draining = srv->quiesced;
+    req->tls = srv->tls;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     req->client_fd = ci == NULL ? -1 : ci->connect_fd;
     client_ip(conn, req->client_ip, sizeof(req->client_ip));
@@ -560,6 +562,7 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
     srv->app = *app;
     srv->conf = tg_conf_ref(conf);
     srv->listen_fd = -1;
+    srv->tls = o->tls_cert_pem != NULL;
     if (make_addr(o->host, o->port, &ss) != TG_OK) {
         tg_log(TG_LOG_ERROR, NULL, "server.error", "bad listen address %s", o->host);
         goto fail;

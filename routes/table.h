@@ -58,8 +58,8 @@ struct tg_route {
     bool cancel_on_disconnect;          /* default true */
     struct tg_backend *backends;        /* fanout: owned array */
     size_t n_backends;
-    size_t max_merged_bytes;            /* fanout: cap on the merged body (default 4 MiB) */
-    struct tg_seg *segs;                /* owned compiled pattern */
+    size_t max_merged_bytes; /* fanout: cap on the merged body (default 4 MiB) */
+    struct tg_seg *segs;     /* owned compiled pattern */
     size_t n_segs;
     bool prefix; /* pattern ends in a slash and a star */
 };
