@@ -153,8 +153,7 @@ static void answer_merged(struct fanout *fo)
     char *body = NULL;
     size_t len = 0;
     bool complete = false;
-    int rc = tg_merge_build(fo->parts, fo->n, req->route->max_merged_bytes, &body, &len,
-                            &complete);
+    int rc = tg_merge_build(fo->parts, fo->n, req->route->max_merged_bytes, &body, &len, &complete);
 
     if (rc == TG_ETOOBIG) {
         req->err_detail = "merged response too large";
@@ -242,8 +241,7 @@ static void branch_done(void *arg, struct tg_up_call *call, int err)
 /* The backend's absolute URL: origin, base path, then its path with {params} expanded. The
  * client's query string is not passed on: a backend path is a fixed API call of its own (its
  * conf path may carry a fixed query), and the client's parameters were meant for the route. */
-static long backend_url(const struct tg_req *req, const struct tg_backend *b, char *out,
-                        size_t cap)
+static long backend_url(const struct tg_req *req, const struct tg_backend *b, char *out, size_t cap)
 {
     const struct tg_upstream *u = b->upstream;
     size_t ulen = strlen(u->url);

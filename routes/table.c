@@ -225,24 +225,42 @@ static int compile_path(struct tg_conf_ctx *ctx, const char *jpath, struct tg_ro
     return TG_OK;
 }
 
+/* Index of the first byte of a fixed query string that is not allowed: RFC 3986 query
+ * characters, no {param} (a client's value could add its own parameters there). */
+static size_t bad_query_char(const char *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] != '?' && q[i] != '/' && bad_char(q + i, n - i, true) == 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
 /* Checks an upstream path template (upstream_path, a backend's path): a path whose {name}
- * parts must all be parameters of r's pattern. */
+ * parts must all be parameters of r's pattern, then an optional fixed query string. */
 static int check_template(struct tg_conf_ctx *ctx, const char *jpath, const char *key,
-                          const char *tmpl, const struct tg_route *r)
+                          const char *tmpl, const struct tg_route *r, bool allow_query)
 {
     char why[160] = "", quoted[96], rquoted[96];
     const char *p = tmpl;
+    /* A proxy route appends the client's query, so only backends may carry one of their own. */
+    const char *query = allow_query ? strchr(tmpl, '?') : NULL;
+    size_t path_end = query != NULL ? (size_t)(query - tmpl) : strlen(tmpl);
 
     if (p[0] != '/') {
         snprintf(why, sizeof(why), "must start with '/'");
+    } else if (query != NULL && bad_query_char(query + 1, strlen(query + 1)) < strlen(query + 1)) {
+        snprintf(why, sizeof(why), "character '%c' is not allowed in the query",
+                 query[1 + bad_query_char(query + 1, strlen(query + 1))]);
     }
-    while (why[0] == '\0' && *p != '\0') {
-        size_t lit = strcspn(p, "{}"), bad = bad_char(p, lit, true);
+    while (why[0] == '\0' && (size_t)(p - tmpl) < path_end) {
+        size_t lit = strcspn(p, allow_query ? "{}?" : "{}"), bad = bad_char(p, lit, true);
         const char *close = p[lit] == '{' ? strchr(p + lit, '}') : NULL;
         size_t nlen = close != NULL ? (size_t)(close - p - lit - 1) : 0;
         if (bad < lit) {
             snprintf(why, sizeof(why), "character '%c' is not allowed", p[bad]);
-        } else if (p[lit] == '\0') {
+        } else if (p[lit] == '\0' || p[lit] == '?') {
             break;
         } else if (close == NULL || !is_param_name(p + lit + 1, nlen)) {
             snprintf(why, sizeof(why), "expected {name}, name [A-Za-z_][A-Za-z0-9_]*");
@@ -321,7 +339,7 @@ static int load_proxy(struct tg_conf_ctx *ctx, const char *jpath, const json_t *
                                  "route forwards the client path, or with "
                                  "strip_prefix the part after the prefix)");
         }
-        rc = check_template(ctx, path, "upstream_path", up_path, r);
+        rc = check_template(ctx, path, "upstream_path", up_path, r, false);
         r->upstream_path = rc == TG_OK ? strdup(up_path) : NULL;
         rc = rc == TG_OK && r->upstream_path == NULL ? TG_ENOMEM : rc;
     }
@@ -364,7 +382,7 @@ static int load_backend(struct tg_conf_ctx *ctx, const char *jpath, const json_t
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "path", true, &bpath);
     if (rc == TG_OK) {
         rc = check_template(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "path"), "path", bpath,
-                            r);
+                            r, true);
     }
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "method", false, &method);
     if (rc == TG_OK) {

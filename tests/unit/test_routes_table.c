@@ -911,3 +911,26 @@ Test(route_table, demo_conf_routes)
     cr_assert(eq(int, match(conf, "GET", "/patients", &m), TG_ENOROUTE));
     tg_conf_unref(conf);
 }
+
+Test(route_table, backend_path_may_carry_a_fixed_query)
+{
+    struct tg_conf *conf = load_ok("{\"method\": \"GET\", \"path\": \"/r/{id}\", \"backends\": ["
+                                   "{\"name\": \"b\", \"upstream\": \"a\", "
+                                   "\"path\": \"/x/{id}?delay_ms=300&v=a/b\"}]}");
+
+    tg_conf_unref(conf);
+    teardown();
+}
+
+Test(route_table, backend_query_takes_no_param)
+{
+    char err[TG_CONF_ERR_MAX] = "";
+    struct tg_conf *conf;
+    int rc = load("{\"method\": \"GET\", \"path\": \"/r/{id}\", \"backends\": ["
+                  "{\"name\": \"b\", \"upstream\": \"a\", \"path\": \"/x?id={id}\"}]}",
+                  &conf, err, sizeof(err));
+
+    cr_assert(eq(int, rc, TG_EINVAL));
+    cr_assert(strstr(err, "character '{' is not allowed in the query") != NULL, "%s", err);
+    teardown();
+}
