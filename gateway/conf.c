@@ -24,7 +24,8 @@ static const char *const top_keys[] = {
 };
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
-    "max_connections", "max_body_bytes", "max_response_bytes", "client_timeout_ms", NULL,
+    "max_connections", "max_body_bytes", "max_response_bytes", "client_timeout_ms",
+    "connection_buffer_bytes", NULL,
 };
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const upstream_keys[] = {
@@ -415,6 +416,10 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
         rc = tg_conf_get_unsigned(ctx, lim, "limits", "client_timeout_ms", 1, HOUR_MS,
                                   &conf->client_timeout_ms);
     }
+    if (rc == TG_OK) {
+        rc = tg_conf_get_size(ctx, lim, "limits", "connection_buffer_bytes", 4096, 1048576,
+                              &conf->connection_buffer_bytes);
+    }
     return rc;
 }
 
@@ -780,6 +785,7 @@ static struct tg_conf *conf_new(const char *file)
     conf->max_body_bytes = 1048576;
     conf->max_response_bytes = 16777216;
     conf->client_timeout_ms = 30000;
+    conf->connection_buffer_bytes = 16384;
     conf->shutdown_grace_ms = 10000;
     atomic_init(&conf->refs, 1);
     return conf;

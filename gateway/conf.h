@@ -36,6 +36,9 @@ struct tg_conf {
     size_t max_body_bytes;         /* request body cap (default 1 MiB) */
     size_t max_response_bytes;     /* upstream body cap (default 16 MiB) */
     unsigned client_timeout_ms;    /* idle client connection timeout (default 30000) */
+    size_t connection_buffer_bytes; /* per client connection: request head + response head
+                                     * (default 16384: about 8 KiB of request headers). An idle
+                                     * keep-alive connection costs this much memory. */
     unsigned shutdown_grace_ms;    /* default 10000 */
     char *tls_cert;                /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                 /* owned: PEM file path */

@@ -207,6 +207,8 @@ static void worker_on_wake(void *arg)
 
     if (c != NULL) {
         tg_server_set_conf(w->srv, c);
+        /* Only listen and workers wait for a restart: the next drain uses the new grace. */
+        w->grace_ms = c->shutdown_grace_ms;
         tg_conf_unref(c);
     }
     if (atomic_load(&w->stop_requested) && !w->draining) {
@@ -409,7 +411,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
         .port = opt->port >= 0 ? (unsigned)opt->port : conf->port,
         .max_connections = (conf->max_connections + n - 1) / n,
         .timeout_s = (conf->client_timeout_ms + 999) / 1000,
-        .conn_memory = 16 * 1024, /* MHD zeroes the whole pool after each request: it is the idle cost */
+        .conn_memory = conf->connection_buffer_bytes,
     };
 
     if (ws == NULL) {

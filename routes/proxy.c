@@ -112,13 +112,14 @@ static int proxy_serve(struct tg_req *req)
     const struct tg_upstream *u = r->upstream;
     struct tg_kv hdrs[TG_HEADER_FORWARD_MAX];
     char xff[TG_XFF_MAX];
-    char *url = NULL;
+    char url[URL_MAX]; /* on the stack: curl copies it, and this runs once per request */
     size_t ulen = strlen(u->url);
     long n;
-    int rc = TG_ENOMEM;
+    int rc;
     struct tg_up_request up = {
         .label = u->name,
         .method = req->method,
+        .url = url,
         .hdrs = hdrs,
         .body = req->body,
         .body_len = req->body_len,
@@ -127,28 +128,18 @@ static int proxy_serve(struct tg_req *req)
         .max_body = req->conf->max_response_bytes,
     };
 
-    url = malloc(URL_MAX);
-    if (url == NULL) {
-        goto out;
-    }
     memcpy(url, u->url, ulen);
     n = tg_proxy_target(req, url + ulen, URL_MAX - ulen);
     if (n < 0) {
         req->err_detail = "upstream url too long";
-        rc = TG_EINVAL;
-        goto out;
+        return TG_EINVAL;
     }
-    up.url = url;
     up.n_hdrs = tg_header_forward(req, hdrs, xff);
     rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
-    if (rc == TG_OK) {
-        rc = TG_MW_ASYNC;
-    } else if (rc == TG_ETIMEDOUT) {
+    if (rc == TG_ETIMEDOUT) {
         req->err_detail = "no budget left for the upstream call";
     }
-out:
-    free(url);
-    return rc;
+    return rc == TG_OK ? TG_MW_ASYNC : rc;
 }
 
 const struct tg_handler_ops tg_handler_proxy = {

@@ -724,3 +724,28 @@ Test(conf, demo_conf_values)
     cr_assert(eq(u32, r->backends[1].timeout_ms, 2000));
     tg_conf_unref(conf);
 }
+
+Test(conf, connection_buffer_bytes_default_and_range)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    cr_assert(eq(sz, conf->connection_buffer_bytes, 16384));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"connection_buffer_bytes\": 4096}}");
+    cr_assert(eq(sz, conf->connection_buffer_bytes, 4096));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"connection_buffer_bytes\": 1048576}}");
+    cr_assert(eq(sz, conf->connection_buffer_bytes, 1048576));
+    tg_conf_unref(conf);
+    teardown();
+    expect_err("{\"limits\": {\"connection_buffer_bytes\": 4095}}",
+               "1:40: expected an integer in 4096..1048576, got 4095 "
+               "(at limits.connection_buffer_bytes)");
+    teardown();
+    expect_err("{\"limits\": {\"connection_buffer_bytes\": 1048577}}",
+               "1:40: expected an integer in 4096..1048576, got 1048577 "
+               "(at limits.connection_buffer_bytes)");
+    teardown();
+}
