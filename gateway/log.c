@@ -17,7 +17,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* Worker threads gather their lines and write them once per loop pass: one write(2) for many
  * lines instead of one per line. Other threads write each line at once. */
-#define BATCH_MAX (64 * 1024)
+#define BATCH_MAX ((size_t)64 * 1024)
 static _Thread_local char *batch;
 static _Thread_local size_t batch_len;
 
@@ -53,7 +53,10 @@ static void put_escaped(struct tg_logline *l, const char *s, size_t n)
             put(l, tmp, 2);
         } else if (c < 0x20 || c >= 0x7f) {
             /* Control and non-ASCII bytes are escaped so a line can never be split or forged. */
-            memcpy(tmp, "\\u00", 4);
+            tmp[0] = '\\';
+            tmp[1] = 'u';
+            tmp[2] = '0';
+            tmp[3] = '0';
             tmp[4] = hex[c >> 4];
             tmp[5] = hex[c & 15];
             put(l, tmp, 6);

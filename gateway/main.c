@@ -115,15 +115,19 @@ static int parse_uint(const char *s, int max)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {
-        {"conf", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
-        {"workers", required_argument, NULL, 'w'}, {"check", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
+        {"conf", required_argument, NULL, 'c'},
+        {"port", required_argument, NULL, 'p'},
+        {"workers", required_argument, NULL, 'w'},
+        {"check", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
     o->port = -1;
     o->workers = -1;
+    /* Before any thread exists. NOLINTNEXTLINE(concurrency-mt-unsafe) */
     while ((c = getopt_long(argc, argv, "c:p:w:tVh", longs, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -318,8 +322,13 @@ static void reload(struct worker *ws, unsigned n, struct tg_conf **current)
         return;
     }
     if (next->port != (*current)->port || next->workers != (*current)->workers ||
-        strcmp(next->listen_host, (*current)->listen_host) != 0) {
-        tg_log(TG_LOG_WARN, NULL, "conf.reload", "listen and workers change only on restart");
+        strcmp(next->listen_host, (*current)->listen_host) != 0 ||
+        next->max_connections != (*current)->max_connections ||
+        next->client_timeout_ms != (*current)->client_timeout_ms ||
+        next->connection_buffer_bytes != (*current)->connection_buffer_bytes ||
+        (next->tls_cert == NULL) != ((*current)->tls_cert == NULL)) {
+        tg_log(TG_LOG_WARN, NULL, "conf.reload",
+               "listen, workers, tls and the connection limits change only on restart");
     }
     for (unsigned i = 0; i < n; i++) {
         tg_conf_unref(atomic_exchange(&ws[i].next_conf, tg_conf_ref(next)));
