@@ -8,7 +8,7 @@ PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libcriterion-dev curl
+	libjansson-dev uuid-dev libcriterion-dev curl openssl
 
 .PHONY: all deps build asan run test test-plain test-asan check-conf bench clean
 

@@ -299,14 +299,17 @@ static void worker_cleanup(struct worker *w)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
-static struct tg_conf *load_conf(const char *file)
+/* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. */
+static struct tg_conf *load_conf(const char *file, bool log)
 {
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
     if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
         fprintf(stderr, "%s\n", err);
-        tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
+        if (log) {
+            tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
+        }
         return NULL;
     }
     return conf;
@@ -314,7 +317,7 @@ static struct tg_conf *load_conf(const char *file)
 
 static void reload(struct worker *ws, unsigned n, struct tg_conf **current)
 {
-    struct tg_conf *next = load_conf((*current)->file);
+    struct tg_conf *next = load_conf((*current)->file, true);
 
     if (next == NULL) {
         atomic_fetch_add(&tg_stats.reload_failures, 1);
@@ -489,7 +492,7 @@ int main(int argc, char **argv)
         return rc - 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    conf = load_conf(opt.conf_file);
+    conf = load_conf(opt.conf_file, !opt.check);
     if (conf == NULL) {
         return 1;
     }

@@ -1,0 +1,134 @@
+/* The command line: --version, --help, --check with good and bad confs, the listening line. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/support/spawn.h"
+
+/* Runs the gateway with args to completion; returns its exit code, out gets stdout+stderr. */
+static int run(const char *const *args, char *out, size_t cap)
+{
+    char cmd[2048];
+    size_t n = (size_t)snprintf(cmd, sizeof(cmd), "%s", TG_BINARY);
+    FILE *p;
+    size_t got;
+    int status;
+
+    for (size_t i = 0; args[i] != NULL; i++) {
+        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " '%s'", args[i]);
+    }
+    snprintf(cmd + n, sizeof(cmd) - n, " 2>&1");
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    got = fread(out, 1, cap - 1, p);
+    out[got] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(cli, version_and_help)
+{
+    char out[4096];
+    const char *v[] = {"--version", NULL};
+    const char *h[] = {"--help", NULL};
+
+    cr_expect_eq(run(v, out, sizeof(out)), 0);
+    cr_expect(strncmp(out, "tracegate ", 10) == 0, "%s", out);
+    cr_expect_eq(run(h, out, sizeof(out)), 0);
+    cr_expect(strstr(out, "--check") != NULL, "%s", out);
+}
+
+Test(cli, no_conf_is_a_usage_error)
+{
+    char out[4096];
+    const char *none[] = {NULL};
+
+    cr_expect_eq(run(none, out, sizeof(out)), 2);
+    cr_expect(strstr(out, "usage:") != NULL, "%s", out);
+}
+
+Test(cli, check_accepts_every_shipped_conf)
+{
+    const char *files[] = {"conf/tracegate.json", "conf/examples/minimal.json",
+                           "conf/examples/full.json"};
+
+    for (size_t i = 0; i < 3; i++) {
+        char path[1024];
+        char out[4096];
+        snprintf(path, sizeof(path), "%s/%s", TG_SOURCE_DIR, files[i]);
+        const char *args[] = {"--check", "-c", path, NULL};
+        cr_expect_eq(run(args, out, sizeof(out)), 0, "%s: %s", files[i], out);
+    }
+}
+
+Test(cli, check_names_file_line_column_and_path)
+{
+    char path[128];
+    char out[4096];
+    char want[256];
+
+    cr_assert_eq(conf_write(path, sizeof(path),
+                            "{\n  \"upstreams\": {\"a\": {\"url\": \"http://127.0.0.1:1\"}},\n"
+                            "  \"routes\": [\n"
+                            "    {\"method\": \"GET\", \"path\": \"/x\", \"upstream\": \"b\"}\n"
+                            "  ]\n}\n"),
+                 0);
+    const char *args[] = {"--check", "-c", path, NULL};
+    cr_expect_eq(run(args, out, sizeof(out)), 1);
+    snprintf(want, sizeof(want), "%s:4:49: ", path);
+    cr_expect(strncmp(out, want, strlen(want)) == 0, "got: %s", out);
+    cr_expect(strstr(out, "(at routes[0].upstream)") != NULL, "got: %s", out);
+    unlink(path);
+}
+
+Test(cli, check_reports_syntax_errors_with_position)
+{
+    char path[128];
+    char out[4096];
+    char want[256];
+
+    cr_assert_eq(conf_write(path, sizeof(path), "{\n  \"workers\": 2,\n  \"listen\" \"x\"\n}\n"), 0);
+    const char *args[] = {"--check", "-c", path, NULL};
+    cr_expect_eq(run(args, out, sizeof(out)), 1);
+    snprintf(want, sizeof(want), "%s:3:", path);
+    cr_expect(strncmp(out, want, strlen(want)) == 0, "got: %s", out);
+    unlink(path);
+}
+
+Test(cli, missing_conf_file_fails_clearly)
+{
+    char out[4096];
+    const char *args[] = {"--check", "-c", "/nonexistent/tracegate.json", NULL};
+
+    cr_expect_eq(run(args, out, sizeof(out)), 1);
+    cr_expect(strstr(out, "/nonexistent/tracegate.json") != NULL, "%s", out);
+}
+
+Test(cli, port_zero_reports_the_chosen_port)
+{
+    char path[128];
+    struct proc gw;
+    struct http_resp r;
+    const char *w[] = {"--workers", "3", NULL};
+
+    cr_assert_eq(conf_write(path, sizeof(path),
+                            "{\"listen\":\"127.0.0.1:9\",\"routes\":[{\"method\":\"GET\","
+                            "\"path\":\"/healthz\",\"local\":\"health\"}]}"),
+                 0);
+    cr_assert_eq(gateway_start(&gw, path, w), 0, "log %s", gw.log_path);
+    cr_expect_gt(gw.ports[0], 1024);
+    cr_expect_eq(proc_log_count(&gw, (const char *const[]){"\"workers\":3", NULL}), 1);
+    /* Every worker serves the port the first one got: many connections, all answered. */
+    for (int i = 0; i < 30; i++) {
+        cr_assert_eq(http_do(gw.ports[0], "GET", "/healthz", NULL, NULL, 0, 0, &r), 0);
+        cr_expect_eq(r.status, 200);
+        http_resp_free(&r);
+    }
+    cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
+    unlink(path);
+}
