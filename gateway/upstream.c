@@ -47,6 +47,8 @@ struct tg_up_call {
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
+    const char *send; /* borrowed request body, for a body sent through on_read_body */
+    size_t send_len, send_off;
 };
 
 static void call_release(struct tg_up_call *call);
@@ -248,6 +250,9 @@ static int map_curl_error(struct tg_up_call *call, CURLcode rc)
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
         call->detail = "connection reset";
+        return TG_EUPSTREAM;
+    case CURLE_SEND_FAIL_REWIND:
+        call->detail = "connection lost before an answer; not resent (not idempotent)";
         return TG_EUPSTREAM;
     case CURLE_PARTIAL_FILE:
         call->detail = "truncated answer";
@@ -486,19 +491,70 @@ static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
     return rc;
 }
 
-static void set_method(CURL *easy, const struct tg_up_request *r)
+/* RFC 9110 9.2.2: a request that may be repeated without changing the outcome. */
+static bool is_idempotent(const char *method)
 {
+    static const char *const safe[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++) {
+        if (strcmp(method, safe[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t on_read_body(char *buf, size_t size, size_t nmemb, void *userp)
+{
+    struct tg_up_call *call = userp;
+    size_t n = size * nmemb;
+
+    if (n > call->send_len - call->send_off) {
+        n = call->send_len - call->send_off;
+    }
+    memcpy(buf, call->send + call->send_off, n);
+    call->send_off += n;
+    return n;
+}
+
+/* curl asks to rewind only to send the request again on a new connection, after a kept-alive
+ * one died under it. The upstream may have acted on the first copy already: refused. */
+static int on_seek_body(void *userp, curl_off_t offset, int origin)
+{
+    (void)userp;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
+static void set_method(struct tg_up_call *call, const struct tg_up_request *r)
+{
+    CURL *easy = call->easy;
+
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
+        return;
+    }
+    if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    if (is_idempotent(r->method)) {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r->body_len > 0 ? r->body : "");
-        if (strcmp(r->method, "POST") != 0) {
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
-        }
+    } else {
+        /* Sent through a callback that cannot rewind: curl's silent resend of a request on a
+         * fresh connection would deliver a submission twice. */
+        call->send = r->body;
+        call->send_len = r->body_len;
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_body);
+        curl_easy_setopt(easy, CURLOPT_READDATA, call);
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
     }
 }
 
@@ -526,7 +582,7 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(r->connect_timeout_ms > 0 ? r->connect_timeout_ms : 1000));
-    set_method(easy, r);
+    set_method(call, r);
 }
 
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,

@@ -384,3 +384,61 @@ Test(proxy, access_log_line_per_request_without_body)
     cr_expect_eq(proc_log_count(&gw, line), 1, "log: %s", gw.log_path);
     cr_expect_eq(proc_log_count(&gw, phi), 0, "a body reached the log");
 }
+
+static int count_requests_to(const char *target)
+{
+    json_t *all = stub_records(record);
+    int n = 0;
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(all, i, o)
+    {
+        const char *t = json_string_value(json_object_get(o, "target"));
+        n += strcmp(json_string_value(json_object_get(o, "event")), "request") == 0 && t != NULL &&
+             strcmp(t, target) == 0;
+    }
+    json_decref(all);
+    return n;
+}
+
+/* A kept-alive upstream connection that dies after taking a POST: curl would resend it on a
+ * new connection, and the service would store the submission twice. It must not. */
+Test(proxy, post_is_never_resent_after_a_lost_connection)
+{
+    int fd;
+    const char *warm = "POST /raw/warm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    const char *lost = "POST /raw/sub?close=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    char *resp;
+    size_t len;
+
+    /* One client connection: both requests on one worker, so the second reuses the first's
+     * upstream connection. */
+    fd = tcp_connect(gw.ports[0]);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(tcp_send(fd, warm, strlen(warm)), 0);
+    free(tcp_read_all(fd, 300, &len));
+    cr_assert_eq(tcp_send(fd, lost, strlen(lost)), 0);
+    resp = tcp_read_all(fd, 1000, &len);
+    cr_expect(strncmp(resp, "HTTP/1.1 502", 12) == 0, "got %.100s", resp);
+    free(resp);
+    close(fd);
+    cr_expect_eq(count_requests_to("/raw/sub?close=1"), 1, "the POST reached the upstream twice");
+}
+
+Test(proxy, put_is_resent_once_after_a_lost_connection)
+{
+    int fd = tcp_connect(gw.ports[0]);
+    const char *warm = "PUT /raw/warm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    const char *lost = "PUT /raw/put?close=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    size_t len;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(tcp_send(fd, warm, strlen(warm)), 0);
+    free(tcp_read_all(fd, 300, &len));
+    cr_assert_eq(tcp_send(fd, lost, strlen(lost)), 0);
+    free(tcp_read_all(fd, 1000, &len));
+    close(fd);
+    /* Idempotent: a resend on a fresh connection is allowed, as NGINX does. */
+    cr_expect_eq(count_requests_to("/raw/put?close=1"), 2);
+}
