@@ -20,6 +20,9 @@ int tg_chain_headers(const struct tg_chain *chain, struct tg_req *req)
             return TG_MW_DONE;
         }
     }
+    /* Every middleware has seen the request now: an answer the server makes before the chain
+     * runs (a chunked body over the limit) still gets the trace header and the access log. */
+    req->mw_ran = chain->n;
     return TG_MW_NEXT;
 }
 

@@ -24,6 +24,72 @@ static bool all_digits(const char *v, size_t len)
     return true;
 }
 
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* What the Transfer-Encoding field lines say, read as one comma list (RFC 9110 5.3). */
+struct te_list {
+    size_t codings; /* non-empty list elements */
+    size_t chunked; /* how many of them are "chunked" */
+    bool last_chunked;
+};
+
+static void te_scan(const char *v, size_t len, struct te_list *te)
+{
+    size_t i = 0;
+
+    while (i <= len) {
+        size_t start = i;
+        size_t end;
+        while (i < len && v[i] != ',') {
+            i++;
+        }
+        end = i++;
+        while (start < end && is_ows(v[start])) {
+            start++;
+        }
+        while (end > start && is_ows(v[end - 1])) {
+            end--;
+        }
+        if (end == start) {
+            continue; /* empty list elements are ignored */
+        }
+        te->codings++;
+        te->last_chunked = end - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
+        te->chunked += te->last_chunked;
+    }
+}
+
+/* RFC 9112 6.3: a request whose final coding is not chunked, or that applies chunked twice,
+ * has no knowable length: 400 (and the server closes). Codings before chunked are not
+ * understood: 501. Only a lone "chunked" is accepted, the one spelling libmicrohttpd decodes;
+ * any other, though it may mean the same, would leave the server reading the body another way. */
+static int check_transfer_encoding(struct tg_req *req)
+{
+    struct te_list te = {0};
+    size_t len = 0;
+
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        const struct tg_kv *kv = &req->hdrs[i];
+        if (kv->name_len == 17 && strncasecmp(kv->name, "Transfer-Encoding", 17) == 0) {
+            te_scan(kv->value, kv->value_len, &te);
+        }
+    }
+    if (te.chunked != 1 || !te.last_chunked) {
+        return fail(req, TG_EINVAL, "chunked must be the final transfer coding, once");
+    }
+    if (te.codings > 1) {
+        return fail(req, TG_ENOTIMPL, "unsupported transfer coding");
+    }
+    if (tg_req_header_count(req, "Transfer-Encoding") != 1 ||
+        tg_req_header(req, "Transfer-Encoding", &len) == NULL || len != 7) {
+        return fail(req, TG_EINVAL, "malformed transfer-encoding");
+    }
+    return TG_OK;
+}
+
 static int check_framing(struct tg_req *req)
 {
     size_t n_te = tg_req_header_count(req, "Transfer-Encoding");
@@ -38,11 +104,7 @@ static int check_framing(struct tg_req *req)
         if (n_cl > 0) {
             return fail(req, TG_EINVAL, "both transfer-encoding and content-length");
         }
-        v = tg_req_header(req, "Transfer-Encoding", &len);
-        if (n_te > 1 || len != 7 || strncasecmp(v, "chunked", 7) != 0) {
-            /* Only chunked alone is understood the same way by every hop. */
-            return fail(req, TG_ENOTIMPL, "unsupported transfer-encoding");
-        }
+        return check_transfer_encoding(req);
     }
     if (n_cl > 1) {
         return fail(req, TG_EINVAL, "repeated content-length");
@@ -56,15 +118,65 @@ static int check_framing(struct tg_req *req)
     return TG_OK;
 }
 
+/* tchar of RFC 9110 5.6.2. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Every field line is forwarded, re-written by libcurl: a name or value the next hop could
+ * read another way must not pass. A name that is not a token means whitespace before the
+ * colon (RFC 9112 5.1: 400) or a folded line, which libmicrohttpd 0.9.75 glues onto the name.
+ * A value with CR, LF, NUL or another control character but HTAB is invalid (RFC 9110 5.5);
+ * a bare CR would end the line for some upstreams and start a header of the client's choice. */
+static int check_fields(struct tg_req *req)
+{
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        const struct tg_kv *kv = &req->hdrs[i];
+        if (kv->name_len == 0) {
+            return fail(req, TG_EINVAL, "empty field name");
+        }
+        for (size_t k = 0; k < kv->name_len; k++) {
+            if (!is_tchar((unsigned char)kv->name[k])) {
+                return fail(req, TG_EINVAL, "invalid character in field name");
+            }
+        }
+        for (size_t k = 0; k < kv->value_len; k++) {
+            unsigned char c = (unsigned char)kv->value[k];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                return fail(req, TG_EINVAL, "control character in field value");
+            }
+        }
+    }
+    return TG_OK;
+}
+
+/* uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2): reg-name, IPv4 or "[IPv6]" characters.
+ * Anything else (a '/', '@', space...) is a 400; the value is forwarded as X-Forwarded-Host. */
+static bool is_host_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("-._~%!$&'()*+,;=:[]", c) != NULL);
+}
+
 static int check_host(struct tg_req *req)
 {
     size_t n = tg_req_header_count(req, "Host");
+    size_t len = 0;
+    const char *v;
 
     if (n > 1) {
         return fail(req, TG_EINVAL, "repeated host");
     }
     if (n == 0 && strcmp(req->version, "HTTP/1.1") == 0) {
         return fail(req, TG_EINVAL, "missing host");
+    }
+    v = tg_req_header(req, "Host", &len);
+    for (size_t i = 0; v != NULL && i < len; i++) {
+        if (!is_host_char((unsigned char)v[i])) {
+            return fail(req, TG_EINVAL, "invalid host");
+        }
     }
     return TG_OK;
 }
@@ -113,7 +225,8 @@ static bool is_dot_segment(const char *s, size_t len)
     while (i < len) {
         if (s[i] == '.') {
             i++;
-        } else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+        } else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' &&
+                   (s[i + 2] == 'e' || s[i + 2] == 'E')) {
             i += 3;
         } else {
             return false;
@@ -155,8 +268,11 @@ static int check_target(struct tg_req *req)
 
 int tg_limits_check(struct tg_req *req)
 {
-    int rc = check_framing(req);
+    int rc = check_fields(req);
 
+    if (rc == TG_OK) {
+        rc = check_framing(req);
+    }
     if (rc == TG_OK) {
         rc = check_host(req);
     }

@@ -9,8 +9,6 @@
 #include "gateway/err.h"
 #include "gateway/trace_context.h"
 
-#define TRACESTATE_MAX 1024
-
 /* A plain id is taken only when its header appears exactly once with a valid value; a
  * repeated or hostile header is ignored as a whole, never partly used. */
 static const char *plain_id(const struct tg_req *req, size_t *len)
@@ -39,21 +37,37 @@ static const char *plain_id(const struct tg_req *req, size_t *len)
     return NULL;
 }
 
-/* Repeated tracestate headers form one list, joined with commas (RFC 9110 field lines). */
+static bool is_tracestate(const struct tg_kv *kv)
+{
+    return kv->name_len == 10 && strncasecmp(kv->name, "tracestate", 10) == 0;
+}
+
+/* Repeated tracestate headers form one list, joined with commas (RFC 9110 field lines). What
+ * is passed on is the normalized list, cut to TG_TRACESTATE_MAX characters the way the spec
+ * orders (a long list is cut, not dropped); an invalid list is dropped as a whole. */
 static int take_tracestate(struct tg_req *req)
 {
-    char joined[TRACESTATE_MAX * 2];
-    char norm[TRACESTATE_MAX];
+    char norm[TG_TRACESTATE_MAX + 1];
+    char *joined = NULL;
+    size_t cap = 0;
     size_t len = 0;
     long n;
+    int rc = TG_ENOMEM;
 
     for (size_t i = 0; i < req->n_hdrs; i++) {
+        cap += is_tracestate(&req->hdrs[i]) ? req->hdrs[i].value_len + 1 : 0;
+    }
+    if (cap == 0) {
+        return TG_OK;
+    }
+    joined = malloc(cap);
+    if (joined == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_hdrs; i++) {
         const struct tg_kv *kv = &req->hdrs[i];
-        if (kv->name_len != 10 || strncasecmp(kv->name, "tracestate", 10) != 0) {
+        if (!is_tracestate(kv)) {
             continue;
-        }
-        if (len + kv->value_len + 1 >= sizeof(joined)) {
-            return TG_OK; /* too long to be valid: dropped */
         }
         if (len > 0) {
             joined[len++] = ',';
@@ -61,15 +75,15 @@ static int take_tracestate(struct tg_req *req)
         memcpy(joined + len, kv->value, kv->value_len);
         len += kv->value_len;
     }
-    if (len == 0) {
-        return TG_OK;
-    }
+    rc = TG_OK;
     n = tg_tracestate_normalize(joined, len, norm, sizeof(norm));
-    if (n <= 0) {
-        return TG_OK;
+    if (n > 0) {
+        req->tracestate = strndup(norm, (size_t)n);
+        rc = req->tracestate == NULL ? TG_ENOMEM : TG_OK;
     }
-    req->tracestate = strndup(norm, (size_t)n);
-    return req->tracestate == NULL ? TG_ENOMEM : TG_OK;
+out:
+    free(joined);
+    return rc;
 }
 
 static void set_plain(struct tg_req *req, const char *v, size_t len)
@@ -99,7 +113,8 @@ int tg_trace_extract(struct tg_req *req)
         req->trace_flags = tg_traceparent_out_flags(tp.flags);
         tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
         /* The plain header is kept only when it names the same trace; else traceparent wins. */
-        if (plain != NULL && tg_trace_id_to_w3c(plain, plen, bin) && memcmp(bin, tp.trace_id, 16) == 0) {
+        if (plain != NULL && tg_trace_id_to_w3c(plain, plen, bin) &&
+            memcmp(bin, tp.trace_id, 16) == 0) {
             set_plain(req, plain, plen);
         } else {
             memcpy(req->trace_id, req->trace_w3c, 33);
