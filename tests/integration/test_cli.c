@@ -54,10 +54,10 @@ Test(cli, no_conf_is_a_usage_error)
 
 Test(cli, check_accepts_every_shipped_conf)
 {
-    const char *files[] = {"conf/tracegate.json", "conf/examples/minimal.json",
+    const char *files[] = {"conf/tracegate.json", "conf/docker.json", "conf/examples/minimal.json",
                            "conf/examples/full.json"};
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[1024];
         char out[4096];
         snprintf(path, sizeof(path), "%s/%s", TG_SOURCE_DIR, files[i]);
@@ -92,7 +92,8 @@ Test(cli, check_reports_syntax_errors_with_position)
     char out[4096];
     char want[256];
 
-    cr_assert_eq(conf_write(path, sizeof(path), "{\n  \"workers\": 2,\n  \"listen\" \"x\"\n}\n"), 0);
+    cr_assert_eq(conf_write(path, sizeof(path), "{\n  \"workers\": 2,\n  \"listen\" \"x\"\n}\n"),
+                 0);
     const char *args[] = {"--check", "-c", path, NULL};
     cr_expect_eq(run(args, out, sizeof(out)), 1);
     snprintf(want, sizeof(want), "%s:3:", path);

@@ -26,23 +26,24 @@ static void setup(void)
     temp_path(record, sizeof(record), "rec");
     cr_assert_eq(stub_start(&stub, specs, 2, record), 0, "stub did not start: %s", stub.log_path);
     cr_assert_eq(
-        conf_write(conf_path, sizeof(conf_path),
-                   "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-                   "\"limits\":{\"max_body_bytes\":%d},"
-                   "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
-                   "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
-                   "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
-                   "\"routes\":["
-                   "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
-                   "\"upstream_path\":\"/questionnaires/submissions\"},"
-                   "{\"method\":\"*\",\"path\":\"/big/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"max_body_bytes\":4194304},"
-                   "{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"test\",\"strip_prefix\":true},"
-                   "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
-                   "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-                   "{\"method\":\"DELETE\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-                   "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
-                   LIMIT, stub.ports[0], stub.ports[1]),
+        conf_write(
+            conf_path, sizeof(conf_path),
+            "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
+            "\"limits\":{\"max_body_bytes\":%d},"
+            "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
+            "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
+            "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
+            "\"routes\":["
+            "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
+            "\"upstream_path\":\"/questionnaires/submissions\"},"
+            "{\"method\":\"*\",\"path\":\"/big/*\",\"upstream\":\"test\","
+            "\"strip_prefix\":true,\"max_body_bytes\":4194304},"
+            "{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"test\",\"strip_prefix\":true},"
+            "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
+            "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
+            "{\"method\":\"DELETE\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
+            "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
+            LIMIT, stub.ports[0], stub.ports[1]),
         0);
     cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
@@ -105,10 +106,12 @@ Test(proxy, get_keeps_raw_path_and_query)
     struct http_resp r;
     json_t *j;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(
+        http_do(gw.ports[0], "GET", "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=", NULL, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     j = body_json(&r);
-    cr_expect_str_eq(json_string_value(json_object_get(j, "target")), "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "target")),
+                     "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=");
     cr_expect_str_eq(json_string_value(json_object_get(j, "method")), "GET");
     json_decref(j);
     http_resp_free(&r);
@@ -167,9 +170,15 @@ Test(proxy, put_delete_and_patch_pass_method_and_body)
 
 Test(proxy, request_hop_by_hop_headers_are_stripped)
 {
-    const char *h[] = {"Connection: keep-alive, X-Drop-Me", "X-Drop-Me: 1", "Keep-Alive: timeout=5",
-                       "TE: trailers", "Proxy-Authorization: Basic eA==", "Upgrade: websocket",
-                       "X-Keep: yes", "X-Forwarded-For: 10.1.2.3", NULL};
+    const char *h[] = {"Connection: keep-alive, X-Drop-Me",
+                       "X-Drop-Me: 1",
+                       "Keep-Alive: timeout=5",
+                       "TE: trailers",
+                       "Proxy-Authorization: Basic eA==",
+                       "Upgrade: websocket",
+                       "X-Keep: yes",
+                       "X-Forwarded-For: 10.1.2.3",
+                       NULL};
     struct http_resp r;
     json_t *rec;
 
@@ -211,7 +220,9 @@ Test(proxy, upstream_status_and_body_pass_through)
 {
     struct http_resp r;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/s?status=418&body=%7B%22t%22%3A1%7D", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/s?status=418&body=%7B%22t%22%3A1%7D", NULL, NULL,
+                         0, 0, &r),
+                 0);
     cr_expect_eq(r.status, 418);
     cr_expect_str_eq(r.body, "{\"t\":1}");
     http_resp_free(&r);
@@ -373,12 +384,18 @@ Test(proxy, access_log_line_per_request_without_body)
 {
     struct http_resp r;
     const char *secret = "{\"diagnosis\":\"very-secret-phi\"}";
-    const char *line[] = {"\"event\":\"request.done\"", "\"path\":\"/raw/log\"", "\"status\":200",
-                          "\"upstream_status\":200", "\"duration_ms\":", "\"bytes_in\":31",
-                          "\"trace_id\":", NULL};
+    const char *line[] = {"\"event\":\"request.done\"",
+                          "\"path\":\"/raw/log\"",
+                          "\"status\":200",
+                          "\"upstream_status\":200",
+                          "\"duration_ms\":",
+                          "\"bytes_in\":31",
+                          "\"trace_id\":",
+                          NULL};
     const char *phi[] = {"very-secret-phi", NULL};
 
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/raw/log?name=x", NULL, secret, strlen(secret), 0, &r), 0);
+    cr_assert_eq(
+        http_do(gw.ports[0], "POST", "/raw/log?name=x", NULL, secret, strlen(secret), 0, &r), 0);
     http_resp_free(&r);
     usleep(100000);
     cr_expect_eq(proc_log_count(&gw, line), 1, "log: %s", gw.log_path);
