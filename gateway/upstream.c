@@ -18,8 +18,16 @@
 
 #define EASY_POOL_MAX 256
 
+/* Calls in flight to one upstream, on this worker (for max_in_flight). */
+struct label_count {
+    char *name; /* owned */
+    unsigned n;
+};
+
 struct tg_up {
     CURLM *multi;
+    struct label_count *counts; /* owned, one per upstream label seen */
+    size_t n_counts;
     struct tg_loop *loop;
     uint64_t timer_due_us; /* 0: no curl timer armed */
     CURL **pool;           /* owned idle easy handles, reset and ready */
@@ -47,6 +55,7 @@ struct tg_up_call {
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
+    long count_idx;   /* index in up->counts, -1 when not counted */
     const char *send; /* borrowed request body, for a body sent through on_read_body */
     size_t send_len, send_off;
 };
@@ -306,6 +315,9 @@ static void call_finish(struct tg_up_call *call, int err)
     }
     req->pending--;
     call->up->in_flight--;
+    if (call->count_idx >= 0) {
+        call->up->counts[call->count_idx].n--;
+    }
     call->end_us = tg_now_us();
     req->upstream_us += call->end_us - call->start_us;
     if (call->status > 0) {
@@ -387,6 +399,10 @@ void tg_up_free(struct tg_up *up)
         curl_easy_cleanup(up->pool[i]);
     }
     free(up->pool);
+    for (size_t i = 0; i < up->n_counts; i++) {
+        free(up->counts[i].name);
+    }
+    free(up->counts);
     if (up->multi != NULL) {
         curl_multi_cleanup(up->multi);
     }
@@ -585,11 +601,36 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     set_method(call, r);
 }
 
+/* The counter of label, made on first use; -1 when out of memory (the call is then not
+ * limited rather than refused). A handful of upstreams: a linear scan is the cheap way. */
+static long count_index(struct tg_up *up, const char *label)
+{
+    struct label_count *p;
+
+    for (size_t i = 0; i < up->n_counts; i++) {
+        if (strcmp(up->counts[i].name, label) == 0) {
+            return (long)i;
+        }
+    }
+    p = realloc(up->counts, (up->n_counts + 1) * sizeof(*p));
+    if (p == NULL) {
+        return -1;
+    }
+    up->counts = p;
+    p[up->n_counts].name = strdup(label);
+    if (p[up->n_counts].name == NULL) {
+        return -1;
+    }
+    p[up->n_counts].n = 0;
+    return (long)up->n_counts++;
+}
+
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out)
 {
     struct tg_up_call *call = NULL;
     uint64_t left = tg_req_remaining_ms(req);
+    long idx;
     int rc = TG_ENOMEM;
 
     if (req->cancelled) {
@@ -597,6 +638,10 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     }
     if (left == 0) {
         return TG_ETIMEDOUT;
+    }
+    idx = r->max_in_flight > 0 && r->limit_key != NULL ? count_index(up, r->limit_key) : -1;
+    if (idx >= 0 && up->counts[idx].n >= r->max_in_flight) {
+        return TG_EOVERLOAD;
     }
     call = calloc(1, sizeof(*call));
     if (call == NULL) {
@@ -628,6 +673,10 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     req->calls = call;
     req->pending++;
     up->in_flight++;
+    call->count_idx = idx;
+    if (idx >= 0) {
+        up->counts[idx].n++;
+    }
     up->started++;
     if (out != NULL) {
         *out = call;

@@ -37,6 +37,8 @@ struct tg_up_request {
     unsigned timeout_ms;        /* cap on this call; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
     size_t max_body;            /* answer bodies above this fail the call (TG_ETOOBIG) */
+    const char *limit_key;      /* what max_in_flight counts: the upstream's name */
+    unsigned max_in_flight;     /* calls under limit_key in flight on this worker; 0 = none */
 };
 
 /* A new upstream client on loop; max_connects sizes the connection cache (it must hold the
@@ -50,7 +52,8 @@ void tg_up_free(struct tg_up *up);
  * with a new span id under req's trace, tracestate) and X-Request-Timeout-Ms with the budget it
  * gets, links it to req (req->pending, req->calls) and returns at once. done(arg, call, err)
  * follows exactly once, never from inside this function. Returns TG_OK, TG_ETIMEDOUT when no
- * budget is left, TG_ECANCELED when req is cancelled, TG_ENOMEM or TG_EINTERNAL. *out (may be
+ * budget is left, TG_ECANCELED when req is cancelled, TG_EOVERLOAD when max_in_flight calls under
+ * limit_key already run on this worker, TG_ENOMEM or TG_EINTERNAL. *out (may be
  * NULL) gets a borrowed handle valid until done returns. */
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out) TG_MUST_CHECK;

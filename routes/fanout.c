@@ -275,6 +275,8 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
         .timeout_ms = b->timeout_ms > 0 ? b->timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = b->max_body_bytes,
+        .limit_key = u->name,
+        .max_in_flight = u->max_in_flight,
     };
     uint64_t left = tg_req_remaining_ms(req);
     int rc;

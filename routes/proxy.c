@@ -126,6 +126,8 @@ static int proxy_serve(struct tg_req *req)
         .timeout_ms = r->upstream_timeout_ms > 0 ? r->upstream_timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = req->conf->max_response_bytes,
+        .limit_key = u->name,
+        .max_in_flight = u->max_in_flight,
     };
 
     memcpy(url, u->url, ulen);
@@ -138,6 +140,11 @@ static int proxy_serve(struct tg_req *req)
     rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
     if (rc == TG_ETIMEDOUT) {
         req->err_detail = "no budget left for the upstream call";
+    } else if (rc == TG_EOVERLOAD) {
+        /* Shed at once rather than queue behind a backend that already has its fill. */
+        tg_req_fail(req, rc, "upstream at max_in_flight");
+        tg_resp_add_header(&req->resp, "Retry-After", "1");
+        return TG_MW_DONE;
     }
     return rc == TG_OK ? TG_MW_ASYNC : rc;
 }
