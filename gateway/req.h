@@ -61,6 +61,7 @@ struct tg_req {
     const char *version;       /* borrowed from the server */
     struct tg_kv *hdrs;        /* owned array; strings borrowed */
     size_t n_hdrs;
+    bool hdrs_dropped;         /* more than TG_REQ_HEADERS_MAX headers: the rest not kept */
     char client_ip[48];
     bool tls;
     const char *host;          /* borrowed Host header or NULL */

@@ -145,8 +145,13 @@ static int collect_headers(struct tg_req *req, struct MHD_Connection *conn)
 {
     int n = MHD_get_connection_values_n(conn, MHD_HEADER_KIND, NULL, NULL);
 
-    if (n < 0 || n > TG_REQ_HEADERS_MAX) {
-        return TG_ETOOBIG;
+    if (n < 0) {
+        return TG_EINTERNAL;
+    }
+    if (n > TG_REQ_HEADERS_MAX) {
+        /* Kept to the cap so the trace id can still be read; limits answers 431. */
+        req->hdrs_dropped = true;
+        n = TG_REQ_HEADERS_MAX;
     }
     req->hdrs = calloc((size_t)n + 1, sizeof(*req->hdrs));
     if (req->hdrs == NULL) {

@@ -284,7 +284,13 @@ int tg_limits_check(struct tg_req *req)
 
 static int limits_on_headers(struct tg_req *req)
 {
-    int rc = tg_limits_check(req);
+    int rc;
+
+    if (req->hdrs_dropped) {
+        req->err_detail = "too many request headers";
+        return tg_req_fail_status(req, 431, TG_ETOOBIG, req->err_detail);
+    }
+    rc = tg_limits_check(req);
 
     return rc == TG_OK ? TG_MW_NEXT : rc;
 }
