@@ -44,14 +44,20 @@ static void put_escaped(struct tg_logline *l, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[8];
+    size_t run = 0;
 
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            continue; /* copied with the rest of its run */
+        }
+        put(l, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)c;
             put(l, tmp, 2);
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else {
             /* Control and non-ASCII bytes are escaped so a line can never be split or forged. */
             tmp[0] = '\\';
             tmp[1] = 'u';
@@ -60,10 +66,9 @@ static void put_escaped(struct tg_logline *l, const char *s, size_t n)
             tmp[4] = hex[c >> 4];
             tmp[5] = hex[c & 15];
             put(l, tmp, 6);
-        } else {
-            put(l, (const char *)&s[i], 1);
         }
     }
+    put(l, s + run, n - run);
 }
 
 static void put_key(struct tg_logline *l, const char *key)

@@ -41,7 +41,8 @@ struct tg_up_call {
     struct tg_req *req;             /* borrowed */
     struct tg_up_call *prev, *next; /* in req->calls */
     CURL *easy;                     /* owned */
-    struct curl_slist *headers;     /* owned */
+    struct curl_slist *headers;     /* borrowed: the list inside hdr_block */
+    void *hdr_block;                /* owned: header nodes and text, one allocation */
     tg_up_done_fn *done;
     void *arg;
     const char *label; /* borrowed from the conf held by req */
@@ -438,7 +439,7 @@ static void call_release(struct tg_up_call *call)
         return;
     }
     easy_put(call->up, call->easy);
-    curl_slist_free_all(call->headers);
+    free(call->hdr_block); /* call->headers points into it */
     free(call->body);
     free(call->rh);
     free(call);
@@ -455,56 +456,85 @@ static bool has_header(const struct tg_up_request *r, const char *name)
     return false;
 }
 
-static int add_line(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *n = curl_slist_append(*list, line);
+/* The header lines of one call, in one allocation: curl_slist nodes first, then the text they
+ * point to. curl only reads the list while the transfer runs, so it need not be built (and
+ * freed) one strdup'd node at a time with curl_slist_append. */
+struct hdr_builder {
+    struct curl_slist *nodes;
+    size_t n, max;
+    char *text;
+    size_t used, cap;
+};
 
-    if (n == NULL) {
-        return TG_ENOMEM;
+/* Appends "a" "b" "c" as one line (b and c may be empty). */
+static void push(struct hdr_builder *hb, const char *a, size_t alen, const char *b, size_t blen,
+                 const char *c, size_t clen)
+{
+    char *line = hb->text + hb->used;
+
+    if (hb->n == hb->max || hb->used + alen + blen + clen + 1 > hb->cap) {
+        return; /* cannot happen: sized in advance */
     }
-    *list = n;
-    return TG_OK;
+    memcpy(line, a, alen);
+    memcpy(line + alen, b, blen);
+    memcpy(line + alen + blen, c, clen);
+    line[alen + blen + clen] = '\0';
+    hb->used += alen + blen + clen + 1;
+    hb->nodes[hb->n].data = line;
+    hb->nodes[hb->n].next = NULL;
+    if (hb->n > 0) {
+        hb->nodes[hb->n - 1].next = &hb->nodes[hb->n];
+    }
+    hb->n++;
 }
+
+#define PUSH_LIT(hb, lit) push(hb, lit, sizeof(lit) - 1, "", 0, "", 0)
 
 static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
 {
     const struct tg_req *req = call->req;
-    char line[8192];
+    struct hdr_builder hb = {0};
+    const char *th = req->conf->trace_header;
+    size_t ts_len = req->tracestate != NULL ? strlen(req->tracestate) : 0;
     uint8_t span_raw[8];
     char tp[56];
-    int rc = TG_OK;
+    char budget[16];
+    int blen = snprintf(budget, sizeof(budget), "%u", call->timeout_ms);
 
-    for (size_t i = 0; i < r->n_hdrs && rc == TG_OK; i++) {
+    hb.max = r->n_hdrs + 8;
+    hb.cap = 256 + strlen(th) + strlen(req->trace_id) + ts_len;
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        hb.cap += r->hdrs[i].name_len + r->hdrs[i].value_len + 3;
+    }
+    call->hdr_block = malloc(hb.max * sizeof(*hb.nodes) + hb.cap);
+    if (call->hdr_block == NULL) {
+        return TG_ENOMEM;
+    }
+    hb.nodes = call->hdr_block;
+    hb.text = (char *)(hb.nodes + hb.max);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
         const struct tg_kv *kv = &r->hdrs[i];
-        int n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)kv->name_len, kv->name,
-                         (int)kv->value_len, kv->value);
-        if (n < 0 || (size_t)n >= sizeof(line)) {
-            continue; /* longer than any sane header: not forwarded */
-        }
-        rc = add_line(&call->headers, line);
+        push(&hb, kv->name, kv->name_len, ": ", 2, kv->value, kv->value_len);
     }
     tg_trace_new_span(span_raw);
     tg_hex_lower(span_raw, 8, call->span);
     tg_traceparent_format(req->trace_bin, span_raw, req->trace_flags, tp);
-    snprintf(line, sizeof(line), "traceparent: %s", tp);
-    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
-    if (req->tracestate != NULL && rc == TG_OK) {
-        snprintf(line, sizeof(line), "tracestate: %s", req->tracestate);
-        rc = add_line(&call->headers, line);
+    push(&hb, "traceparent: ", 13, tp, strlen(tp), "", 0);
+    if (req->tracestate != NULL) {
+        push(&hb, "tracestate: ", 12, req->tracestate, ts_len, "", 0);
     }
-    snprintf(line, sizeof(line), "%s: %s", req->conf->trace_header, req->trace_id);
-    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
-    snprintf(line, sizeof(line), "X-Request-Timeout-Ms: %u", call->timeout_ms);
-    rc = rc == TG_OK ? add_line(&call->headers, line) : rc;
+    push(&hb, th, strlen(th), ": ", 2, req->trace_id, strlen(req->trace_id));
+    push(&hb, "X-Request-Timeout-Ms: ", 22, budget, (size_t)blen, "", 0);
     /* An empty value removes what curl would add on its own. */
-    rc = rc == TG_OK ? add_line(&call->headers, "Expect:") : rc;
-    if (rc == TG_OK && !has_header(r, "Accept")) {
-        rc = add_line(&call->headers, "Accept:");
+    PUSH_LIT(&hb, "Expect:");
+    if (!has_header(r, "Accept")) {
+        PUSH_LIT(&hb, "Accept:");
     }
-    if (rc == TG_OK && !has_header(r, "Content-Type")) {
-        rc = add_line(&call->headers, "Content-Type:");
+    if (!has_header(r, "Content-Type")) {
+        PUSH_LIT(&hb, "Content-Type:");
     }
-    return rc;
+    call->headers = hb.nodes;
+    return TG_OK;
 }
 
 /* RFC 9110 9.2.2: a request that may be repeated without changing the outcome. */
@@ -581,6 +611,8 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     curl_easy_setopt(easy, CURLOPT_URL, r->url);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    /* Upstreams are reached directly: no proxy from the environment (and no getenv per call). */
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
     curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
