@@ -17,10 +17,11 @@ WARMUP=${WARMUP:-1}                # unmeasured seconds before each cell
 CONNS=${CONNS:-1 64 512}           # concurrency of the fast scenario
 SLOW_CONNS=${SLOW_CONNS:-1 64 512} # concurrency of the slow scenario
 FANOUT_CONNS=${FANOUT_CONNS:-1 64 512}
+FANOUT_SLOW_CONNS=${FANOUT_SLOW_CONNS:-64} # fan-out to 3 backends of SLOW_MS each
 IDLE_CONNS=${IDLE_CONNS:-5000}     # idle keep-alive connections for the memory figure
 SLOW_MS=${SLOW_MS:-20}
 TARGETS=${TARGETS:-direct nginx haproxy tracegate}
-SCENARIOS=${SCENARIOS:-memory fast slow fanout}
+SCENARIOS=${SCENARIOS:-memory fast slow fanout fanout_slow}
 CPU_LOAD=${CPU_LOAD:-0}            # wrk, the idle client, the upstream (proxied runs)
 CPU_SUT=${CPU_SUT:-1}              # the system under test
 NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-64}
@@ -376,14 +377,17 @@ throughput() {
             else echo "$tg,$IDLE_CONNS,,,,,,,skip: not running" >>"$RES/memory.csv"; fi
         done
     fi
-    for sc in fast slow fanout; do
+    for sc in fast slow fanout fanout_slow; do
         has "$SCENARIOS" "$sc" || continue
-        case $sc in fast) levels=$CONNS ;; slow) levels=$SLOW_CONNS ;; fanout) levels=$FANOUT_CONNS ;; esac
+        case $sc in
+            fast) levels=$CONNS ;; slow) levels=$SLOW_CONNS ;; fanout) levels=$FANOUT_CONNS ;;
+            fanout_slow) levels=$FANOUT_SLOW_CONNS ;;
+        esac
         for c in $levels; do
             for tg in $TARGETS; do   # interleaved, so that drift of the machine hits all targets alike
                 if ! has "$active" "$tg"; then skip_row "$sc" "$c" "$tg" "not running"
                 elif [[ $sc != fast && -z $ECHO_SO ]]; then skip_row "$sc" "$c" "$tg" "no nginx echo module"
-                elif [[ $sc == fanout && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
+                elif [[ $sc == fanout* && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
                 else cell "$sc" "$c" "$tg"; fi
             done
         done

@@ -423,6 +423,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
         .port = opt->port >= 0 ? (unsigned)opt->port : conf->port,
         .max_connections = (conf->max_connections + n - 1) / n,
         .timeout_s = (conf->client_timeout_ms + 999) / 1000,
+        .read_timeout_ms = conf->client_timeout_ms,
         .conn_memory = conf->connection_buffer_bytes,
     };
 

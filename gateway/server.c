@@ -16,6 +16,7 @@
 #include "gateway/err.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "gateway/upstream.h"
@@ -37,6 +38,7 @@ struct tg_server {
     int listen_fd;
     bool quiesced;
     bool tls;
+    struct tg_readtimer reads; /* connections owing a complete request */
     bool mhd_ready; /* MHD's epoll fd was ready in this pass */
     bool resumed;   /* a connection was resumed: MHD must run */
 };
@@ -160,6 +162,15 @@ static int collect_headers(struct tg_req *req, struct MHD_Connection *conn)
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, req);
     req->host = tg_req_header(req, "Host", NULL);
     return TG_OK;
+}
+
+/* The read clock of conn, kept as its socket context. */
+static struct tg_readtimer_entry *read_clock(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci == NULL ? NULL : ci->socket_context;
 }
 
 static void count_status(struct tg_worker_stats *st, int status)
@@ -345,9 +356,13 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
 static enum MHD_Result run_request(struct tg_server *srv, struct tg_req *req,
                                    struct MHD_Connection *conn)
 {
+    struct tg_readtimer_entry *clock = read_clock(conn);
     int rc;
 
     req->chain_started = true;
+    if (clock != NULL) {
+        tg_readtimer_stop(&srv->reads, clock); /* received: the route's deadline rules now */
+    }
     if (req->resp.status != 0) {
         return queue(srv, req, conn); /* 413 decided while reading the body */
     }
@@ -402,8 +417,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct tg_server *srv = cls;
     struct tg_req *req = *con_cls;
+    struct tg_readtimer_entry *clock = read_clock(conn);
 
-    (void)conn;
+    if (clock != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        tg_readtimer_start(&srv->reads, clock, tg_now_us()); /* ready for the next request */
+    }
     if (req == NULL) {
         return;
     }
@@ -424,6 +442,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     tg_req_free(req);
 }
 
+/* A client too slow to deliver its request: shutting the socket down makes MHD read the end
+ * of the stream and close the connection in its own time. */
+static void on_read_expired(void *arg, int fd)
+{
+    (void)arg;
+    shutdown(fd, SHUT_RDWR);
+    tg_log(TG_LOG_INFO, NULL, "client.timeout", "request not received in time: closing fd %d",
+           fd);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -431,18 +459,29 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int fd = ci == NULL ? -1 : ci->connect_fd;
+    struct tg_readtimer_entry *e = *socket_context;
 
-    (void)socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         srv->n_conns++;
         TG_STAT_ADD(srv->stats, connections, 1);
         /* MHD tells us when it closes this fd, so its hang-up watch may be parked. */
         tg_loop_track(srv->loop, fd);
-    } else {
-        srv->n_conns--;
-        TG_STAT_ADD(srv->stats, connections, -1);
-        tg_loop_unwatch(srv->loop, fd);
-        tg_loop_forget(srv->loop, fd);
+        e = calloc(1, sizeof(*e));
+        if (e != NULL) {
+            e->fd = fd;
+            tg_readtimer_start(&srv->reads, e, tg_now_us());
+        }
+        *socket_context = e;
+        return;
+    }
+    srv->n_conns--;
+    TG_STAT_ADD(srv->stats, connections, -1);
+    tg_loop_unwatch(srv->loop, fd);
+    tg_loop_forget(srv->loop, fd);
+    if (e != NULL) {
+        tg_readtimer_stop(&srv->reads, e);
+        free(e);
+        *socket_context = NULL;
     }
 }
 
@@ -462,6 +501,9 @@ static void hook_tick(void *arg)
     struct tg_server *srv = arg;
     MHD_UNSIGNED_LONG_LONG ms = 1;
 
+    if (srv->reads.head != NULL) {
+        tg_readtimer_expire(&srv->reads, tg_now_us(), on_read_expired, srv);
+    }
     if (!srv->mhd_ready && !srv->resumed &&
         (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > 0)) {
         return;
@@ -475,14 +517,19 @@ static long hook_timeout(void *arg)
 {
     struct tg_server *srv = arg;
     MHD_UNSIGNED_LONG_LONG ms;
+    uint64_t read_us = tg_readtimer_next_us(&srv->reads, tg_now_us());
+    long read_ms = read_us == UINT64_MAX ? -1 : (long)((read_us + 999) / 1000);
 
     if (srv->resumed) {
         return 0;
     }
     if (MHD_get_timeout(srv->daemon, &ms) != MHD_YES) {
-        return -1;
+        return read_ms;
     }
-    return ms > 60000 ? 60000 : (long)ms;
+    if (ms > 60000) {
+        ms = 60000;
+    }
+    return read_ms >= 0 && read_ms < (long)ms ? read_ms : (long)ms;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -568,6 +615,7 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
     srv->conf = tg_conf_ref(conf);
     srv->listen_fd = -1;
     srv->tls = o->tls_cert_pem != NULL;
+    srv->reads.limit_us = (uint64_t)o->read_timeout_ms * 1000u;
     if (make_addr(o->host, o->port, &ss) != TG_OK) {
         tg_log(TG_LOG_ERROR, NULL, "server.error", "bad listen address %s", o->host);
         goto fail;
