@@ -405,7 +405,7 @@ latency() {
     setup_common latency
     ensure_tracegate
     ((TG_OK)) || die "latency mode needs tracegate"
-    [[ -x $TG_STUB ]] || die "latency mode needs the stub upstream ($TG_STUB, built from tests/support/stub_upstream.c)"
+    [[ -x $TG_STUB ]] || die "latency mode needs the stub upstream ($TG_STUB, built from tests/support/stub/)"
     port_busy "$TG_LAT_PORT" && die "port $TG_LAT_PORT is in use"
     local rec=$RUN/stub-record.jsonl i stub_port=""
     : >"$rec"

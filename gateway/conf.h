@@ -9,6 +9,7 @@
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
+#define TG_CONF_NAME_MAX    64 /* longest upstream or backend name, see tg_conf_is_name */
 
 struct tg_jpos;
 
@@ -32,17 +33,17 @@ struct tg_conf {
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
     size_t n_trace_accept;
-    unsigned max_connections;      /* per gateway (default 10000) */
-    size_t max_body_bytes;         /* request body cap (default 1 MiB) */
-    size_t max_response_bytes;     /* upstream body cap (default 16 MiB) */
-    unsigned client_timeout_ms;    /* idle client connection timeout (default 30000) */
+    unsigned max_connections;       /* per gateway (default 10000) */
+    size_t max_body_bytes;          /* request body cap (default 1 MiB) */
+    size_t max_response_bytes;      /* upstream body cap (default 16 MiB) */
+    unsigned client_timeout_ms;     /* idle client connection timeout (default 30000) */
     size_t connection_buffer_bytes; /* per client connection: request head + response head
                                      * (default 16384: about 8 KiB of request headers). An idle
                                      * keep-alive connection costs this much memory. */
-    unsigned shutdown_grace_ms;    /* default 10000 */
-    char *tls_cert;                /* owned: PEM file path, NULL = plain HTTP */
-    char *tls_key;                 /* owned: PEM file path */
-    struct tg_upstream *upstreams; /* owned array */
+    unsigned shutdown_grace_ms;     /* default 10000 */
+    char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
+    char *tls_key;                  /* owned: PEM file path */
+    struct tg_upstream *upstreams;  /* owned array */
     size_t n_upstreams;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */
@@ -79,10 +80,10 @@ int tg_conf_error(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, .
 int tg_conf_error_key(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Typed access to the member key of the object obj, whose path is jpath; shared by conf.c and
- * routes/table.c so that every section reports the same messages. Each returns TG_OK, or
- * TG_EINVAL with ctx->err set (wrong type, out of range, missing when required). An absent
- * optional key leaves *out untouched, so callers preset *out to the default. */
+/* Typed access to the member key of the object obj, whose path is jpath (gateway/conf_get.c);
+ * shared by conf.c and routes/table.c so that every section reports the same messages. Each returns
+ * TG_OK, or TG_EINVAL with ctx->err set (wrong type, out of range, missing when required). An
+ * absent optional key leaves *out untouched, so callers preset *out to the default. */
 
 /* Fails on the first key of obj that is not in allowed (NULL-terminated), at that key. */
 int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
@@ -108,7 +109,7 @@ const char *tg_conf_type_name(const json_t *v);
 /* True when s is a non-empty HTTP token (RFC 9110 tchar: letters, digits, !#$%&'*+-.^_`|~). */
 bool tg_conf_is_token(const char *s);
 
-/* True when s is 1..64 characters of [A-Za-z0-9_-] (upstream and backend names). */
+/* True when s is 1..TG_CONF_NAME_MAX characters of [A-Za-z0-9_-] (upstream and backend names). */
 bool tg_conf_is_name(const char *s);
 
 /* The upstream named name, or NULL. */

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "gateway/err.h"
+#include "gateway/uri.h"
 
 static int fail(struct tg_req *req, int err, const char *why)
 {
@@ -216,30 +217,9 @@ static void to_origin_form(struct tg_req *req)
     req->path_len = slash == NULL ? req->target_len : (size_t)(slash - req->target);
 }
 
-static bool is_dot_segment(const char *s, size_t len)
-{
-    /* ".", "..", and their percent-encoded spellings. */
-    size_t dots = 0;
-    size_t i = 0;
-
-    while (i < len) {
-        if (s[i] == '.') {
-            i++;
-        } else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' &&
-                   (s[i + 2] == 'e' || s[i + 2] == 'E')) {
-            i += 3;
-        } else {
-            return false;
-        }
-        dots++;
-    }
-    return dots == 1 || dots == 2;
-}
-
 static int check_target(struct tg_req *req)
 {
     const char *p;
-    size_t start;
 
     to_origin_form(req);
     p = req->target;
@@ -254,14 +234,8 @@ static int check_target(struct tg_req *req)
     }
     /* Dot segments would let "/api/../admin" match a prefix route and reach another path
      * once the upstream normalises it: refused rather than guessed at. */
-    start = 1;
-    for (size_t i = 1; i <= req->path_len; i++) {
-        if (i == req->path_len || p[i] == '/') {
-            if (is_dot_segment(p + start, i - start)) {
-                return fail(req, TG_EINVAL, "dot segment in path");
-            }
-            start = i + 1;
-        }
+    if (tg_path_has_dot_segment(p, req->path_len)) {
+        return fail(req, TG_EINVAL, "dot segment in path");
     }
     return TG_OK;
 }

@@ -91,7 +91,7 @@ void tg_route_table_free(void *table);
  * TG_EMETHOD when patterns match the path but none allows the method; TG_EINVAL when a segment
  * of the path is "." or ".." (also percent-encoded): the gateway does not forward paths that
  * could climb out of a prefix. Among the routes that match and allow the method, the most
- * specific wins (rule in routes/table.c and conf/README.md). Does not allocate; any thread. */
+ * specific wins (rule in routes/match.c and conf/README.md). Does not allocate; any thread. */
 int tg_route_table_match(const struct tg_route_table *t, const char *method, const char *path,
                          size_t path_len, struct tg_route_match *m);
 

@@ -2,12 +2,10 @@
  * connection at once (unless the route says the call must finish), logs 499, and leaks no fd.
  * Close times are measured where they matter, at the stub: its records carry CLOCK_MONOTONIC
  * t_us, the same clock as the test's now_us(). */
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -18,10 +16,7 @@
 
 #define MANY 1000
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 /* The gateway inherits the limit: it holds a client and an upstream socket per request. */
 static void raise_nofile(void)
@@ -42,33 +37,24 @@ static void setup(void)
     const char *specs[] = {"0:test"};
 
     raise_nofile();
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 1, record), 0, "stub did not start: %s", stub.log_path);
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path),
-                            "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-                            "\"limits\":{\"max_connections\":4000},"
-                            "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\","
-                            "\"timeout_ms\":60000}},"
-                            "\"routes\":["
-                            "{\"method\":\"GET\",\"path\":\"/hang/*\",\"upstream\":\"test\","
-                            "\"strip_prefix\":true,\"timeout_ms\":60000},"
-                            "{\"method\":\"GET\",\"path\":\"/keep/*\",\"upstream\":\"test\","
-                            "\"strip_prefix\":true,\"timeout_ms\":5000,"
-                            "\"cancel_on_disconnect\":false}]}",
-                            stub.ports[0]),
-                 0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 1, true);
+    fixture_gateway_start(&fx,
+                          "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
+                          "\"limits\":{\"max_connections\":4000},"
+                          "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\","
+                          "\"timeout_ms\":60000}},"
+                          "\"routes\":["
+                          "{\"method\":\"GET\",\"path\":\"/hang/*\",\"upstream\":\"test\","
+                          "\"strip_prefix\":true,\"timeout_ms\":60000},"
+                          "{\"method\":\"GET\",\"path\":\"/keep/*\",\"upstream\":\"test\","
+                          "\"strip_prefix\":true,\"timeout_ms\":5000,"
+                          "\"cancel_on_disconnect\":false}]}",
+                          fx.stub.ports[0]);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    unlink(record);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(cancel, .init = setup, .fini = teardown, .timeout = 120);
@@ -78,20 +64,6 @@ static const char *event_of(const json_t *rec)
     const char *e = json_string_value(json_object_get(rec, "event"));
 
     return e == NULL ? "" : e;
-}
-
-static const char *rec_header(const json_t *rec, const char *name)
-{
-    size_t i;
-    json_t *pair;
-
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
 }
 
 static json_int_t int_of(const json_t *rec, const char *key)
@@ -106,12 +78,12 @@ static json_t *wait_record(const char *event, json_int_t conn_id, const char *tr
     uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
 
     do {
-        json_t *all = stub_records(record);
+        json_t *all = stub_records(fx.record);
         size_t i;
         json_t *o;
         json_array_foreach(all, i, o)
         {
-            const char *id = rec_header(o, "X-Trace-Id");
+            const char *id = record_header(o, "X-Trace-Id");
             if (strcmp(event_of(o), event) == 0 &&
                 (conn_id >= 0 ? int_of(o, "conn_id") == conn_id
                               : id != NULL && strcmp(id, trace) == 0)) {
@@ -126,23 +98,11 @@ static json_t *wait_record(const char *event, json_int_t conn_id, const char *tr
     return NULL;
 }
 
-/* Waits up to 2 s for a log line holding every needle; returns how many there are. */
-static int wait_log(const struct proc *p, const char *const *needles, int want)
-{
-    uint64_t end = now_us() + 2000000u;
-    int n;
-
-    while ((n = proc_log_count(p, needles)) < want && now_us() < end) {
-        usleep(10000);
-    }
-    return n;
-}
-
 /* Opens a raw connection and sends one GET with X-Trace-Id trace; returns the fd. */
 static int send_get(const char *target, const char *trace)
 {
     char req[512];
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     int n;
 
     cr_assert_geq(fd, 0, "connect to the gateway failed");
@@ -211,8 +171,8 @@ static void expect_prompt_close(const char *tag, bool reset)
         dt[i] = leave_and_measure(trace, reset);
         cr_expect_lt(dt[i], 100000u, "round %d: upstream closed %.1f ms after the client", i,
                      us_to_ms(dt[i]));
-        cr_expect_eq(wait_log(&gw, line, 1), 1, "no 499 access line for %s: %s", trace,
-                     gw.log_path);
+        cr_expect_eq(proc_log_wait(&fx.gw, line, 1, 2000), 1, "no 499 access line for %s: %s",
+                     trace, fx.gw.log_path);
     }
     qsort(dt, N, sizeof(dt[0]), cmp_u64);
     cr_log_info("%s: client close -> upstream close p50 %.2f ms, max %.2f ms", tag,
@@ -280,11 +240,11 @@ Test(cancel, route_without_cancel_lets_the_call_finish)
     json_decref(req);
     close(fd);
     /* The upstream answers 500 ms after it got the request; the gateway's access line follows. */
-    cr_expect_eq(wait_log(&gw, done, 1), 1, "no request.done with the upstream outcome: %s",
-                 gw.log_path);
-    cr_expect_eq(wait_log(&gw, up, 1), 1, "no upstream.done 200: %s", gw.log_path);
-    cr_expect_eq(wait_log(&stub, answered, 1), 1, "the stub did not send its answer: %s",
-                 stub.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, done, 1, 2000), 1,
+                 "no request.done with the upstream outcome: %s", fx.gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, up, 1, 2000), 1, "no upstream.done 200: %s", fx.gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.stub, answered, 1, 2000), 1,
+                 "the stub did not send its answer: %s", fx.stub.log_path);
     /* A kept-alive upstream connection may stay open; if it closed, it was after the answer. */
     cl = wait_record("close", conn, NULL, 0);
     if (cl != NULL) {
@@ -297,14 +257,14 @@ Test(cancel, route_without_cancel_lets_the_call_finish)
 /* Conn ids of the stub's request records whose X-Trace-Id starts with prefix (at most cap). */
 static size_t request_conns(const char *prefix, json_int_t *ids, size_t cap)
 {
-    json_t *all = stub_records(record);
+    json_t *all = stub_records(fx.record);
     size_t n = 0;
     size_t i;
     json_t *o;
 
     json_array_foreach(all, i, o)
     {
-        const char *id = rec_header(o, "X-Trace-Id");
+        const char *id = record_header(o, "X-Trace-Id");
         if (n < cap && strcmp(event_of(o), "request") == 0 && id != NULL &&
             strncmp(id, prefix, strlen(prefix)) == 0) {
             ids[n++] = int_of(o, "conn_id");
@@ -325,7 +285,7 @@ static int cmp_conn(const void *a, const void *b)
 /* Close times (t_us) of the connections in ids (sorted), into t; returns how many closed. */
 static size_t close_times(const json_int_t *ids, size_t n, uint64_t *t)
 {
-    json_t *all = stub_records(record);
+    json_t *all = stub_records(fx.record);
     size_t found = 0;
     size_t i;
     json_t *o;
@@ -373,7 +333,7 @@ Test(cancel, thousand_clients_leaving_at_once_close_every_upstream)
     static int fds[MANY];
     static json_int_t ids[MANY];
     static uint64_t t[MANY];
-    int before = proc_fd_count(gw.pid);
+    int before = proc_fd_count(fx.gw.pid);
     int during;
     int after;
     uint64_t t0;
@@ -382,7 +342,7 @@ Test(cancel, thousand_clients_leaving_at_once_close_every_upstream)
 
     cr_assert_gt(before, 0);
     open_many(fds, ids);
-    during = proc_fd_count(gw.pid);
+    during = proc_fd_count(fx.gw.pid);
     /* Proves the count sees the sockets, so the check below can fail. */
     cr_expect_geq(during, before + 2 * MANY, "fds: %d before, %d with %d requests", before, during,
                   MANY);
@@ -409,9 +369,10 @@ Test(cancel, thousand_clients_leaving_at_once_close_every_upstream)
     cr_expect_lt(t[MANY - 1], 2000000u, "last upstream close %.1f ms after the clients left",
                  us_to_ms(t[MANY - 1]));
     end = now_us() + 2000000u;
-    while ((after = proc_fd_count(gw.pid)) > before + 8 && now_us() < end) {
+    while ((after = proc_fd_count(fx.gw.pid)) > before + 8 && now_us() < end) {
         usleep(20000);
     }
     cr_expect_leq(after, before + 8, "fds: %d before, %d after", before, after);
-    cr_expect_eq(wait_log(&gw, gone, MANY), MANY, "499 access lines: %s", gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, gone, MANY, 2000), MANY, "499 access lines: %s",
+                 fx.gw.log_path);
 }

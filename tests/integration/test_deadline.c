@@ -2,7 +2,6 @@
  * timers), the budget sent downstream, client budgets where a route allows them, and per-call
  * caps. Time is measured by the test's own CLOCK_MONOTONIC around each request; bounds leave
  * room for a loaded 2-core machine running an ASan build. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,52 +14,40 @@
 
 #include "tests/support/spawn.h"
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
 
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 1, record), 0, "stub did not start: %s", stub.log_path);
-    cr_assert_eq(
-        conf_write(conf_path, sizeof(conf_path),
-                   "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-                   "\"upstreams\":{"
-                   "\"test\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":30000},"
-                   "\"capped\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":200}},"
-                   "\"routes\":["
-                   "{\"method\":\"GET\",\"path\":\"/t300/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":300},"
-                   "{\"method\":\"GET\",\"path\":\"/t500/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":500},"
-                   "{\"method\":\"*\",\"path\":\"/t1000/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":1000},"
-                   "{\"method\":\"GET\",\"path\":\"/client/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":2000,\"accept_client_timeout\":true},"
-                   "{\"method\":\"GET\",\"path\":\"/noclient/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":2000},"
-                   "{\"method\":\"GET\",\"path\":\"/capped/*\",\"upstream\":\"capped\","
-                   "\"strip_prefix\":true,\"timeout_ms\":2000},"
-                   "{\"method\":\"GET\",\"path\":\"/callcap/*\",\"upstream\":\"test\","
-                   "\"strip_prefix\":true,\"timeout_ms\":2000,\"upstream_timeout_ms\":200}]}",
-                   stub.ports[0], stub.ports[0]),
-        0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 1, true);
+    fixture_gateway_start(
+        &fx,
+        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
+        "\"upstreams\":{"
+        "\"test\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":30000},"
+        "\"capped\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":200}},"
+        "\"routes\":["
+        "{\"method\":\"GET\",\"path\":\"/t300/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":300},"
+        "{\"method\":\"GET\",\"path\":\"/t500/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":500},"
+        "{\"method\":\"*\",\"path\":\"/t1000/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":1000},"
+        "{\"method\":\"GET\",\"path\":\"/client/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":2000,\"accept_client_timeout\":true},"
+        "{\"method\":\"GET\",\"path\":\"/noclient/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":2000},"
+        "{\"method\":\"GET\",\"path\":\"/capped/*\",\"upstream\":\"capped\","
+        "\"strip_prefix\":true,\"timeout_ms\":2000},"
+        "{\"method\":\"GET\",\"path\":\"/callcap/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"timeout_ms\":2000,\"upstream_timeout_ms\":200}]}",
+        fx.stub.ports[0], fx.stub.ports[0]);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    unlink(record);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(deadline, .init = setup, .fini = teardown, .timeout = 60);
@@ -75,7 +62,7 @@ static void timed_get(const char *target, const char *trace, const char *extra, 
 
     snprintf(tid, sizeof(tid), "X-Trace-Id: %s", trace);
     t0 = now_us();
-    cr_assert_eq(http_do(gw.ports[0], "GET", target, h, NULL, 0, 10000, r), 0, "%s: curl %d",
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", target, h, NULL, 0, 10000, r), 0, "%s: curl %d",
                  target, r->curl_rc);
     *ms = (double)(now_us() - t0) / 1000.0;
     cr_log_info("%s -> %ld in %.1f ms", target, r->status, *ms);
@@ -92,44 +79,18 @@ static void expect_error_body(const struct http_resp *r, const char *msg, const 
     json_decref(j);
 }
 
-/* Waits up to 2 s for a log line holding every needle; returns how many there are. */
-static int wait_log(const struct proc *p, const char *const *needles)
-{
-    uint64_t end = now_us() + 2000000u;
-    int n;
-
-    while ((n = proc_log_count(p, needles)) == 0 && now_us() < end) {
-        usleep(10000);
-    }
-    return n;
-}
-
-static const char *rec_header(const json_t *rec, const char *name)
-{
-    size_t i;
-    json_t *pair;
-
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
-}
-
 /* The stub's request record carrying X-Trace-Id trace (new reference), waiting up to 2 s. */
 static json_t *wait_request(const char *trace)
 {
     uint64_t end = now_us() + 2000000u;
 
     do {
-        json_t *all = stub_records(record);
+        json_t *all = stub_records(fx.record);
         size_t i;
         json_t *o;
         json_array_foreach(all, i, o)
         {
-            const char *id = rec_header(o, "X-Trace-Id");
+            const char *id = record_header(o, "X-Trace-Id");
             if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0 &&
                 id != NULL && strcmp(id, trace) == 0) {
                 json_incref(o);
@@ -202,9 +163,10 @@ Test(deadline, access_log_says_504_and_why)
     timed_get("/t300/x?delay_ms=3000", "dl-log-504", NULL, &r, &ms);
     cr_assert_eq(r.status, 504);
     http_resp_free(&r);
-    cr_expect_eq(wait_log(&gw, line), 1, "no request.done 504 line with its cause: %s",
-                 gw.log_path);
-    cr_expect_eq(wait_log(&gw, up), 1, "no upstream.done line with the timeout: %s", gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, line, 1, 2000), 1,
+                 "no request.done 504 line with its cause: %s", fx.gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, up, 1, 2000), 1,
+                 "no upstream.done line with the timeout: %s", fx.gw.log_path);
 }
 
 Test(deadline, trickling_backend_is_cut_at_the_deadline)
@@ -247,7 +209,7 @@ Test(deadline, budget_header_shrinks_with_time_already_spent)
 {
     const char *head = "POST /t1000/x HTTP/1.1\r\nHost: x\r\nX-Trace-Id: dl-shrink\r\n"
                        "Content-Length: 4\r\n\r\n";
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     json_t *rec;
     char *resp;
     size_t len;

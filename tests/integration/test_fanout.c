@@ -2,11 +2,9 @@
  * merged object, required and optional failures, cancellation of siblings and of every branch
  * when the client leaves, size caps on both sides, and what a backend receives. Backend paths
  * script the stub with their query string (delay_ms=, status=, body=, hang=1). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -14,10 +12,7 @@
 
 #include "tests/support/spawn.h"
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 /* {"k":"xxxxxxxxxx"}: 18 bytes; merged under the name "a" it is 24 bytes. */
 #define SMALL_JSON_PCT "%7B%22k%22%3A%22xxxxxxxxxx%22%7D"
@@ -133,32 +128,24 @@ static void setup(void)
     char *conf = NULL;
     size_t conf_size = 0;
 
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 1, record), 0, "stub did not start: %s", stub.log_path);
+    fixture_stub_start(&fx, specs, 1, true);
     conf_f = open_memstream(&conf, &conf_size);
     cr_assert_not_null(conf_f);
     ADD("{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
         "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"},"
         "\"down\":{\"url\":\"http://127.0.0.1:1\"}},\"routes\":[",
-        stub.ports[0]);
+        fx.stub.ports[0]);
     add_routes();
     ADD("]}");
     cr_assert_eq(fclose(conf_f), 0);
     conf_f = NULL;
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path), "%s", conf), 0);
+    fixture_gateway_start(&fx, "%s", conf);
     free(conf);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    unlink(record);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(fanout, .init = setup, .fini = teardown, .timeout = 60);
@@ -222,20 +209,6 @@ static uint64_t t_us(json_t *rec)
     return (uint64_t)json_integer_value(json_object_get(rec, "t_us"));
 }
 
-static const char *rec_header(json_t *rec, const char *name)
-{
-    size_t i;
-    json_t *pair;
-
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
-}
-
 /* Reads the records until every prefix has a request record, and also its close record when
  * closes is true, or timeout_ms passed. Returns the records (caller decrefs). */
 static json_t *wait_records(const char *const *prefixes, size_t n, bool closes, int timeout_ms)
@@ -243,7 +216,7 @@ static json_t *wait_records(const char *const *prefixes, size_t n, bool closes, 
     uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
 
     for (;;) {
-        json_t *all = stub_records(record);
+        json_t *all = stub_records(fx.record);
         size_t have = 0;
         for (size_t i = 0; i < n; i++) {
             json_t *rec = request_rec(all, prefixes[i]);
@@ -257,22 +230,9 @@ static json_t *wait_records(const char *const *prefixes, size_t n, bool closes, 
     }
 }
 
-/* proc_log_count once it reached want or timeout_ms passed: workers write their lines at the
- * end of a loop pass, which may come after the client got its answer. */
-static int wait_log_count(const char *const *needles, int want, int timeout_ms)
-{
-    uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
-    int n;
-
-    while ((n = proc_log_count(&gw, needles)) < want && now_us() < end) {
-        usleep(5000);
-    }
-    return n;
-}
-
 static void get(const char *target, struct http_resp *r)
 {
-    cr_assert_eq(http_do(gw.ports[0], "GET", target, NULL, NULL, 0, 0, r), 0, "no answer to %s",
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", target, NULL, NULL, 0, 0, r), 0, "no answer to %s",
                  target);
 }
 
@@ -341,17 +301,17 @@ Test(fanout, each_backend_call_is_a_span_of_the_trace)
     all = wait_records(prefixes, 3, false, 2000);
     for (size_t i = 0; i < 3; i++) {
         json_t *rec = request_rec(all, prefixes[i]);
-        const char *tp = rec != NULL ? rec_header(rec, "traceparent") : NULL;
+        const char *tp = rec != NULL ? record_header(rec, "traceparent") : NULL;
         char span_kv[64];
         const char *line[] = {"\"event\":\"upstream.done\"", names[i], id, span_kv, NULL};
         cr_assert_not_null(tp, "no traceparent at %s", prefixes[i]);
-        cr_expect_str_eq(rec_header(rec, "X-Trace-Id"), id);
+        cr_expect_str_eq(record_header(rec, "X-Trace-Id"), id);
         cr_assert_eq(strlen(tp), 55);
         memcpy(spans[i], tp + 36, 16);
         snprintf(span_kv, sizeof(span_kv), "\"span_id\":\"%s\"", spans[i]);
-        cr_expect_eq(wait_log_count(line, 1, 2000), 1,
+        cr_expect_eq(proc_log_wait(&fx.gw, line, 1, 2000), 1,
                      "one upstream.done naming %s with the span it sent: %s", names[i],
-                     gw.log_path);
+                     fx.gw.log_path);
     }
     cr_expect_str_neq(spans[0], spans[1]);
     cr_expect_str_neq(spans[0], spans[2]);
@@ -382,7 +342,7 @@ Test(fanout, sixteen_backends_at_once_all_merged)
         snprintf(target, sizeof(target), "/s%02d?delay_ms=200", k);
         cr_expect_str_eq(str_of(json_object_get(j, name), "target"), target);
     }
-    all = stub_records(record);
+    all = stub_records(fx.record);
     json_array_foreach(all, i, o)
     {
         requests += is_event(o, "request");
@@ -559,7 +519,7 @@ Test(fanout, client_leaving_closes_every_branch)
     const char *req = "GET /leave HTTP/1.1\r\nHost: x\r\n\r\n";
     const char *line[] = {"\"event\":\"request.done\"", "\"path\":\"/leave\"", "\"status\":499",
                           NULL};
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     json_t *all;
     uint64_t t_close;
     struct http_resp r;
@@ -584,7 +544,7 @@ Test(fanout, client_leaving_closes_every_branch)
                     (unsigned long long)(t_us(c) - t_close));
     }
     json_decref(all);
-    cr_expect_eq(wait_log_count(line, 1, 2000), 1, "log %s", gw.log_path);
+    cr_expect_eq(proc_log_wait(&fx.gw, line, 1, 2000), 1, "log %s", fx.gw.log_path);
     get("/cap-fits", &r); /* the worker is still fine */
     cr_expect_eq(r.status, 200);
     http_resp_free(&r);
@@ -608,21 +568,21 @@ Test(fanout, backends_get_end_to_end_headers_but_not_the_query)
     json_t *all;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/hdr/42?secret=phi", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/hdr/42?secret=phi", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     all = wait_records(prefixes, 1, false, 2000);
     rec = request_rec(all, "/h/");
     cr_assert_not_null(rec);
     cr_expect_str_eq(str_of(rec, "target"), "/h/42");
-    cr_expect_str_eq(rec_header(rec, "Authorization"), "Bearer t0k");
-    cr_expect_str_eq(rec_header(rec, "Accept-Language"), "de-CH");
-    cr_expect_str_eq(rec_header(rec, "Accept"), "application/json");
-    cr_expect_null(rec_header(rec, "Accept-Encoding"), "a compressed answer cannot be merged");
-    cr_expect_null(rec_header(rec, "If-None-Match"), "a 304 cannot be merged");
-    cr_expect_null(rec_header(rec, "Content-Type"), "a GET backend call has no body");
-    cr_expect_null(rec_header(rec, "X-Hop"));
-    cr_expect_str_eq(rec_header(rec, "X-Forwarded-For"), "127.0.0.1");
-    cr_expect_not_null(rec_header(rec, "X-Request-Timeout-Ms"));
+    cr_expect_str_eq(record_header(rec, "Authorization"), "Bearer t0k");
+    cr_expect_str_eq(record_header(rec, "Accept-Language"), "de-CH");
+    cr_expect_str_eq(record_header(rec, "Accept"), "application/json");
+    cr_expect_null(record_header(rec, "Accept-Encoding"), "a compressed answer cannot be merged");
+    cr_expect_null(record_header(rec, "If-None-Match"), "a 304 cannot be merged");
+    cr_expect_null(record_header(rec, "Content-Type"), "a GET backend call has no body");
+    cr_expect_null(record_header(rec, "X-Hop"));
+    cr_expect_str_eq(record_header(rec, "X-Forwarded-For"), "127.0.0.1");
+    cr_expect_not_null(record_header(rec, "X-Request-Timeout-Ms"));
     json_decref(all);
     http_resp_free(&r);
 }
@@ -636,7 +596,7 @@ Test(fanout, body_goes_only_to_methods_that_carry_one)
     json_t *all;
     json_t *p, *g;
 
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/post", h, body, strlen(body), 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/post", h, body, strlen(body), 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     all = wait_records(prefixes, 2, false, 2000);
     p = request_rec(all, "/p");
@@ -644,10 +604,10 @@ Test(fanout, body_goes_only_to_methods_that_carry_one)
     cr_assert(p != NULL && g != NULL);
     cr_expect_str_eq(str_of(p, "method"), "POST");
     cr_expect_eq(json_integer_value(json_object_get(p, "body_len")), (json_int_t)strlen(body));
-    cr_expect_str_eq(rec_header(p, "Content-Type"), "application/json");
+    cr_expect_str_eq(record_header(p, "Content-Type"), "application/json");
     cr_expect_str_eq(str_of(g, "method"), "GET");
     cr_expect_eq(json_integer_value(json_object_get(g, "body_len")), 0);
-    cr_expect_null(rec_header(g, "Content-Type"));
+    cr_expect_null(record_header(g, "Content-Type"));
     json_decref(all);
     http_resp_free(&r);
 }

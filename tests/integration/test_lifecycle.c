@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -85,27 +84,7 @@ static void rewrite_conf(const char *text)
 /* Waits up to 3 s for want log lines holding every needle; returns how many there are. */
 static int wait_log(const char *const *needles, int want)
 {
-    uint64_t end = now_us() + 3000000u;
-    int n;
-
-    while ((n = proc_log_count(&gw, needles)) < want && now_us() < end) {
-        usleep(5000);
-    }
-    return n;
-}
-
-static const char *rec_header(const json_t *rec, const char *name)
-{
-    size_t i;
-    json_t *pair;
-
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
+    return proc_log_wait(&gw, needles, want, 3000);
 }
 
 /* The stub's record of kind event on connection conn (conn < 0: the request carrying trace);
@@ -120,7 +99,7 @@ static json_t *wait_record(const char *event, json_int_t conn, const char *trace
         json_t *o;
         json_array_foreach(all, i, o)
         {
-            const char *id = rec_header(o, "X-Trace-Id");
+            const char *id = record_header(o, "X-Trace-Id");
             if (strcmp(json_string_value(json_object_get(o, "event")), event) == 0 &&
                 (conn >= 0 ? json_integer_value(json_object_get(o, "conn_id")) == conn
                            : id != NULL && strcmp(id, trace) == 0)) {

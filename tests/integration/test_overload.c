@@ -9,31 +9,27 @@
 
 #include "tests/support/spawn.h"
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
+static struct fixture fx;
 
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
 
-    cr_assert_eq(stub_start(&stub, specs, 1, NULL), 0);
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path),
-                            "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                            "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\","
-                            "\"max_in_flight\":2}},"
-                            "\"routes\":[{\"method\":\"GET\",\"path\":\"/s/*\",\"upstream\":\"t\","
-                            "\"strip_prefix\":true}]}",
-                            stub.ports[0]),
-                 0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "log %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 1, false);
+    fixture_gateway_start(&fx,
+                          "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
+                          "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\","
+                          "\"max_in_flight\":2}},"
+                          "\"routes\":[{\"method\":\"GET\",\"path\":\"/s/*\",\"upstream\":\"t\","
+                          "\"strip_prefix\":true}]}",
+                          fx.stub.ports[0]);
 }
 
 static void teardown(void)
 {
-    cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
-    proc_stop(&stub, SIGTERM, 5000);
-    unlink(conf_path);
+    cr_expect_eq(proc_stop(&fx.gw, SIGTERM, 10000), 0, "log %s", fx.gw.log_path);
+    proc_stop(&fx.stub, SIGTERM, 5000);
+    unlink(fx.conf_path);
 }
 
 TestSuite(overload, .init = setup, .fini = teardown, .timeout = 30);
@@ -41,8 +37,8 @@ TestSuite(overload, .init = setup, .fini = teardown, .timeout = 30);
 Test(overload, third_call_is_shed_with_503_and_retry_after)
 {
     const char *slow = "GET /s/x?delay_ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
-    int a = tcp_connect(gw.ports[0]);
-    int b = tcp_connect(gw.ports[0]);
+    int a = tcp_connect(fx.gw.ports[0]);
+    int b = tcp_connect(fx.gw.ports[0]);
     struct http_resp r;
     char ra[32];
     char *resp;
@@ -52,7 +48,7 @@ Test(overload, third_call_is_shed_with_503_and_retry_after)
     cr_assert_eq(tcp_send(a, slow, strlen(slow)), 0);
     cr_assert_eq(tcp_send(b, slow, strlen(slow)), 0);
     usleep(200000);
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/s/fast", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/s/fast", NULL, NULL, 0, 0, &r), 0);
     cr_expect_eq(r.status, 503, "%s", r.body);
     cr_expect_lt(r.total_ms, 300.0, "shed, not queued: %.1f ms", r.total_ms);
     cr_expect_not_null(http_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -67,7 +63,7 @@ Test(overload, third_call_is_shed_with_503_and_retry_after)
     free(resp);
     close(a);
     close(b);
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/s/fast", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/s/fast", NULL, NULL, 0, 0, &r), 0);
     cr_expect_eq(r.status, 200);
     http_resp_free(&r);
 }

@@ -1,9 +1,7 @@
 /* Proxying through the real binary against the real stub upstream. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -12,10 +10,7 @@
 
 #include "tests/support/spawn.h"
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 #define LIMIT 65536
 
@@ -23,39 +18,30 @@ static void setup(void)
 {
     const char *specs[] = {"0:test", "0:questionnaire"};
 
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 2, record), 0, "stub did not start: %s", stub.log_path);
-    cr_assert_eq(
-        conf_write(
-            conf_path, sizeof(conf_path),
-            "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-            "\"limits\":{\"max_body_bytes\":%d},"
-            "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
-            "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
-            "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
-            "\"routes\":["
-            "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
-            "\"upstream_path\":\"/questionnaires/submissions\"},"
-            "{\"method\":\"*\",\"path\":\"/big/*\",\"upstream\":\"test\","
-            "\"strip_prefix\":true,\"max_body_bytes\":4194304},"
-            "{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"test\",\"strip_prefix\":true},"
-            "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
-            "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-            "{\"method\":\"DELETE\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-            "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
-            LIMIT, stub.ports[0], stub.ports[1]),
-        0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 2, true);
+    fixture_gateway_start(
+        &fx,
+        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
+        "\"limits\":{\"max_body_bytes\":%d},"
+        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
+        "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
+        "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
+        "\"routes\":["
+        "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
+        "\"upstream_path\":\"/questionnaires/submissions\"},"
+        "{\"method\":\"*\",\"path\":\"/big/*\",\"upstream\":\"test\","
+        "\"strip_prefix\":true,\"max_body_bytes\":4194304},"
+        "{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"test\",\"strip_prefix\":true},"
+        "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
+        "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
+        "{\"method\":\"DELETE\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
+        "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
+        LIMIT, fx.stub.ports[0], fx.stub.ports[1]);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(proxy, .init = setup, .fini = teardown, .timeout = 60);
@@ -71,7 +57,7 @@ static json_t *body_json(const struct http_resp *r)
 /* The last request record the stub wrote. */
 static json_t *last_request(void)
 {
-    json_t *all = stub_records(record);
+    json_t *all = stub_records(fx.record);
     json_t *last = NULL;
     size_t i;
     json_t *o;
@@ -87,27 +73,13 @@ static json_t *last_request(void)
     return last;
 }
 
-static const char *rec_header(json_t *rec, const char *name)
-{
-    size_t i;
-    json_t *pair;
-
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
-}
-
 Test(proxy, get_keeps_raw_path_and_query)
 {
     struct http_resp r;
     json_t *j;
 
     cr_assert_eq(
-        http_do(gw.ports[0], "GET", "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=", NULL, NULL, 0, 0, &r), 0);
+        http_do(fx.gw.ports[0], "GET", "/raw/a%20b/%2F/c?x=1&y=%2Fz&e=", NULL, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     j = body_json(&r);
     cr_expect_str_eq(json_string_value(json_object_get(j, "target")),
@@ -122,7 +94,8 @@ Test(proxy, strip_prefix_forwards_the_rest)
     struct http_resp r;
     json_t *j;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/api/patients/p%C3%BC?q=1", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/api/patients/p%C3%BC?q=1", NULL, NULL, 0, 0, &r),
+                 0);
     j = body_json(&r);
     cr_expect_str_eq(json_string_value(json_object_get(j, "target")), "/patients/p%C3%BC?q=1");
     json_decref(j);
@@ -140,13 +113,13 @@ Test(proxy, post_two_mib_byte_exact)
     for (size_t i = 0; i < n; i++) {
         body[i] = (char)((i * 7919u + (i >> 9)) & 0xff);
     }
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/big/_echo/body", h, body, n, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/big/_echo/body", h, body, n, 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(r.body_len, n);
     cr_expect(memcmp(r.body, body, n) == 0, "body changed on the way");
     rec = last_request();
     cr_expect_eq(json_integer_value(json_object_get(rec, "body_len")), (json_int_t)n);
-    cr_expect_null(rec_header(rec, "Expect"), "Expect must not reach the upstream");
+    cr_expect_null(record_header(rec, "Expect"), "Expect must not reach the upstream");
     json_decref(rec);
     http_resp_free(&r);
     free(body);
@@ -159,7 +132,7 @@ Test(proxy, put_delete_and_patch_pass_method_and_body)
     for (size_t i = 0; i < 3; i++) {
         struct http_resp r;
         json_t *j;
-        cr_assert_eq(http_do(gw.ports[0], methods[i], "/raw/x", NULL, "{\"a\":1}", 7, 0, &r), 0);
+        cr_assert_eq(http_do(fx.gw.ports[0], methods[i], "/raw/x", NULL, "{\"a\":1}", 7, 0, &r), 0);
         j = body_json(&r);
         cr_expect_str_eq(json_string_value(json_object_get(j, "method")), methods[i]);
         cr_expect_eq(json_integer_value(json_object_get(j, "body_len")), 7);
@@ -182,19 +155,19 @@ Test(proxy, request_hop_by_hop_headers_are_stripped)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     rec = last_request();
     cr_assert_not_null(rec);
-    cr_expect_null(rec_header(rec, "X-Drop-Me"));
-    cr_expect_null(rec_header(rec, "Keep-Alive"));
-    cr_expect_null(rec_header(rec, "TE"));
-    cr_expect_null(rec_header(rec, "Proxy-Authorization"));
-    cr_expect_null(rec_header(rec, "Upgrade"));
-    cr_expect_str_eq(rec_header(rec, "X-Keep"), "yes");
-    cr_expect_str_eq(rec_header(rec, "X-Forwarded-For"), "10.1.2.3, 127.0.0.1");
-    cr_expect_str_eq(rec_header(rec, "X-Forwarded-Proto"), "http");
-    cr_expect_not_null(rec_header(rec, "X-Forwarded-Host"));
+    cr_expect_null(record_header(rec, "X-Drop-Me"));
+    cr_expect_null(record_header(rec, "Keep-Alive"));
+    cr_expect_null(record_header(rec, "TE"));
+    cr_expect_null(record_header(rec, "Proxy-Authorization"));
+    cr_expect_null(record_header(rec, "Upgrade"));
+    cr_expect_str_eq(record_header(rec, "X-Keep"), "yes");
+    cr_expect_str_eq(record_header(rec, "X-Forwarded-For"), "10.1.2.3, 127.0.0.1");
+    cr_expect_str_eq(record_header(rec, "X-Forwarded-Proto"), "http");
+    cr_expect_not_null(record_header(rec, "X-Forwarded-Host"));
     json_decref(rec);
     http_resp_free(&r);
 }
@@ -204,7 +177,7 @@ Test(proxy, response_hop_by_hop_headers_are_stripped)
     struct http_resp r;
     char buf[256];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET",
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET",
                          "/raw/r?header=Connection:x-secret&header=X-Secret:1"
                          "&header=Keep-Alive:timeout%3D1&header=X-Ok:1",
                          NULL, NULL, 0, 0, &r),
@@ -220,8 +193,8 @@ Test(proxy, upstream_status_and_body_pass_through)
 {
     struct http_resp r;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/s?status=418&body=%7B%22t%22%3A1%7D", NULL, NULL,
-                         0, 0, &r),
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/s?status=418&body=%7B%22t%22%3A1%7D", NULL,
+                         NULL, 0, 0, &r),
                  0);
     cr_expect_eq(r.status, 418);
     cr_expect_str_eq(r.body, "{\"t\":1}");
@@ -246,7 +219,7 @@ Test(proxy, unknown_path_is_404_json)
 {
     struct http_resp r;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/nowhere", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/nowhere", NULL, NULL, 0, 0, &r), 0);
     expect_json_error(&r, 404);
     http_resp_free(&r);
 }
@@ -256,7 +229,7 @@ Test(proxy, wrong_method_is_405_with_allow)
     struct http_resp r;
     char allow[128];
 
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/only-get", NULL, "x", 1, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/only-get", NULL, "x", 1, 0, &r), 0);
     expect_json_error(&r, 405);
     cr_assert_not_null(http_header(&r, "Allow", allow, sizeof(allow)));
     cr_expect_str_eq(allow, "DELETE, GET, HEAD");
@@ -269,11 +242,11 @@ Test(proxy, body_at_limit_passes_and_one_more_byte_is_413)
     struct http_resp r;
 
     memset(body, 'x', LIMIT + 1);
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/api/_echo/body", NULL, body, LIMIT, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/api/_echo/body", NULL, body, LIMIT, 0, &r), 0);
     cr_expect_eq(r.status, 200);
     cr_expect_eq(r.body_len, LIMIT);
     http_resp_free(&r);
-    http_do(gw.ports[0], "POST", "/api/_echo/body", NULL, body, LIMIT + 1, 0, &r);
+    http_do(fx.gw.ports[0], "POST", "/api/_echo/body", NULL, body, LIMIT + 1, 0, &r);
     expect_json_error(&r, 413);
     http_resp_free(&r);
     free(body);
@@ -281,7 +254,7 @@ Test(proxy, body_at_limit_passes_and_one_more_byte_is_413)
 
 Test(proxy, chunked_body_over_limit_is_413)
 {
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     char chunk[8192];
     char *resp;
     size_t len;
@@ -311,7 +284,7 @@ Test(proxy, connect_refused_is_502)
 {
     struct http_resp r;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/down", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/down", NULL, NULL, 0, 0, &r), 0);
     expect_json_error(&r, 502);
     http_resp_free(&r);
 }
@@ -322,7 +295,7 @@ Test(proxy, upstream_reset_and_early_close_are_502)
 
     for (size_t i = 0; i < 3; i++) {
         struct http_resp r;
-        cr_assert_eq(http_do(gw.ports[0], "GET", targets[i], NULL, NULL, 0, 0, &r), 0);
+        cr_assert_eq(http_do(fx.gw.ports[0], "GET", targets[i], NULL, NULL, 0, 0, &r), 0);
         expect_json_error(&r, 502);
         http_resp_free(&r);
     }
@@ -335,7 +308,7 @@ Test(proxy, submit_reaches_questionnaire_service)
     struct http_resp r;
     json_t *j;
 
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
     cr_assert_eq(r.status, 201, "%s", r.body);
     j = body_json(&r);
     cr_expect_str_eq(json_string_value(json_object_get(j, "message")), "success");
@@ -360,7 +333,7 @@ Test(proxy, keep_alive_reuses_upstream_connections)
     size_t i;
     json_t *o;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/raw/ka", gw.ports[0]);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/raw/ka", fx.gw.ports[0]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     for (int k = 0; k < 1000; k++) {
@@ -370,7 +343,7 @@ Test(proxy, keep_alive_reuses_upstream_connections)
         cr_assert_eq(status, 200);
     }
     curl_easy_cleanup(c);
-    all = stub_records(record);
+    all = stub_records(fx.record);
     json_array_foreach(all, i, o)
     {
         opened += strcmp(json_string_value(json_object_get(o, "event")), "open") == 0;
@@ -395,16 +368,16 @@ Test(proxy, access_log_line_per_request_without_body)
     const char *phi[] = {"very-secret-phi", NULL};
 
     cr_assert_eq(
-        http_do(gw.ports[0], "POST", "/raw/log?name=x", NULL, secret, strlen(secret), 0, &r), 0);
+        http_do(fx.gw.ports[0], "POST", "/raw/log?name=x", NULL, secret, strlen(secret), 0, &r), 0);
     http_resp_free(&r);
     usleep(100000);
-    cr_expect_eq(proc_log_count(&gw, line), 1, "log: %s", gw.log_path);
-    cr_expect_eq(proc_log_count(&gw, phi), 0, "a body reached the log");
+    cr_expect_eq(proc_log_count(&fx.gw, line), 1, "log: %s", fx.gw.log_path);
+    cr_expect_eq(proc_log_count(&fx.gw, phi), 0, "a body reached the log");
 }
 
 static int count_requests_to(const char *target)
 {
-    json_t *all = stub_records(record);
+    json_t *all = stub_records(fx.record);
     int n = 0;
     size_t i;
     json_t *o;
@@ -431,7 +404,7 @@ Test(proxy, post_is_never_resent_after_a_lost_connection)
 
     /* One client connection: both requests on one worker, so the second reuses the first's
      * upstream connection. */
-    fd = tcp_connect(gw.ports[0]);
+    fd = tcp_connect(fx.gw.ports[0]);
     cr_assert_geq(fd, 0);
     cr_assert_eq(tcp_send(fd, warm, strlen(warm)), 0);
     free(tcp_read_all(fd, 300, &len));
@@ -445,7 +418,7 @@ Test(proxy, post_is_never_resent_after_a_lost_connection)
 
 Test(proxy, put_is_resent_once_after_a_lost_connection)
 {
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     const char *warm = "PUT /raw/warm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
     const char *lost = "PUT /raw/put?close=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
     size_t len;
@@ -464,7 +437,7 @@ Test(proxy, too_many_headers_is_431_json_and_nothing_is_forwarded)
 {
     char req[8192];
     size_t n = (size_t)snprintf(req, sizeof(req), "GET /raw/many HTTP/1.1\r\nHost: x\r\n");
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     char *resp;
     size_t len;
 
@@ -486,7 +459,7 @@ Test(proxy, a_hundred_headers_pass)
 {
     char req[8192];
     size_t n = (size_t)snprintf(req, sizeof(req), "GET /raw/cap HTTP/1.1\r\nHost: x\r\n");
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     char *resp;
     size_t len;
 

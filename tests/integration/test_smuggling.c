@@ -10,7 +10,6 @@
  * header block; only their status line and the closed connection are asserted. */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,36 +27,24 @@
 #define CLOSE_TIMEOUT 3000 /* ms to wait for the gateway to close after an answer */
 #define MAX_RESPONSES 4
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
 
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 1, record), 0, "stub did not start: %s", stub.log_path);
-    cr_assert_eq(
-        conf_write(conf_path, sizeof(conf_path),
-                   "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                   "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"}},"
-                   "\"routes\":[{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"}]}",
-                   stub.ports[0]),
-        0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 1, true);
+    fixture_gateway_start(
+        &fx,
+        "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
+        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"}},"
+        "\"routes\":[{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"}]}",
+        fx.stub.ports[0]);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    unlink(record);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(smuggling, .init = setup, .fini = teardown, .timeout = 60);
@@ -159,7 +146,7 @@ static void read_answer(int fd, size_t want, bool wait_close, struct answer *a)
 /* Sends msg[0..len) on a new connection and reads the answer. */
 static void exchange(const char *msg, size_t len, size_t want, bool wait_close, struct answer *a)
 {
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
 
     memset(a, 0, sizeof(*a));
     cr_assert_geq(fd, 0);
@@ -187,7 +174,7 @@ static json_t *upstream_requests(void)
     json_t *o;
 
     usleep(200000);
-    all = stub_records(record);
+    all = stub_records(fx.record);
     json_array_foreach(all, i, o)
     {
         if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0) {
@@ -212,7 +199,8 @@ static void expect_nothing_upstream(const char *what)
 
     cr_expect_eq(json_array_size(reqs), 0, "%s: %zu requests reached the upstream, first %s", what,
                  json_array_size(reqs), json_array_size(reqs) > 0 ? target_of(reqs, 0) : "-");
-    cr_expect_eq(proc_log_count(&gw, calls), 0, "%s: upstream called, log %s", what, gw.log_path);
+    cr_expect_eq(proc_log_count(&fx.gw, calls), 0, "%s: upstream called, log %s", what,
+                 fx.gw.log_path);
     json_decref(reqs);
 }
 

@@ -13,10 +13,8 @@
 
 #include "tests/support/spawn.h"
 
-static struct proc stub;
-static struct proc gw;
+static struct fixture fx;
 static char dir[128];
-static char conf_path[128];
 
 static void setup(void)
 {
@@ -30,25 +28,23 @@ static void setup(void)
              "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
              dir, dir);
     cr_assert_eq(system(cmd), 0, "openssl failed");
-    cr_assert_eq(stub_start(&stub, specs, 1, NULL), 0);
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path),
-                            "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                            "\"tls\":{\"cert\":\"%s/cert.pem\",\"key\":\"%s/key.pem\"},"
-                            "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"}},"
-                            "\"routes\":[{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"t\","
-                            "\"strip_prefix\":true}]}",
-                            dir, dir, stub.ports[0]),
-                 0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "log %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 1, false);
+    fixture_gateway_start(&fx,
+                          "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
+                          "\"tls\":{\"cert\":\"%s/cert.pem\",\"key\":\"%s/key.pem\"},"
+                          "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"}},"
+                          "\"routes\":[{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"t\","
+                          "\"strip_prefix\":true}]}",
+                          dir, dir, fx.stub.ports[0]);
 }
 
 static void teardown(void)
 {
     char cmd[256];
 
-    cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
-    proc_stop(&stub, SIGTERM, 5000);
-    unlink(conf_path);
+    cr_expect_eq(proc_stop(&fx.gw, SIGTERM, 10000), 0, "log %s", fx.gw.log_path);
+    proc_stop(&fx.stub, SIGTERM, 5000);
+    unlink(fx.conf_path);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
 }
@@ -84,7 +80,7 @@ Test(tls, https_request_is_proxied_and_marked_https)
     json_t *pair;
     const char *proto = NULL;
 
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/api/secure?x=1", gw.ports[0]);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/api/secure?x=1", fx.gw.ports[0]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -112,7 +108,7 @@ Test(tls, plain_http_on_the_tls_port_gets_no_answer)
 {
     struct http_resp r;
 
-    http_do(gw.ports[0], "GET", "/api/x", NULL, NULL, 0, 2000, &r);
+    http_do(fx.gw.ports[0], "GET", "/api/x", NULL, NULL, 0, 2000, &r);
     cr_expect_neq(r.status, 200);
     http_resp_free(&r);
 }

@@ -20,47 +20,34 @@
 #define TP_PARENT     "00f067aa0ba902b7"
 #define TP_TRACE_UUID "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"
 
-static struct proc stub;
-static struct proc gw;
-static char conf_path[128];
-static char record[256];
+static struct fixture fx;
 
 static void setup(void)
 {
     const char *specs[] = {"0:test", "0:questionnaire"};
 
-    temp_path(record, sizeof(record), "rec");
-    cr_assert_eq(stub_start(&stub, specs, 2, record), 0, "stub did not start: %s", stub.log_path);
-    cr_assert_eq(
-        conf_write(
-            conf_path, sizeof(conf_path),
-            "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-            "\"trace\":{\"header\":\"X-Trace-Id\",\"accept\":[\"trace-id\"]},"
-            "\"limits\":{\"max_body_bytes\":%d},"
-            "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
-            "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
-            "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
-            "\"routes\":["
-            "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
-            "\"upstream_path\":\"/questionnaires/submissions\"},"
-            "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
-            "{\"method\":\"GET\",\"path\":\"/slow/*\",\"upstream\":\"test\",\"timeout_ms\":300},"
-            "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-            "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
-            BODY_LIMIT, stub.ports[0], stub.ports[1]),
-        0);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    fixture_stub_start(&fx, specs, 2, true);
+    fixture_gateway_start(
+        &fx,
+        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
+        "\"trace\":{\"header\":\"X-Trace-Id\",\"accept\":[\"trace-id\"]},"
+        "\"limits\":{\"max_body_bytes\":%d},"
+        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
+        "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
+        "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
+        "\"routes\":["
+        "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
+        "\"upstream_path\":\"/questionnaires/submissions\"},"
+        "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
+        "{\"method\":\"GET\",\"path\":\"/slow/*\",\"upstream\":\"test\",\"timeout_ms\":300},"
+        "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
+        "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
+        BODY_LIMIT, fx.stub.ports[0], fx.stub.ports[1]);
 }
 
 static void teardown(void)
 {
-    int gw_rc = proc_stop(&gw, SIGTERM, 10000);
-    int stub_rc = proc_stop(&stub, SIGTERM, 5000);
-
-    unlink(conf_path);
-    unlink(record);
-    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, stub.log_path);
+    fixture_stop(&fx);
 }
 
 TestSuite(trace, .init = setup, .fini = teardown, .timeout = 90);
@@ -130,7 +117,7 @@ static void tp_split(const char *v, struct tp *tp)
 /* Request records of the stub (caller decrefs). */
 static json_t *upstream_requests(void)
 {
-    json_t *all = stub_records(record);
+    json_t *all = stub_records(fx.record);
     json_t *reqs = json_array();
     size_t i;
     json_t *o;
@@ -173,24 +160,15 @@ static size_t rec_header_count(json_t *rec, const char *name)
 /* Value of the header name in a stub record; it must appear exactly once. */
 static const char *rec_header(json_t *rec, const char *name)
 {
-    size_t i;
-    json_t *pair;
-
     cr_assert_eq(rec_header_count(rec, name), 1, "upstream got %s %zu times", name,
                  rec_header_count(rec, name));
-    json_array_foreach(json_object_get(rec, "headers"), i, pair)
-    {
-        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
-            return json_string_value(json_array_get(pair, 1));
-        }
-    }
-    return NULL;
+    return record_header(rec, name);
 }
 
 /* Every JSON line of the gateway's log (caller decrefs). */
 static json_t *log_lines(void)
 {
-    char *log = proc_log(&gw);
+    char *log = proc_log(&fx.gw);
     json_t *lines = json_array();
     char *save = NULL;
 
@@ -225,14 +203,14 @@ static json_t *log_line(json_t **lines, const char *event, const char *trace_id)
             }
         }
         if (n > 0) {
-            cr_assert_eq(n, 1, "%zu %s lines for %s, log %s", n, event, trace_id, gw.log_path);
+            cr_assert_eq(n, 1, "%zu %s lines for %s, log %s", n, event, trace_id, fx.gw.log_path);
             return found;
         }
         usleep(20000);
         json_decref(*lines);
         *lines = log_lines();
     }
-    cr_assert_fail("no %s line for trace_id %s, log %s", event, trace_id, gw.log_path);
+    cr_assert_fail("no %s line for trace_id %s, log %s", event, trace_id, fx.gw.log_path);
     return NULL;
 }
 
@@ -287,7 +265,7 @@ Test(trace, plain_id_reaches_the_upstream_the_client_and_the_log)
     json_t *rec;
     struct tp up;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/a", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/a", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     rec = only_upstream_request();
     tp_split(rec_header(rec, "traceparent"), &up);
@@ -304,7 +282,7 @@ Test(trace, submit_passes_the_id_to_the_questionnaire_service)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
     cr_assert_eq(r.status, 201, "%s", r.body);
     rec = only_upstream_request();
     cr_expect_str_eq(json_string_value(json_object_get(rec, "target")),
@@ -322,7 +300,7 @@ Test(trace, no_header_gets_a_new_uuid_everywhere)
     char hex[33];
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/new", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/new", NULL, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     cr_assert(is_uuid_v4(id), "\"%s\" is not a UUID v4", id);
@@ -340,7 +318,7 @@ Test(trace, accepted_name_is_forwarded_under_the_main_name_only)
     json_t *rec;
     char id[64];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/acc", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/acc", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     cr_expect_str_eq(id, "acc-1");
@@ -361,7 +339,7 @@ Test(trace, traceparent_and_normalized_tracestate_are_passed_on)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/w3c", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/w3c", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     rec = only_upstream_request();
     expect_one_trace(&r, rec, TP_TRACE, TP_TRACE, "01");
@@ -377,7 +355,7 @@ Test(trace, repeated_tracestate_lines_arrive_as_one)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/ts", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/ts", h, NULL, 0, 0, &r), 0);
     rec = only_upstream_request();
     cr_expect_str_eq(rec_header(rec, "tracestate"), "a=1,b=2");
     json_decref(rec);
@@ -396,7 +374,7 @@ Test(trace, sampled_flag_00_and_01_are_passed_on)
         struct tp up;
 
         snprintf(tp, sizeof(tp), "traceparent: 00-" TP_TRACE "-" TP_PARENT "-%s", flags[i]);
-        cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/flags", h, NULL, 0, 0, &r), 0);
+        cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/flags", h, NULL, 0, 0, &r), 0);
         cr_assert_eq(r.status, 200);
         reqs = upstream_requests();
         cr_assert_eq(json_array_size(reqs), i + 1);
@@ -415,7 +393,7 @@ Test(trace, traceparent_wins_when_the_plain_header_disagrees)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/dis", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/dis", h, NULL, 0, 0, &r), 0);
     rec = only_upstream_request();
     expect_one_trace(&r, rec, TP_TRACE, TP_TRACE, "01");
     json_decref(rec);
@@ -429,7 +407,7 @@ Test(trace, plain_header_naming_the_same_trace_keeps_its_spelling)
     struct http_resp r;
     json_t *rec;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/same", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/same", h, NULL, 0, 0, &r), 0);
     rec = only_upstream_request();
     expect_one_trace(&r, rec, TP_TRACE_UUID, TP_TRACE, "00");
     json_decref(rec);
@@ -445,7 +423,7 @@ Test(trace, invalid_traceparent_starts_a_new_trace_without_tracestate)
     char id[64];
     char hex[33];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/bad-tp", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/bad-tp", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     cr_assert(is_uuid_v4(id), "\"%s\"", id);
@@ -466,11 +444,11 @@ static void expect_no_leak(const char *marker, const char *answer)
 {
     json_t *reqs = upstream_requests();
     char *dump = json_dumps(reqs, JSON_COMPACT);
-    char *log = proc_log(&gw);
+    char *log = proc_log(&fx.gw);
 
     cr_expect_null(strstr(dump, marker), "reached the upstream: %s", dump);
     cr_expect_null(strstr(answer, marker), "came back to the client: %s", answer);
-    cr_expect_null(strstr(log, marker), "reached the log %s", gw.log_path);
+    cr_expect_null(strstr(log, marker), "reached the log %s", fx.gw.log_path);
     free(log);
     free(dump);
     json_decref(reqs);
@@ -480,7 +458,7 @@ static void expect_no_leak(const char *marker, const char *answer)
  * X-Trace-Id it carries in id. */
 static char *raw_request(const char *msg, size_t len, char *id, size_t cap)
 {
-    int fd = tcp_connect(gw.ports[0]);
+    int fd = tcp_connect(fx.gw.ports[0]);
     size_t n;
     char *resp;
     const char *h;
@@ -550,7 +528,7 @@ Test(trace, crlf_encoded_in_the_trace_header_is_replaced)
     struct http_resp r;
     char id[256];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     expect_replaced(r.headers, id, "X-Evil-Enc");
@@ -563,7 +541,7 @@ Test(trace, non_ascii_trace_header_is_replaced)
     struct http_resp r;
     char id[256];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     expect_replaced(r.headers, id, "evil-");
@@ -579,7 +557,7 @@ Test(trace, trace_header_of_128_chars_is_kept)
     json_t *rec;
 
     snprintf(line, sizeof(line), "X-Trace-Id: %0128d", 7);
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     cr_expect_str_eq(id, line + 12);
@@ -597,7 +575,7 @@ Test(trace, trace_header_of_129_chars_is_replaced)
     char id[256];
 
     snprintf(line, sizeof(line), "X-Trace-Id: %0129d", 8); /* the value is its own marker */
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     expect_replaced(r.headers, id, line + 12);
@@ -610,7 +588,7 @@ Test(trace, repeated_trace_header_is_replaced)
     struct http_resp r;
     char id[256];
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/h", h, NULL, 0, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     expect_replaced(r.headers, id, "dup-mark");
@@ -702,7 +680,7 @@ Test(trace, at_the_body_limit_passes_with_the_id)
 
     memset(body, 'x', BODY_LIMIT);
     body[BODY_LIMIT] = '\0';
-    cr_assert_eq(http_do(gw.ports[0], "POST", "/raw/big", h, body, BODY_LIMIT, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "POST", "/raw/big", h, body, BODY_LIMIT, 0, &r), 0);
     cr_expect_eq(r.status, 200);
     cr_expect_not_null(http_header(&r, "X-Trace-Id", id, sizeof(id)));
     cr_expect_str_eq(id, "at-limit");
@@ -753,9 +731,9 @@ Test(trace, request_lines_carry_ids_and_lifecycle_lines_do_not)
     size_t listening = 0;
     size_t about_requests = 0;
 
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/raw/log", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/raw/log", NULL, NULL, 0, 0, &r), 0);
     http_resp_free(&r);
-    cr_assert_eq(http_do(gw.ports[0], "GET", "/nowhere", NULL, NULL, 0, 0, &r), 0);
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/nowhere", NULL, NULL, 0, 0, &r), 0);
     http_resp_free(&r);
     usleep(200000);
     lines = log_lines();
@@ -838,7 +816,7 @@ Test(trace, ten_thousand_requests_get_ten_thousand_distinct_uuids, .timeout = 12
 
     cr_assert_not_null(ids.id);
     cr_assert_not_null(c);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/raw/many", gw.ports[0]);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/raw/many", fx.gw.ports[0]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
 #include <curl/curl.h>
 
 uint64_t now_us(void)
@@ -201,9 +202,19 @@ int proc_log_count(const struct proc *p, const char *const *needles)
     return count;
 }
 
-int conf_write(char *path, size_t cap, const char *fmt, ...)
+int proc_log_wait(const struct proc *p, const char *const *needles, int want, int timeout_ms)
 {
-    va_list ap;
+    uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
+    int n;
+
+    while ((n = proc_log_count(p, needles)) < want && now_us() < end) {
+        usleep(5000);
+    }
+    return n;
+}
+
+int conf_vwrite(char *path, size_t cap, const char *fmt, va_list ap)
+{
     FILE *f;
     int fd;
 
@@ -217,11 +228,20 @@ int conf_write(char *path, size_t cap, const char *fmt, ...)
         close(fd);
         return -1;
     }
-    va_start(ap, fmt);
     vfprintf(f, fmt, ap);
-    va_end(ap);
     fclose(f);
     return 0;
+}
+
+int conf_write(char *path, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = conf_vwrite(path, cap, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 void temp_path(char *path, size_t cap, const char *tag)
@@ -251,6 +271,20 @@ json_t *stub_records(const char *record_path)
     free(line);
     fclose(f);
     return all;
+}
+
+const char *record_header(const json_t *rec, const char *name)
+{
+    size_t i;
+    json_t *pair;
+
+    json_array_foreach(json_object_get(rec, "headers"), i, pair)
+    {
+        if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0) {
+            return json_string_value(json_array_get(pair, 1));
+        }
+    }
+    return NULL;
 }
 
 struct sink {
@@ -437,4 +471,42 @@ int proc_fd_count(pid_t pid)
     }
     closedir(d);
     return n;
+}
+
+void fixture_stub_start(struct fixture *f, const char *const *specs, size_t n_specs, bool record)
+{
+    f->record[0] = '\0';
+    if (record) {
+        temp_path(f->record, sizeof(f->record), "rec");
+    }
+    cr_assert_eq(stub_start(&f->stub, specs, n_specs, record ? f->record : NULL), 0,
+                 "stub did not start: %s", f->stub.log_path);
+}
+
+void fixture_gateway_start(struct fixture *f, const char *conf_fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, conf_fmt);
+    rc = conf_vwrite(f->conf_path, sizeof(f->conf_path), conf_fmt, ap);
+    va_end(ap);
+    cr_assert_eq(rc, 0, "cannot write the conf %s", f->conf_path);
+    cr_assert_eq(gateway_start(&f->gw, f->conf_path, NULL), 0, "gateway did not start: %s",
+                 f->gw.log_path);
+}
+
+void fixture_stop(struct fixture *f)
+{
+    int gw_rc = proc_stop(&f->gw, SIGTERM, 10000);
+    int stub_rc = proc_stop(&f->stub, SIGTERM, 5000);
+
+    if (f->conf_path[0] != '\0') {
+        unlink(f->conf_path);
+    }
+    if (f->record[0] != '\0') {
+        unlink(f->record);
+    }
+    cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, f->gw.log_path);
+    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, f->stub.log_path);
 }

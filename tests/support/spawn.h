@@ -1,6 +1,7 @@
 #ifndef TG_TESTS_SUPPORT_SPAWN_H
 #define TG_TESTS_SUPPORT_SPAWN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,14 +42,26 @@ int proc_log_count(const struct proc *p, const char *const *needles);
 /* The whole log (malloc'd) for custom checks. */
 char *proc_log(const struct proc *p);
 
+/* proc_log_count once it reached want, or when timeout_ms passed: processes write their lines
+ * when they get to it, which may be after the client got its answer. */
+int proc_log_wait(const struct proc *p, const char *const *needles, int want, int timeout_ms);
+
 /* Writes text to a new temporary conf file; path receives its name (cap >= 64). 0 or -1. */
 int conf_write(char *path, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Same with a va_list. */
+int conf_vwrite(char *path, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* A fresh temporary file name (not created) for stub records. */
 void temp_path(char *path, size_t cap, const char *tag);
 
 /* Every record line of the stub so far, as a JSON array (caller decrefs). */
 json_t *stub_records(const char *record_path);
+
+/* Value of the first header called name (case-insensitive) in a stub request record, borrowed
+ * from rec; NULL when rec has none. */
+const char *record_header(const json_t *rec, const char *name);
 
 /* CLOCK_MONOTONIC in microseconds (the stub's record clock). */
 uint64_t now_us(void);
@@ -89,5 +102,30 @@ void tcp_reset(int fd);
 
 /* Counts open file descriptors of process pid (from /proc), -1 on failure. */
 int proc_fd_count(pid_t pid);
+
+/* What most suites run against: the stub, a conf naming its ports, and the gateway on it. A
+ * suite keeps one in a static (zeroed) and calls the functions below from .init and .fini. */
+struct fixture {
+    struct proc stub;
+    struct proc gw;
+    char conf_path[128]; /* "" until written */
+    char record[256];    /* the stub's record file, "" when it does not record */
+};
+
+/* Starts the stub with one --listen per spec ("0:test"...), recording to a fresh temporary
+ * f->record when record is true. Fails the test (cr_assert, with the log path) if it does not
+ * start. */
+void fixture_stub_start(struct fixture *f, const char *const *specs, size_t n_specs, bool record);
+
+/* Writes the conf made from conf_fmt and its arguments (the stub's ports: f->stub.ports[i]) to
+ * f->conf_path and starts the gateway on it. Fails the test (cr_assert, with the log path) if
+ * either step fails. */
+void fixture_gateway_start(struct fixture *f, const char *conf_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Stops the gateway (SIGTERM, 10 s) and the stub (SIGTERM, 5 s), removes the conf and record
+ * files, and expects (cr_expect, with the log path) both to exit 0: under ASan, exit 0 also
+ * means nothing leaked. */
+void fixture_stop(struct fixture *f);
 
 #endif

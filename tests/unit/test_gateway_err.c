@@ -5,7 +5,7 @@
 
 #include "gateway/err.h"
 
-TestSuite(err, .timeout = 2);
+TestSuite(err, .timeout = 10);
 
 Test(err, every_code_maps_to_its_status)
 {

@@ -12,7 +12,7 @@ static void on_expired(void *arg, int fd)
     fired[n_fired++] = fd;
 }
 
-TestSuite(readtimer, .timeout = 2);
+TestSuite(readtimer, .timeout = 10);
 
 Test(readtimer, expires_at_the_limit_not_before)
 {

@@ -80,7 +80,7 @@ static void teardown(void)
     tg_resp_cleanup(&req.resp);
 }
 
-TestSuite(chain, .init = setup, .fini = teardown, .timeout = 2);
+TestSuite(chain, .init = setup, .fini = teardown, .timeout = 10);
 
 Test(chain, runs_in_order_and_responds_in_reverse)
 {

@@ -5,7 +5,7 @@
 
 #include "routes/handler.h"
 
-TestSuite(hop_by_hop, .timeout = 2);
+TestSuite(hop_by_hop, .timeout = 10);
 
 static bool hop(const char *name, const char *connection)
 {
