@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* demo.sh's trap then stops what it started */
         setenv("BUILD", build, 1);
         setenv("CONF", conf, 1);
         setenv("PORT", port_s, 1);

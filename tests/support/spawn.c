@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,9 @@ static int spawn(struct proc *p, const char *const *argv)
         return -1;
     }
     if (p->pid == 0) {
+        /* A test that crashes or times out never reaches its teardown: the child goes with it
+         * rather than outlive the run. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
