@@ -19,10 +19,10 @@ enum tg_err {
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))
 #define TG_PRINTF(fa, va) __attribute__((format(printf, fa, va)))
-#define TG_FREE(p)                                                                                 \
-    do {                                                                                           \
-        free(p);                                                                                   \
-        (p) = NULL;                                                                                \
+#define TG_FREE(p)  \
+    do {            \
+        free(p);    \
+        (p) = NULL; \
     } while (0)
 
 /* Short, stable, lower-case text for an error code; never NULL. */

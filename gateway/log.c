@@ -277,8 +277,7 @@ void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, 
     tg_logline_end(&l);
 }
 
-void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event,
-               json_t *fields)
+void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event, json_t *fields)
 {
     struct tg_logline l;
     const char *key;

@@ -32,7 +32,8 @@ struct tg_logline {
 /* Starts a line. req is borrowed and may be NULL for lines not about a request. */
 void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
                       const char *event);
-/* Adds "key":"value" (JSON-escaped, non-printable and non-ASCII bytes escaped). NULL value: no-op. */
+/* Adds "key":"value" (JSON-escaped, non-printable and non-ASCII bytes escaped). NULL value: no-op.
+ */
 void tg_logline_str(struct tg_logline *l, const char *key, const char *value);
 /* Same for len bytes of value. */
 void tg_logline_strn(struct tg_logline *l, const char *key, const char *value, size_t len);
@@ -56,7 +57,6 @@ void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, 
             ...) TG_PRINTF(4, 5);
 
 /* One line with the members of fields (steals fields; NULL means none). */
-void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event,
-               json_t *fields);
+void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event, json_t *fields);
 
 #endif

@@ -34,45 +34,45 @@ struct tg_kv {
 
 /* The response being prepared. Headers live in one buffer as "name\0value\0" pairs. */
 struct tg_resp {
-    int status;      /* 0 = not set */
-    char *body;      /* owned */
+    int status; /* 0 = not set */
+    char *body; /* owned */
     size_t body_len;
-    char *hdrs;      /* owned */
+    char *hdrs; /* owned */
     size_t hdrs_len;
     size_t hdrs_cap;
     unsigned n_hdrs;
-    bool close;      /* ask the client connection to close after this response */
+    bool close; /* ask the client connection to close after this response */
 };
 
 /* One request's context. Created by the server, freed when the client connection is done
  * with it. Everything it owns dies in tg_req_free(). Lives and dies on one worker thread. */
 struct tg_req {
-    struct tg_conf *conf;      /* one reference held: routes stay valid across a reload */
-    struct tg_up *up;          /* borrowed: the worker's upstream client */
+    struct tg_conf *conf;          /* one reference held: routes stay valid across a reload */
+    struct tg_up *up;              /* borrowed: the worker's upstream client */
     struct tg_worker_stats *stats; /* borrowed: the worker's counters */
-    void *conn;                /* borrowed: server connection handle (opaque) */
-    struct tg_server *worker_srv; /* borrowed: the server that received it */
+    void *conn;                    /* borrowed: server connection handle (opaque) */
+    struct tg_server *worker_srv;  /* borrowed: the server that received it */
     int client_fd;
 
-    char *target;              /* owned: raw request-target as received */
+    char *target; /* owned: raw request-target as received */
     size_t target_len;
-    size_t path_len;           /* bytes of target before '?' */
-    const char *method;        /* borrowed from the server */
-    const char *version;       /* borrowed from the server */
-    struct tg_kv *hdrs;        /* owned array; strings borrowed */
+    size_t path_len;     /* bytes of target before '?' */
+    const char *method;  /* borrowed from the server */
+    const char *version; /* borrowed from the server */
+    struct tg_kv *hdrs;  /* owned array; strings borrowed */
     size_t n_hdrs;
-    bool hdrs_dropped;         /* more than TG_REQ_HEADERS_MAX headers: the rest not kept */
+    bool hdrs_dropped; /* more than TG_REQ_HEADERS_MAX headers: the rest not kept */
     char client_ip[48];
     bool tls;
-    const char *host;          /* borrowed Host header or NULL */
+    const char *host; /* borrowed Host header or NULL */
 
     /* trace context (middleware/trace.c) */
     char trace_id[TG_TRACE_ID_MAX + 1]; /* the id on logs, responses and upstream calls */
-    char trace_w3c[33];        /* W3C trace-id, 32 lower-case hex */
-    uint8_t trace_bin[16];     /* the same trace-id as bytes */
-    char span_id[17];          /* the gateway's own span: parent of every upstream call */
-    uint8_t trace_flags;       /* flags to send on */
-    char *tracestate;          /* owned: validated tracestate to pass on, or NULL */
+    char trace_w3c[33];                 /* W3C trace-id, 32 lower-case hex */
+    uint8_t trace_bin[16];              /* the same trace-id as bytes */
+    char span_id[17];                   /* the gateway's own span: parent of every upstream call */
+    uint8_t trace_flags;                /* flags to send on */
+    char *tracestate;                   /* owned: validated tracestate to pass on, or NULL */
 
     /* time, CLOCK_MONOTONIC microseconds */
     uint64_t start_us;
@@ -81,48 +81,48 @@ struct tg_req {
 
     /* routing */
     const struct tg_route *route; /* borrowed from conf->routes */
-    const char *route_name;    /* borrowed */
-    void *match;               /* owned: struct tg_route_match, set by the router */
-    unsigned route_timeout_ms; /* the route's total budget (router) */
-    bool accept_client_timeout; /* the route honours a client budget (router) */
+    const char *route_name;       /* borrowed */
+    void *match;                  /* owned: struct tg_route_match, set by the router */
+    unsigned route_timeout_ms;    /* the route's total budget (router) */
+    bool accept_client_timeout;   /* the route honours a client budget (router) */
 
     /* chain */
-    size_t mw_next;            /* index of the next middleware to run */
-    size_t mw_ran;             /* how many ran on_request (their on_response runs) */
+    size_t mw_next; /* index of the next middleware to run */
+    size_t mw_ran;  /* how many ran on_request (their on_response runs) */
 
     /* handler */
-    void *handler_state;                       /* owned through handler_free */
-    void (*handler_free)(struct tg_req *req);  /* frees handler_state */
+    void *handler_state;                      /* owned through handler_free */
+    void (*handler_free)(struct tg_req *req); /* frees handler_state */
 
     /* request body */
-    char *body;                /* owned */
+    char *body; /* owned */
     size_t body_len;
     size_t body_cap;
-    size_t body_limit;         /* 413 beyond */
+    size_t body_limit; /* 413 beyond */
 
     /* lifecycle */
-    bool cancelled;            /* stop new work: client left, deadline or shutdown */
-    bool client_gone;          /* client connection closed while we waited */
-    bool suspended;            /* waiting on upstreams */
-    bool completed;            /* tg_req_complete() ran */
-    bool in_handler;           /* inside the server's access handler */
-    bool logged;               /* access log line written */
-    unsigned pending;          /* upstream calls in flight */
-    struct tg_up_call *calls;  /* borrowed list of calls in flight, owned by the upstream */
+    bool cancelled;           /* stop new work: client left, deadline or shutdown */
+    bool client_gone;         /* client connection closed while we waited */
+    bool suspended;           /* waiting on upstreams */
+    bool completed;           /* tg_req_complete() ran */
+    bool in_handler;          /* inside the server's access handler */
+    bool logged;              /* access log line written */
+    unsigned pending;         /* upstream calls in flight */
+    struct tg_up_call *calls; /* borrowed list of calls in flight, owned by the upstream */
     void (*complete_fn)(struct tg_req *req); /* set by the server: resumes the connection */
-    bool started;              /* headers seen */
-    bool chain_started;        /* body complete, chain run */
-    bool cancel_on_disconnect; /* from the route; default true */
-    bool watching;             /* client fd watched for a hang-up */
-    bool draining;             /* the gateway is shutting down: answer with Connection: close */
+    bool started;                            /* headers seen */
+    bool chain_started;                      /* body complete, chain run */
+    bool cancel_on_disconnect;               /* from the route; default true */
+    bool watching;                           /* client fd watched for a hang-up */
+    bool draining; /* the gateway is shutting down: answer with Connection: close */
     struct tg_req *live_prev, *live_next; /* the server's list of live requests */
 
     /* outcome */
     struct tg_resp resp;
-    int err;                   /* cause of a failure (enum tg_err), TG_OK if none */
-    const char *err_detail;    /* static text: why, for logs and error bodies */
-    int upstream_status;       /* last upstream status, 0 if none */
-    uint64_t upstream_us;      /* time spent on upstream calls */
+    int err;                /* cause of a failure (enum tg_err), TG_OK if none */
+    const char *err_detail; /* static text: why, for logs and error bodies */
+    int upstream_status;    /* last upstream status, 0 if none */
+    uint64_t upstream_us;   /* time spent on upstream calls */
     size_t bytes_in;
     size_t bytes_out;
 };

@@ -39,8 +39,8 @@ struct tg_server {
     bool quiesced;
     bool tls;
     struct tg_readtimer reads; /* connections owing a complete request */
-    bool mhd_ready; /* MHD's epoll fd was ready in this pass */
-    bool resumed;   /* a connection was resumed: MHD must run */
+    bool mhd_ready;            /* MHD's epoll fd was ready in this pass */
+    bool resumed;              /* a connection was resumed: MHD must run */
 };
 
 static void req_link(struct tg_server *srv, struct tg_req *req)
@@ -223,8 +223,8 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
     const char *value;
 
     finish(srv, req);
-    resp = MHD_create_response_from_buffer(req->resp.body_len, req->resp.body,
-                                           MHD_RESPMEM_MUST_FREE);
+    resp =
+        MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         return MHD_NO;
     }
@@ -448,8 +448,7 @@ static void on_read_expired(void *arg, int fd)
 {
     (void)arg;
     shutdown(fd, SHUT_RDWR);
-    tg_log(TG_LOG_INFO, NULL, "client.timeout", "request not received in time: closing fd %d",
-           fd);
+    tg_log(TG_LOG_INFO, NULL, "client.timeout", "request not received in time: closing fd %d", fd);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -549,8 +548,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_server_opts *o,
                                        const struct sockaddr *sa)
 {
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
     if (sa->sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;

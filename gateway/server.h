@@ -26,13 +26,13 @@ struct tg_server_app {
 };
 
 struct tg_server_opts {
-    const char *host;          /* listen address */
-    unsigned port;             /* 0: the kernel picks */
-    unsigned max_connections;  /* this worker's share */
-    unsigned timeout_s;        /* idle client connection timeout */
-    unsigned read_timeout_ms;  /* most a client may take to deliver one request */
-    size_t conn_memory;        /* per-connection memory pool (headers + buffers) */
-    const char *tls_cert_pem;  /* PEM text or NULL */
+    const char *host;         /* listen address */
+    unsigned port;            /* 0: the kernel picks */
+    unsigned max_connections; /* this worker's share */
+    unsigned timeout_s;       /* idle client connection timeout */
+    unsigned read_timeout_ms; /* most a client may take to deliver one request */
+    size_t conn_memory;       /* per-connection memory pool (headers + buffers) */
+    const char *tls_cert_pem; /* PEM text or NULL */
     const char *tls_key_pem;
 };
 

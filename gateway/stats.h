@@ -25,9 +25,9 @@ struct tg_worker_stats {
     _Atomic int64_t connections; /* gauge: open client connections */
 };
 
-#define TG_STAT_ADD(s, field, n)                                                                   \
-    atomic_store_explicit(&(s)->field,                                                             \
-                          atomic_load_explicit(&(s)->field, memory_order_relaxed) + (n),           \
+#define TG_STAT_ADD(s, field, n)                                                         \
+    atomic_store_explicit(&(s)->field,                                                   \
+                          atomic_load_explicit(&(s)->field, memory_order_relaxed) + (n), \
                           memory_order_relaxed)
 
 /* Every worker's counters, for /metrics; filled by main before the workers start. */

@@ -686,8 +686,8 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->label = r->label;
     call->max_body = r->max_body;
     call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
-                       : left > 86400000u                      ? 86400000u
-                                                               : (unsigned)left;
+                       : left > 86400000u                        ? 86400000u
+                                                                 : (unsigned)left;
     call->easy = easy_get(up);
     if (call->easy == NULL || build_headers(call, r) != TG_OK) {
         goto out;

@@ -27,18 +27,18 @@ typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
  * stay valid until done (it normally is req->body). */
 struct tg_up_request {
-    const char *label;          /* upstream or backend name, for logs */
+    const char *label; /* upstream or backend name, for logs */
     const char *method;
-    const char *url;            /* absolute: scheme://host:port/path?query */
-    const struct tg_kv *hdrs;   /* headers to send as they are */
+    const char *url;          /* absolute: scheme://host:port/path?query */
+    const struct tg_kv *hdrs; /* headers to send as they are */
     size_t n_hdrs;
     const char *body;
     size_t body_len;
-    unsigned timeout_ms;        /* cap on this call; the request's remaining budget caps it too */
+    unsigned timeout_ms; /* cap on this call; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
-    size_t max_body;            /* answer bodies above this fail the call (TG_ETOOBIG) */
-    const char *limit_key;      /* what max_in_flight counts: the upstream's name */
-    unsigned max_in_flight;     /* calls under limit_key in flight on this worker; 0 = none */
+    size_t max_body;        /* answer bodies above this fail the call (TG_ETOOBIG) */
+    const char *limit_key;  /* what max_in_flight counts: the upstream's name */
+    unsigned max_in_flight; /* calls under limit_key in flight on this worker; 0 = none */
 };
 
 /* A new upstream client on loop; max_connects sizes the connection cache (it must hold the

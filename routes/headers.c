@@ -1,10 +1,9 @@
-#include "routes/handler.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "gateway/conf.h"
+#include "routes/handler.h"
 
 static bool name_is(const char *name, size_t len, const char *lit)
 {

@@ -52,47 +52,47 @@ static int64_t gauge(size_t offset)
 static int metrics(struct tg_req *req)
 {
     char buf[4096];
-    int n = snprintf(
-        buf, sizeof(buf),
-        "# HELP tracegate_requests_total Requests received.\n"
-        "# TYPE tracegate_requests_total counter\n"
-        "tracegate_requests_total %llu\n"
-        "# HELP tracegate_responses_total Responses by status class.\n"
-        "# TYPE tracegate_responses_total counter\n"
-        "tracegate_responses_total{class=\"2xx\"} %llu\n"
-        "tracegate_responses_total{class=\"3xx\"} %llu\n"
-        "tracegate_responses_total{class=\"4xx\"} %llu\n"
-        "tracegate_responses_total{class=\"5xx\"} %llu\n"
-        "tracegate_responses_total{class=\"499\"} %llu\n"
-        "# TYPE tracegate_upstream_timeouts_total counter\n"
-        "tracegate_upstream_timeouts_total %llu\n"
-        "# TYPE tracegate_upstream_errors_total counter\n"
-        "tracegate_upstream_errors_total %llu\n"
-        "# TYPE tracegate_upstream_calls_total counter\n"
-        "tracegate_upstream_calls_total %llu\n"
-        "# TYPE tracegate_bytes_in_total counter\n"
-        "tracegate_bytes_in_total %llu\n"
-        "# TYPE tracegate_bytes_out_total counter\n"
-        "tracegate_bytes_out_total %llu\n"
-        "# TYPE tracegate_requests_in_flight gauge\n"
-        "tracegate_requests_in_flight %lld\n"
-        "# TYPE tracegate_connections gauge\n"
-        "tracegate_connections %lld\n"
-        "# TYPE tracegate_conf_reloads_total counter\n"
-        "tracegate_conf_reloads_total %llu\n"
-        "# TYPE tracegate_conf_reload_failures_total counter\n"
-        "tracegate_conf_reload_failures_total %llu\n"
-        "# TYPE tracegate_draining gauge\n"
-        "tracegate_draining %d\n",
-        (unsigned long long)SUM(requests), (unsigned long long)SUM(status_2xx),
-        (unsigned long long)SUM(status_3xx), (unsigned long long)SUM(status_4xx),
-        (unsigned long long)SUM(status_5xx), (unsigned long long)SUM(client_closed),
-        (unsigned long long)SUM(timeouts), (unsigned long long)SUM(upstream_errors),
-        (unsigned long long)SUM(upstream_calls), (unsigned long long)SUM(bytes_in),
-        (unsigned long long)SUM(bytes_out), (long long)GAUGE(live), (long long)GAUGE(connections),
-        (unsigned long long)atomic_load(&tg_stats.reloads),
-        (unsigned long long)atomic_load(&tg_stats.reload_failures),
-        atomic_load(&tg_stats.draining) ? 1 : 0);
+    int n =
+        snprintf(buf, sizeof(buf),
+                 "# HELP tracegate_requests_total Requests received.\n"
+                 "# TYPE tracegate_requests_total counter\n"
+                 "tracegate_requests_total %llu\n"
+                 "# HELP tracegate_responses_total Responses by status class.\n"
+                 "# TYPE tracegate_responses_total counter\n"
+                 "tracegate_responses_total{class=\"2xx\"} %llu\n"
+                 "tracegate_responses_total{class=\"3xx\"} %llu\n"
+                 "tracegate_responses_total{class=\"4xx\"} %llu\n"
+                 "tracegate_responses_total{class=\"5xx\"} %llu\n"
+                 "tracegate_responses_total{class=\"499\"} %llu\n"
+                 "# TYPE tracegate_upstream_timeouts_total counter\n"
+                 "tracegate_upstream_timeouts_total %llu\n"
+                 "# TYPE tracegate_upstream_errors_total counter\n"
+                 "tracegate_upstream_errors_total %llu\n"
+                 "# TYPE tracegate_upstream_calls_total counter\n"
+                 "tracegate_upstream_calls_total %llu\n"
+                 "# TYPE tracegate_bytes_in_total counter\n"
+                 "tracegate_bytes_in_total %llu\n"
+                 "# TYPE tracegate_bytes_out_total counter\n"
+                 "tracegate_bytes_out_total %llu\n"
+                 "# TYPE tracegate_requests_in_flight gauge\n"
+                 "tracegate_requests_in_flight %lld\n"
+                 "# TYPE tracegate_connections gauge\n"
+                 "tracegate_connections %lld\n"
+                 "# TYPE tracegate_conf_reloads_total counter\n"
+                 "tracegate_conf_reloads_total %llu\n"
+                 "# TYPE tracegate_conf_reload_failures_total counter\n"
+                 "tracegate_conf_reload_failures_total %llu\n"
+                 "# TYPE tracegate_draining gauge\n"
+                 "tracegate_draining %d\n",
+                 (unsigned long long)SUM(requests), (unsigned long long)SUM(status_2xx),
+                 (unsigned long long)SUM(status_3xx), (unsigned long long)SUM(status_4xx),
+                 (unsigned long long)SUM(status_5xx), (unsigned long long)SUM(client_closed),
+                 (unsigned long long)SUM(timeouts), (unsigned long long)SUM(upstream_errors),
+                 (unsigned long long)SUM(upstream_calls), (unsigned long long)SUM(bytes_in),
+                 (unsigned long long)SUM(bytes_out), (long long)GAUGE(live),
+                 (long long)GAUGE(connections), (unsigned long long)atomic_load(&tg_stats.reloads),
+                 (unsigned long long)atomic_load(&tg_stats.reload_failures),
+                 atomic_load(&tg_stats.draining) ? 1 : 0);
 
     if (n < 0 || (size_t)n >= sizeof(buf)) {
         return TG_EINTERNAL;

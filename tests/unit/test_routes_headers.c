@@ -15,9 +15,9 @@ static bool hop(const char *name, const char *connection)
 
 Test(hop_by_hop, fixed_names_in_any_case)
 {
-    const char *names[] = {"Connection", "keep-alive", "TE",      "Trailer",
-                           "TRANSFER-ENCODING", "Upgrade", "Proxy-Authorization",
-                           "proxy-connection"};
+    const char *names[] = {
+        "Connection",          "keep-alive",      "TE", "Trailer", "TRANSFER-ENCODING", "Upgrade",
+        "Proxy-Authorization", "proxy-connection"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         cr_assert(hop(names[i], NULL), "%s", names[i]);
@@ -26,8 +26,8 @@ Test(hop_by_hop, fixed_names_in_any_case)
 
 Test(hop_by_hop, end_to_end_names_pass)
 {
-    const char *names[] = {"Content-Type", "Authorization", "X-Trace-Id", "Trailers", "TEX",
-                           "Proxy", "Connections", "Accept"};
+    const char *names[] = {"Content-Type", "Authorization", "X-Trace-Id",  "Trailers",
+                           "TEX",          "Proxy",         "Connections", "Accept"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         cr_assert(not(hop(names[i], NULL)), "%s", names[i]);
