@@ -15,35 +15,19 @@
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 #include "routes/table.h"
+#include "tests/support/unit/tmpconf.h"
 
-static char tmp_file[512];
+static const char *write_conf(const char *text)
+{
+    return tmpconf_write("conf", text);
+}
 
 static void teardown(void)
 {
-    if (tmp_file[0] != '\0') {
-        unlink(tmp_file);
-        tmp_file[0] = '\0';
-    }
+    tmpconf_remove();
 }
 
 TestSuite(conf, .fini = teardown, .timeout = 10);
-
-/* Writes text to a fresh temporary .json file (removed by teardown) and returns its name. */
-static const char *write_conf(const char *text)
-{
-    const char *dir = getenv("TMPDIR");
-    size_t len = strlen(text);
-    int fd;
-
-    teardown(); /* one file at a time */
-    snprintf(tmp_file, sizeof(tmp_file), "%s/tg-unit-conf-XXXXXX.json",
-             dir != NULL && dir[0] != '\0' ? dir : "/tmp");
-    fd = mkstemps(tmp_file, 5);
-    cr_assert(fd >= 0, "mkstemps %s", tmp_file);
-    cr_assert(eq(sz, (size_t)write(fd, text, len), len));
-    close(fd);
-    return tmp_file;
-}
 
 static struct tg_conf *load_ok(const char *text)
 {
@@ -73,7 +57,7 @@ Test(conf, empty_object_gives_every_default)
 {
     struct tg_conf *conf = load_ok("{}");
 
-    cr_assert(eq(str, conf->file, tmp_file));
+    cr_assert(eq(str, conf->file, (char *)tmpconf_path()));
     cr_assert(eq(str, conf->listen_host, "0.0.0.0"));
     cr_assert(eq(u32, conf->port, 8080));
     cr_assert(eq(u32, conf->workers, 0));
@@ -125,8 +109,8 @@ Test(conf, every_key_is_parsed)
     cr_assert(eq(u32, conf->client_timeout_ms, 8));
     cr_assert(eq(u32, conf->shutdown_grace_ms, 9));
     /* relative to the conf file's directory; absolute paths stay as written */
-    snprintf(cert, sizeof(cert), "%.*s/certs/c.pem", (int)(strrchr(tmp_file, '/') - tmp_file),
-             tmp_file);
+    snprintf(cert, sizeof(cert), "%.*s/certs/c.pem",
+             (int)(strrchr(tmpconf_path(), '/') - tmpconf_path()), tmpconf_path());
     cr_assert(eq(str, conf->tls_cert, cert));
     cr_assert(eq(str, conf->tls_key, "/etc/k.pem"));
     cr_assert(eq(sz, conf->n_upstreams, 2));

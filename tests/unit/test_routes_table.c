@@ -13,6 +13,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "routes/table.h"
+#include "tests/support/unit/tmpconf.h"
 
 #define CONF_HEAD                                                                  \
     "{\"upstreams\": {\"a\": {\"url\": \"http://127.0.0.1:1\"}, \"b\": {\"url\": " \
@@ -25,33 +26,17 @@
     "{\"name\": \"" name "\", \"method\": \"" method "\", \"path\": \"" path "\", \"upstream\": " \
     "\"a\"}"
 
-static char tmp_file[512];
+static const char *write_conf(const char *text)
+{
+    return tmpconf_write("routes", text);
+}
 
 static void teardown(void)
 {
-    if (tmp_file[0] != '\0') {
-        unlink(tmp_file);
-        tmp_file[0] = '\0';
-    }
+    tmpconf_remove();
 }
 
 TestSuite(route_table, .fini = teardown, .timeout = 10);
-
-static const char *write_conf(const char *text)
-{
-    const char *dir = getenv("TMPDIR");
-    size_t len = strlen(text);
-    int fd;
-
-    teardown(); /* one file at a time */
-    snprintf(tmp_file, sizeof(tmp_file), "%s/tg-unit-routes-XXXXXX.json",
-             dir != NULL && dir[0] != '\0' ? dir : "/tmp");
-    fd = mkstemps(tmp_file, 5);
-    cr_assert(fd >= 0, "mkstemps %s", tmp_file);
-    cr_assert(eq(sz, (size_t)write(fd, text, len), len));
-    close(fd);
-    return tmp_file;
-}
 
 /* Loads CONF_HEAD + routes + CONF_TAIL; rc and err as tg_conf_load left them. */
 static int load(const char *routes, struct tg_conf **conf, char *err, size_t errlen)
@@ -81,7 +66,7 @@ static void expect_err(const char *routes, const char *want)
     int rc = load(routes, &conf, err, sizeof(err));
 
     cr_assert(rc == TG_EINVAL && conf == NULL, "rc %d for %s", rc, routes);
-    snprintf(full, sizeof(full), "%s:%s", tmp_file, want);
+    snprintf(full, sizeof(full), "%s:%s", tmpconf_path(), want);
     cr_assert(eq(str, err, full));
     teardown();
 }
