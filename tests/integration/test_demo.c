@@ -1,12 +1,15 @@
 /* What `make run` starts: docker/demo.sh with the demo ePRO services and the default conf. It
  * binds the demo's fixed service ports (9101-9103), so it skips when they are taken. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +17,25 @@
 #include <jansson.h>
 
 #include "tests/support/spawn.h"
+
+/* A port nobody uses right now: the kernel's pick for a socket bound to port 0. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
 
 static bool port_open(int port)
 {
@@ -32,7 +54,9 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     char script[1024];
     char conf[1024];
     char port_s[16];
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = free_port();
+    char log_path[] = "/tmp/tg-demo-XXXXXX";
+    int log_fd = mkstemp(log_path);
     const char *h[] = {"Content-Type: application/json", "X-Trace-Id: demo-trace-1", NULL};
     const char *sub = "{\"patient_id\":\"p1\",\"answers\":[1,2]}";
     struct http_resp r;
@@ -57,14 +81,16 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
         setenv("BUILD", build, 1);
         setenv("CONF", conf, 1);
         setenv("PORT", port_s, 1);
-        freopen("/dev/null", "w", stdout);
+        dup2(log_fd, 1);
+        dup2(log_fd, 2);
         execl("/bin/bash", "bash", script, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100 && !port_open(port); i++) {
+    close(log_fd);
+    for (int i = 0; i < 300 && !port_open(port); i++) {
         usleep(50000);
     }
-    cr_assert(port_open(port), "the demo did not start");
+    cr_assert(port_open(port), "the demo did not start: %s", log_path);
     cr_assert_eq(http_do(port, "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
     cr_expect_eq(r.status, 201, "%s", r.body);
     j = json_loads(r.body, 0, NULL);
@@ -85,5 +111,6 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
         usleep(50000);
     }
     cr_expect(!port_open(port) && !port_open(9101) && !port_open(9102) && !port_open(9103),
-              "something still listens after Ctrl-C");
+              "something still listens after Ctrl-C: %s", log_path);
+    unlink(log_path);
 }
