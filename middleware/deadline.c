@@ -107,8 +107,12 @@ static int deadline_on_request(struct tg_req *req)
     }
     req->deadline_us = req->start_us + budget * 1000u;
     if (tg_now_us() >= req->deadline_us) {
-        req->err_detail = "deadline passed before the upstream call";
-        return TG_ETIMEDOUT;
+        /* The client took the budget sending its request: no upstream was slow, so this is
+         * not a 504 (it would page whoever runs the backend). */
+        req->err_detail = "request not received within the route's budget";
+        tg_req_fail_status(req, 408, TG_ETIMEDOUT, "request timeout");
+        req->resp.close = true;
+        return TG_MW_DONE;
     }
     return TG_MW_NEXT;
 }

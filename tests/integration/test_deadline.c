@@ -392,3 +392,38 @@ Test(deadline, backend_inside_the_call_cap_is_200)
     cr_expect_eq(r.status, 200, "%s", r.body);
     http_resp_free(&r);
 }
+
+/* A client that spends the route's budget sending its body gets 408, not a 504 that would
+ * blame the backend, and nothing reaches the upstream. */
+Test(deadline, body_slower_than_the_budget_is_408_and_not_forwarded)
+{
+    const char *head = "POST /t1000/slowbody HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n"
+                       "X-Trace-Id: slow-body-1\r\n\r\n";
+    int fd = tcp_connect(fx.gw.ports[0]);
+    char *resp;
+    size_t len;
+    json_t *all;
+    size_t i;
+    json_t *o;
+    int forwarded = 0;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(tcp_send(fd, head, strlen(head)), 0);
+    for (int k = 0; k < 12; k++) { /* 12 bytes over 1.2 s against a 1000 ms budget */
+        usleep(100000);
+        cr_assert_eq(tcp_send(fd, "x", 1), 0);
+    }
+    resp = tcp_read_all(fd, 2000, &len);
+    close(fd);
+    cr_expect(strncmp(resp, "HTTP/1.1 408", 12) == 0, "%.120s", resp);
+    cr_expect(strstr(resp, "\"trace_id\":\"slow-body-1\"") != NULL, "%s", resp);
+    free(resp);
+    all = stub_records(fx.record);
+    json_array_foreach(all, i, o)
+    {
+        const char *t = json_string_value(json_object_get(o, "target"));
+        forwarded += t != NULL && strcmp(t, "/slowbody") == 0;
+    }
+    json_decref(all);
+    cr_expect_eq(forwarded, 0, "the late request reached the upstream");
+}
