@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -357,6 +358,31 @@ static unsigned worker_count(const struct options *o, const struct tg_conf *conf
     return cpus < 1 ? 1 : cpus > TG_WORKERS_MAX ? TG_WORKERS_MAX : (unsigned)cpus;
 }
 
+/* A proxied request holds two descriptors (client and upstream): raise the soft limit to the
+ * hard one, as NGINX's worker_rlimit_nofile would, and say when even that cannot hold
+ * max_connections clients. */
+static void raise_nofile(const struct tg_conf *conf)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conf->max_connections + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            tg_log(TG_LOG_WARN, NULL, "limits.nofile", "cannot raise the open-file limit: %m");
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        tg_log(TG_LOG_WARN, NULL, "limits.nofile",
+               "open-file limit %llu is below the %llu that %u client connections need",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)want, conf->max_connections);
+    }
+}
+
 static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 {
     struct tg_logline l;
@@ -503,6 +529,7 @@ int main(int argc, char **argv)
         tg_conf_unref(conf);
         return 0;
     }
+    raise_nofile(conf);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         tg_conf_unref(conf);
         return 1;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +131,46 @@ Test(cli, port_zero_reports_the_chosen_port)
         cr_expect_eq(r.status, 200);
         http_resp_free(&r);
     }
+    cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
+    unlink(path);
+}
+
+/* Started with a low soft limit on open files, the gateway raises it to the hard limit: a
+ * default shell limit of 1024 would otherwise cap it near 500 proxied connections. */
+Test(cli, raises_the_open_file_limit)
+{
+    struct rlimit old;
+    struct rlimit low;
+    char path[128];
+    char limits[64];
+    struct proc gw;
+    FILE *f;
+    char line[256];
+    unsigned long long soft = 0;
+
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max <= 1024) {
+        cr_skip_test("hard limit too low to see a raise");
+    }
+    low = old;
+    low.rlim_cur = 1024;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    cr_assert_eq(conf_write(path, sizeof(path),
+                            "{\"listen\":\"127.0.0.1:9\",\"routes\":[{\"method\":\"GET\","
+                            "\"path\":\"/healthz\",\"local\":\"health\"}]}"),
+                 0);
+    cr_assert_eq(gateway_start(&gw, path, NULL), 0, "log %s", gw.log_path);
+    setrlimit(RLIMIT_NOFILE, &old);
+    snprintf(limits, sizeof(limits), "/proc/%d/limits", (int)gw.pid);
+    f = fopen(limits, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Max open files", 14) == 0) {
+            soft = strtoull(line + 14, NULL, 10);
+        }
+    }
+    fclose(f);
+    cr_expect_eq(soft, (unsigned long long)old.rlim_max, "soft limit %llu", soft);
     cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
     unlink(path);
 }
