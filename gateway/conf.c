@@ -443,27 +443,24 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     return rc;
 }
 
-/* Reads the whole file into a NUL-terminated heap buffer. */
-static int read_file(struct tg_conf_ctx *ctx, char **text, size_t *len)
+int tg_file_read(const char *path, size_t max, char **text, size_t *len, char *err, size_t errlen)
 {
     char ebuf[128];
-    FILE *f = fopen(ctx->file, "rb");
+    FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int rc = TG_ENOMEM;
 
     if (f == NULL) {
-        snprintf(ctx->err, sizeof(ctx->err), "%s: cannot open: %s", ctx->file,
-                 strerror_r(errno, ebuf, sizeof(ebuf)));
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
         return TG_EINVAL;
     }
     for (;;) {
         if (cap - n < 4096) {
-            char *more = cap > CONF_FILE_MAX ? NULL : realloc(buf, cap + 65536);
+            char *more = cap > max ? NULL : realloc(buf, cap + 65536);
             if (more == NULL) {
-                if (cap > CONF_FILE_MAX) {
-                    snprintf(ctx->err, sizeof(ctx->err), "%s: larger than %zu bytes", ctx->file,
-                             CONF_FILE_MAX);
+                if (cap > max) {
+                    snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
                     rc = TG_EINVAL;
                 }
                 goto out;
@@ -478,7 +475,7 @@ static int read_file(struct tg_conf_ctx *ctx, char **text, size_t *len)
         }
     }
     if (ferror(f)) {
-        snprintf(ctx->err, sizeof(ctx->err), "%s: read error", ctx->file);
+        snprintf(err, errlen, "%s: read error", path);
         rc = TG_EINVAL;
         goto out;
     }
@@ -582,7 +579,7 @@ int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_con
     int rc;
 
     *out = NULL;
-    rc = read_file(&ctx, &text, &len);
+    rc = tg_file_read(ctx.file, CONF_FILE_MAX, &text, &len, ctx.err, sizeof(ctx.err));
     if (rc != TG_OK) {
         goto out;
     }

@@ -40,6 +40,8 @@ static const struct tg_mw_ops *const chain_order[] = {
 
 static const struct tg_chain chain = {chain_order, sizeof(chain_order) / sizeof(chain_order[0])};
 
+#define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */
+
 struct worker {
     pthread_t thread;
     unsigned index;
@@ -167,28 +169,6 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 3;
     }
     return 0;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            TG_FREE(buf);
-        }
-        if (buf != NULL) {
-            buf[n] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* ---- workers ----------------------------------------------------------------------------- */
@@ -457,11 +437,11 @@ static int run(struct tg_conf *conf, const struct options *opt)
         return 1;
     }
     if (conf->tls_cert != NULL) {
-        cert = read_file(conf->tls_cert);
-        key = read_file(conf->tls_key);
-        if (cert == NULL || key == NULL) {
-            tg_log(TG_LOG_ERROR, NULL, "tls.error", "cannot read %s or %s", conf->tls_cert,
-                   conf->tls_key);
+        char err[512];
+        size_t len;
+        if (tg_file_read(conf->tls_cert, PEM_MAX, &cert, &len, err, sizeof(err)) != TG_OK ||
+            tg_file_read(conf->tls_key, PEM_MAX, &key, &len, err, sizeof(err)) != TG_OK) {
+            tg_log(TG_LOG_ERROR, NULL, "tls.error", "%s", err);
             goto out;
         }
         o.tls_cert_pem = cert;

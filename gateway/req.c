@@ -64,30 +64,42 @@ size_t tg_req_header_count(const struct tg_req *req, const char *name)
     return count;
 }
 
-int tg_resp_add_headern(struct tg_resp *resp, const char *name, size_t name_len, const char *value,
-                        size_t value_len)
+int tg_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
 {
-    size_t need = resp->hdrs_len + name_len + value_len + 2;
-
-    if (need > resp->hdrs_cap) {
-        size_t cap = resp->hdrs_cap == 0 ? 256 : resp->hdrs_cap;
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap == 0 ? 512 : *cap;
         char *p;
-        while (cap < need) {
-            cap *= 2;
+        while (c < *len + n + 1) {
+            c *= 2;
         }
-        p = realloc(resp->hdrs, cap);
+        p = realloc(*buf, c);
         if (p == NULL) {
             return TG_ENOMEM;
         }
-        resp->hdrs = p;
-        resp->hdrs_cap = cap;
+        *buf = p;
+        *cap = c;
     }
-    memcpy(resp->hdrs + resp->hdrs_len, name, name_len);
-    resp->hdrs[resp->hdrs_len + name_len] = '\0';
-    resp->hdrs_len += name_len + 1;
-    memcpy(resp->hdrs + resp->hdrs_len, value, value_len);
-    resp->hdrs[resp->hdrs_len + value_len] = '\0';
-    resp->hdrs_len += value_len + 1;
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return TG_OK;
+}
+
+int tg_resp_add_headern(struct tg_resp *resp, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    size_t was = resp->hdrs_len;
+
+    /* Each append leaves a NUL after what it wrote: counting it in keeps "name\0value\0". */
+    if (tg_buf_append(&resp->hdrs, &resp->hdrs_len, &resp->hdrs_cap, name, name_len) != TG_OK) {
+        return TG_ENOMEM;
+    }
+    resp->hdrs_len++;
+    if (tg_buf_append(&resp->hdrs, &resp->hdrs_len, &resp->hdrs_cap, value, value_len) != TG_OK) {
+        resp->hdrs_len = was;
+        return TG_ENOMEM;
+    }
+    resp->hdrs_len++;
     resp->n_hdrs++;
     return TG_OK;
 }

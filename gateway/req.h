@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 #ifndef TG_TRACE_ID_MAX
 #define TG_TRACE_ID_MAX 128
@@ -127,6 +129,12 @@ struct tg_req {
     size_t bytes_out;
 };
 
+/* Whether a header name of len bytes is lit, ignoring case (header names are). */
+static inline bool tg_header_name_is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
+}
+
 /* Monotonic clock in microseconds. */
 uint64_t tg_now_us(void);
 
@@ -139,6 +147,11 @@ const char *tg_req_header(const struct tg_req *req, const char *name, size_t *le
 
 /* How many headers are named name. */
 size_t tg_req_header_count(const struct tg_req *req, const char *name);
+
+/* Appends n bytes of data to the malloc'd *buf of *len bytes and *cap capacity, growing it by
+ * doubling, and keeps a NUL after the data (not counted in *len). TG_OK or TG_ENOMEM (then
+ * nothing changed). */
+int tg_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n);
 
 /* Appends a response header (copied). TG_OK or TG_ENOMEM. */
 int tg_resp_add_header(struct tg_resp *resp, const char *name, const char *value);

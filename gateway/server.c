@@ -334,22 +334,9 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
         req->body_len = req->body_cap = 0;
         return MHD_YES;
     }
-    if (req->body_len + n + 1 > req->body_cap) {
-        size_t cap = req->body_cap == 0 ? 4096 : req->body_cap;
-        char *p;
-        while (cap < req->body_len + n + 1) {
-            cap *= 2;
-        }
-        p = realloc(req->body, cap);
-        if (p == NULL) {
-            return MHD_NO;
-        }
-        req->body = p;
-        req->body_cap = cap;
+    if (tg_buf_append(&req->body, &req->body_len, &req->body_cap, data, n) != TG_OK) {
+        return MHD_NO;
     }
-    memcpy(req->body + req->body_len, data, n);
-    req->body_len += n;
-    req->body[req->body_len] = '\0';
     return MHD_YES;
 }
 

@@ -48,8 +48,7 @@ struct tg_up_call {
     const char *label; /* borrowed from the conf held by req */
     char *body;        /* owned response body */
     size_t body_len, body_cap, max_body;
-    char *rh; /* owned response headers: "name\0value\0"... */
-    size_t rh_len, rh_cap;
+    struct tg_resp rh; /* owned: the answer's headers (only its header part is used) */
     int status;
     const char *detail;
     char span[17];
@@ -65,27 +64,6 @@ static void call_release(struct tg_up_call *call);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap == 0 ? 512 : *cap;
-        char *p;
-        while (c < *len + n + 1) {
-            c *= 2;
-        }
-        p = realloc(*buf, c);
-        if (p == NULL) {
-            return TG_ENOMEM;
-        }
-        *buf = p;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return TG_OK;
-}
-
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
@@ -95,7 +73,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         call->too_big = true;
         return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
     }
-    if (buf_append(&call->body, &call->body_len, &call->body_cap, data, n) != TG_OK) {
+    if (tg_buf_append(&call->body, &call->body_len, &call->body_cap, data, n) != TG_OK) {
         return 0;
     }
     return n;
@@ -119,7 +97,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new status line: headers of an interim 1xx answer are dropped. */
-        call->rh_len = 0;
+        call->rh.hdrs_len = 0;
+        call->rh.n_hdrs = 0;
         return n;
     }
     colon = memchr(data, ':', len);
@@ -131,10 +110,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     while (off < len && (data[off] == ' ' || data[off] == '\t')) {
         off++;
     }
-    if (buf_append(&call->rh, &call->rh_len, &call->rh_cap, data, name_len) != TG_OK ||
-        buf_append(&call->rh, &call->rh_len, &call->rh_cap, "", 1) != TG_OK ||
-        buf_append(&call->rh, &call->rh_len, &call->rh_cap, data + off, len - off) != TG_OK ||
-        buf_append(&call->rh, &call->rh_len, &call->rh_cap, "", 1) != TG_OK) {
+    if (tg_resp_add_headern(&call->rh, data, name_len, data + off, len - off) != TG_OK) {
         return 0;
     }
     return n;
@@ -441,15 +417,14 @@ static void call_release(struct tg_up_call *call)
     easy_put(call->up, call->easy);
     free(call->hdr_block); /* call->headers points into it */
     free(call->body);
-    free(call->rh);
+    tg_resp_cleanup(&call->rh);
     free(call);
 }
 
 static bool has_header(const struct tg_up_request *r, const char *name)
 {
     for (size_t i = 0; i < r->n_hdrs; i++) {
-        if (strlen(name) == r->hdrs[i].name_len &&
-            strncasecmp(r->hdrs[i].name, name, r->hdrs[i].name_len) == 0) {
+        if (tg_header_name_is(r->hdrs[i].name, r->hdrs[i].name_len, name)) {
             return true;
         }
     }
@@ -756,14 +731,7 @@ char *tg_up_call_take_body(struct tg_up_call *call, size_t *len)
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
                             const char **value)
 {
-    if (*pos >= call->rh_len) {
-        return false;
-    }
-    *name = call->rh + *pos;
-    *pos += strlen(*name) + 1;
-    *value = call->rh + *pos;
-    *pos += strlen(*value) + 1;
-    return true;
+    return tg_resp_header_next(&call->rh, pos, name, value);
 }
 
 const char *tg_up_call_detail(const struct tg_up_call *call)

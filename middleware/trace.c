@@ -39,7 +39,7 @@ static const char *plain_id(const struct tg_req *req, size_t *len)
 
 static bool is_tracestate(const struct tg_kv *kv)
 {
-    return kv->name_len == 10 && strncasecmp(kv->name, "tracestate", 10) == 0;
+    return tg_header_name_is(kv->name, kv->name_len, "tracestate");
 }
 
 /* Repeated tracestate headers form one list, joined with commas (RFC 9110 field lines). What

@@ -52,7 +52,7 @@ struct fwd {
 
 static bool name_is(const struct tg_kv *kv, const char *lit)
 {
-    return strlen(lit) == kv->name_len && strncasecmp(kv->name, lit, kv->name_len) == 0;
+    return tg_header_name_is(kv->name, kv->name_len, lit);
 }
 
 static bool name_starts(const struct tg_kv *kv, const char *prefix)

@@ -5,11 +5,6 @@
 #include "gateway/conf.h"
 #include "routes/handler.h"
 
-static bool name_is(const char *name, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
-}
-
 /* Whether name appears as a token of the comma-separated list. */
 static bool in_list(const char *name, size_t len, const char *list, size_t list_len)
 {
@@ -39,9 +34,10 @@ static bool in_list(const char *name, size_t len, const char *list, size_t list_
 bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connection,
                              size_t connection_len)
 {
-    if (name_is(name, len, "Connection") || name_is(name, len, "Keep-Alive") ||
-        name_is(name, len, "TE") || name_is(name, len, "Trailer") ||
-        name_is(name, len, "Transfer-Encoding") || name_is(name, len, "Upgrade") ||
+    if (tg_header_name_is(name, len, "Connection") || tg_header_name_is(name, len, "Keep-Alive") ||
+        tg_header_name_is(name, len, "TE") || tg_header_name_is(name, len, "Trailer") ||
+        tg_header_name_is(name, len, "Transfer-Encoding") ||
+        tg_header_name_is(name, len, "Upgrade") ||
         (len >= 6 && strncasecmp(name, "Proxy-", 6) == 0)) {
         return true;
     }
@@ -54,16 +50,19 @@ static bool replaced_by_gateway(const struct tg_req *req, const char *name, size
 {
     const struct tg_conf *c = req->conf;
 
-    if (name_is(name, len, "Host") || name_is(name, len, "Content-Length") ||
-        name_is(name, len, "Expect") || name_is(name, len, "traceparent") ||
-        name_is(name, len, "tracestate") || name_is(name, len, "X-Request-Timeout-Ms") ||
-        name_is(name, len, "grpc-timeout") || name_is(name, len, "X-Forwarded-For") ||
-        name_is(name, len, "X-Forwarded-Proto") || name_is(name, len, "X-Forwarded-Host") ||
-        name_is(name, len, c->trace_header)) {
+    if (tg_header_name_is(name, len, "Host") || tg_header_name_is(name, len, "Content-Length") ||
+        tg_header_name_is(name, len, "Expect") || tg_header_name_is(name, len, "traceparent") ||
+        tg_header_name_is(name, len, "tracestate") ||
+        tg_header_name_is(name, len, "X-Request-Timeout-Ms") ||
+        tg_header_name_is(name, len, "grpc-timeout") ||
+        tg_header_name_is(name, len, "X-Forwarded-For") ||
+        tg_header_name_is(name, len, "X-Forwarded-Proto") ||
+        tg_header_name_is(name, len, "X-Forwarded-Host") ||
+        tg_header_name_is(name, len, c->trace_header)) {
         return true;
     }
     for (size_t i = 0; i < c->n_trace_accept; i++) {
-        if (name_is(name, len, c->trace_accept[i])) {
+        if (tg_header_name_is(name, len, c->trace_accept[i])) {
             return true;
         }
     }

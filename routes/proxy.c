@@ -54,11 +54,6 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
     return n;
 }
 
-static bool name_is(const char *name, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
-}
-
 /* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. */
 static void take_answer(struct tg_req *req, struct tg_up_call *call)
 {
@@ -79,8 +74,9 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
     while (tg_up_call_header_next(call, &pos, &name, &value)) {
         size_t nl = strlen(name);
         if (tg_header_is_hop_by_hop(name, nl, conn, conn == NULL ? 0 : strlen(conn)) ||
-            name_is(name, nl, "Content-Length") || name_is(name, nl, "Date") ||
-            name_is(name, nl, "traceparent") || name_is(name, nl, req->conf->trace_header)) {
+            tg_header_name_is(name, nl, "Content-Length") || tg_header_name_is(name, nl, "Date") ||
+            tg_header_name_is(name, nl, "traceparent") ||
+            tg_header_name_is(name, nl, req->conf->trace_header)) {
             continue;
         }
         tg_resp_add_headern(&req->resp, name, nl, value, strlen(value));
