@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,12 +98,12 @@ static void put_ts(struct tg_logline *l)
     put(l, tail, (size_t)n);
 }
 
-void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
-                      const char *event)
+static void begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
+                  const char *event, bool always)
 {
     l->len = 0;
     l->truncated = 0;
-    l->skip = (int)lvl < atomic_load_explicit(&log_threshold, memory_order_relaxed);
+    l->skip = !always && (int)lvl < atomic_load_explicit(&log_threshold, memory_order_relaxed);
     if (l->skip) {
         return;
     }
@@ -115,6 +116,17 @@ void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct 
             tg_logline_str(l, "span_id", req->span_id);
         }
     }
+}
+
+void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
+                      const char *event)
+{
+    begin(l, lvl, req, event, false);
+}
+
+void tg_logline_begin_always(struct tg_logline *l, enum tg_log_level lvl, const char *event)
+{
+    begin(l, lvl, NULL, event, true);
 }
 
 void tg_logline_strn(struct tg_logline *l, const char *key, const char *value, size_t len)
@@ -275,27 +287,4 @@ void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, 
     va_end(ap);
     tg_logline_str(&l, "msg", msg);
     tg_logline_end(&l);
-}
-
-void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event, json_t *fields)
-{
-    struct tg_logline l;
-    const char *key;
-    json_t *v;
-
-    tg_logline_begin(&l, lvl, req, event);
-    json_object_foreach(fields, key, v)
-    {
-        if (json_is_string(v)) {
-            tg_logline_strn(&l, key, json_string_value(v), json_string_length(v));
-        } else if (json_is_integer(v)) {
-            tg_logline_int(&l, key, json_integer_value(v));
-        } else if (json_is_real(v)) {
-            tg_logline_ms(&l, key, json_real_value(v));
-        } else if (json_is_boolean(v)) {
-            tg_logline_bool(&l, key, json_is_true(v));
-        }
-    }
-    tg_logline_end(&l);
-    json_decref(fields);
 }

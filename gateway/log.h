@@ -4,8 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "gateway/err.h"
 
 struct tg_req;
@@ -32,6 +30,10 @@ struct tg_logline {
 /* Starts a line. req is borrowed and may be NULL for lines not about a request. */
 void tg_logline_begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_req *req,
                       const char *event);
+/* Starts a line written whatever the level: for the few lines other programs wait for
+ * ("listening"). */
+void tg_logline_begin_always(struct tg_logline *l, enum tg_log_level lvl, const char *event);
+
 /* Adds "key":"value" (JSON-escaped, non-printable and non-ASCII bytes escaped). NULL value: no-op.
  */
 void tg_logline_str(struct tg_logline *l, const char *key, const char *value);
@@ -55,8 +57,5 @@ void tg_log_batch_stop(void);
 /* One line with a "msg" field. */
 void tg_log(enum tg_log_level lvl, const struct tg_req *req, const char *event, const char *fmt,
             ...) TG_PRINTF(4, 5);
-
-/* One line with the members of fields (steals fields; NULL means none). */
-void tg_log_kv(enum tg_log_level lvl, const struct tg_req *req, const char *event, json_t *fields);
 
 #endif

@@ -367,7 +367,7 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 {
     struct tg_logline l;
 
-    tg_logline_begin(&l, TG_LOG_INFO, NULL, "listening");
+    tg_logline_begin_always(&l, TG_LOG_INFO, "listening"); /* scripts and tests wait for it */
     tg_logline_int(&l, "port", port);
     tg_logline_str(&l, "host", conf->listen_host);
     tg_logline_int(&l, "workers", n);
@@ -489,6 +489,26 @@ out:
     return rc;
 }
 
+/* TRACEGATE_LOG_LEVEL=debug|info|warn|error; unset or empty means info. TG_OK or TG_EINVAL. */
+static int set_log_level(void)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    /* Before any thread exists. NOLINTNEXTLINE(concurrency-mt-unsafe) */
+    const char *v = getenv("TRACEGATE_LOG_LEVEL");
+
+    if (v == NULL || v[0] == '\0') {
+        return TG_OK;
+    }
+    for (int i = TG_LOG_DEBUG; i <= TG_LOG_ERROR; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            tg_log_set_level((enum tg_log_level)i);
+            return TG_OK;
+        }
+    }
+    fprintf(stderr, "tracegate: TRACEGATE_LOG_LEVEL must be debug, info, warn or error\n");
+    return TG_EINVAL;
+}
+
 int main(int argc, char **argv)
 {
     struct options opt = {0};
@@ -497,6 +517,9 @@ int main(int argc, char **argv)
 
     if (rc != 0) {
         return rc - 1;
+    }
+    if (set_log_level() != TG_OK) {
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     conf = load_conf(opt.conf_file, !opt.check);

@@ -34,7 +34,6 @@ struct tg_server {
     struct tg_conf *conf; /* one reference: what new requests use */
     struct tg_req *live;  /* requests alive, newest first */
     unsigned n_live;
-    unsigned n_conns;
     int listen_fd;
     bool quiesced;
     bool tls;
@@ -448,7 +447,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct tg_readtimer_entry *e = *socket_context;
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        srv->n_conns++;
         TG_STAT_ADD(srv->stats, connections, 1);
         /* MHD tells us when it closes this fd, so its hang-up watch may be parked. */
         tg_loop_track(srv->loop, fd);
@@ -460,7 +458,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         *socket_context = e;
         return;
     }
-    srv->n_conns--;
     TG_STAT_ADD(srv->stats, connections, -1);
     tg_loop_unwatch(srv->loop, fd);
     tg_loop_forget(srv->loop, fd);
@@ -675,10 +672,6 @@ unsigned tg_server_live(const struct tg_server *srv)
     return srv->n_live;
 }
 
-unsigned tg_server_connections(const struct tg_server *srv)
-{
-    return srv->n_conns;
-}
 
 void tg_server_cancel_all(struct tg_server *srv, int err)
 {

@@ -58,9 +58,6 @@ void tg_server_quiesce(struct tg_server *srv);
 /* Requests alive (received, not yet answered and done). */
 unsigned tg_server_live(const struct tg_server *srv);
 
-/* Client connections open. */
-unsigned tg_server_connections(const struct tg_server *srv);
-
 /* Cancels every request waiting on upstreams with err (logged per request). */
 void tg_server_cancel_all(struct tg_server *srv, int err);
 

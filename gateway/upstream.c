@@ -14,6 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/req.h"
+#include "gateway/stats.h"
 #include "gateway/trace_context.h"
 
 #define EASY_POOL_MAX 256
@@ -32,8 +33,6 @@ struct tg_up {
     uint64_t timer_due_us; /* 0: no curl timer armed */
     CURL **pool;           /* owned idle easy handles, reset and ready */
     size_t n_pool;
-    unsigned in_flight;
-    uint64_t started;
 };
 
 struct tg_up_call {
@@ -291,7 +290,6 @@ static void call_finish(struct tg_up_call *call, int err)
         call->next->prev = call->prev;
     }
     req->pending--;
-    call->up->in_flight--;
     if (call->count_idx >= 0) {
         call->up->counts[call->count_idx].n--;
     }
@@ -679,12 +677,13 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     }
     req->calls = call;
     req->pending++;
-    up->in_flight++;
     call->count_idx = idx;
     if (idx >= 0) {
         up->counts[idx].n++;
     }
-    up->started++;
+    if (req->stats != NULL) {
+        TG_STAT_ADD(req->stats, upstream_calls, 1);
+    }
     if (out != NULL) {
         *out = call;
     }
@@ -737,24 +736,4 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
 const char *tg_up_call_detail(const struct tg_up_call *call)
 {
     return call->detail;
-}
-
-const char *tg_up_call_span(const struct tg_up_call *call)
-{
-    return call->span;
-}
-
-uint64_t tg_up_call_us(const struct tg_up_call *call)
-{
-    return call->end_us - call->start_us;
-}
-
-unsigned tg_up_in_flight(const struct tg_up *up)
-{
-    return up->in_flight;
-}
-
-uint64_t tg_up_started(const struct tg_up *up)
-{
-    return up->started;
 }

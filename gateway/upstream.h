@@ -78,12 +78,4 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
 
-/* The call's span id (16 hex) and how long it took, in microseconds. */
-const char *tg_up_call_span(const struct tg_up_call *call);
-uint64_t tg_up_call_us(const struct tg_up_call *call);
-
-/* Calls currently in flight on this client, and since start. */
-unsigned tg_up_in_flight(const struct tg_up *up);
-uint64_t tg_up_started(const struct tg_up *up);
-
 #endif
