@@ -14,24 +14,20 @@
 static const char *plain_id(const struct tg_req *req, size_t *len)
 {
     const struct tg_conf *c = req->conf;
-    const char *v;
 
-    if (tg_req_header_count(req, c->trace_header) == 1) {
-        v = tg_req_header(req, c->trace_header, len);
-        return tg_trace_id_is_valid(v, *len) ? v : NULL;
-    }
-    if (tg_req_header_count(req, c->trace_header) > 1) {
-        return NULL;
-    }
-    for (size_t i = 0; i < c->n_trace_accept; i++) {
-        size_t n = tg_req_header_count(req, c->trace_accept[i]);
+    /* trace.header first, then trace.accept in order: the first name present decides. */
+    for (size_t i = 0; i <= c->n_trace_accept; i++) {
+        const char *name = i == 0 ? c->trace_header : c->trace_accept[i - 1];
+        size_t n = tg_req_header_count(req, name);
+        const char *v;
+
         if (n == 0) {
             continue;
         }
         if (n > 1) {
             return NULL;
         }
-        v = tg_req_header(req, c->trace_accept[i], len);
+        v = tg_req_header(req, name, len);
         return tg_trace_id_is_valid(v, *len) ? v : NULL;
     }
     return NULL;
