@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "gateway/err.h"
+#include "gateway/file.h"
 #include "gateway/jsonpos.h"
 
 /* a conf is a few KiB; anything this big is a mistake */
@@ -440,53 +441,6 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
-    return rc;
-}
-
-int tg_file_read(const char *path, size_t max, char **text, size_t *len, char *err, size_t errlen)
-{
-    char ebuf[128];
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = TG_ENOMEM;
-
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
-        return TG_EINVAL;
-    }
-    for (;;) {
-        if (cap - n < 4096) {
-            char *more = cap > max ? NULL : realloc(buf, cap + 65536);
-            if (more == NULL) {
-                if (cap > max) {
-                    snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-                    rc = TG_EINVAL;
-                }
-                goto out;
-            }
-            buf = more;
-            cap += 65536;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) {
-            break;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        rc = TG_EINVAL;
-        goto out;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    buf = NULL;
-    rc = TG_OK;
-out:
-    free(buf);
-    fclose(f);
     return rc;
 }
 

@@ -112,11 +112,6 @@ bool tg_conf_is_token(const char *s);
 /* True when s is 1..TG_CONF_NAME_MAX characters of [A-Za-z0-9_-] (upstream and backend names). */
 bool tg_conf_is_name(const char *s);
 
-/* Reads the whole file at path (at most max bytes) into a NUL-terminated malloc'd *text of
- * *len bytes. TG_OK; TG_EINVAL with "PATH: why" in err when it cannot be opened, read or is too
- * large; TG_ENOMEM. Any thread. */
-int tg_file_read(const char *path, size_t max, char **text, size_t *len, char *err, size_t errlen);
-
 /* The upstream named name, or NULL. */
 const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name);
 

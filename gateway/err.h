@@ -1,20 +1,26 @@
 #ifndef TG_GATEWAY_ERR_H
 #define TG_GATEWAY_ERR_H
 
-/* One small return-code vocabulary: 0 is success, failures are negative. */
+/* One small return-code vocabulary: 0 is success, failures are negative. Each failure kind
+ * has one HTTP status (tg_err_http_status) and one text (tg_strerror): gateway/err.c is the
+ * only place either is decided. */
 enum tg_err {
     TG_OK = 0,
     TG_ENOMEM = -1,
-    TG_EINVAL = -2,     /* client input or conf */
-    TG_ENOROUTE = -3,   /* no route for the path */
-    TG_EUPSTREAM = -4,  /* upstream refused, reset or answered garbage */
-    TG_ETIMEDOUT = -5,  /* deadline passed */
-    TG_ECANCELED = -6,  /* client left */
-    TG_ETOOBIG = -7,    /* body over a limit */
-    TG_EMETHOD = -8,    /* path known, method not allowed */
-    TG_EOVERLOAD = -9,  /* shedding load or draining */
-    TG_ENOTIMPL = -10,  /* feature the request asks for is not supported */
-    TG_EINTERNAL = -11, /* a bug or a library failure */
+    TG_EINVAL = -2,          /* client input or conf: 400 */
+    TG_ENOROUTE = -3,        /* no route for the path: 404 */
+    TG_EUPSTREAM = -4,       /* upstream refused, reset or answered garbage: 502 */
+    TG_ETIMEDOUT = -5,       /* the request's deadline passed waiting on an upstream: 504 */
+    TG_ECANCELED = -6,       /* the client left before its answer was sent: 499 */
+    TG_ETOOBIG = -7,         /* request body over its limit: 413 */
+    TG_EMETHOD = -8,         /* path known, method not allowed: 405 */
+    TG_EOVERLOAD = -9,       /* shedding load (max_in_flight): 503 */
+    TG_ENOTIMPL = -10,       /* a transfer coding or feature the gateway does not support: 501 */
+    TG_EINTERNAL = -11,      /* a bug or a library failure: 500 */
+    TG_ECLIENTTIMEOUT = -12, /* the client took the budget sending its request: 408 */
+    TG_EHEADERS = -13,       /* too many or too large request header fields: 431 */
+    TG_ERESPTOOBIG = -14,    /* an upstream answer over its cap: 502 */
+    TG_EDRAIN = -15,         /* the gateway is shutting down: 503 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))
@@ -25,10 +31,15 @@ enum tg_err {
         (p) = NULL; \
     } while (0)
 
-/* Short, stable, lower-case text for an error code; never NULL. */
+/* Short, stable, lower-case text for an error code: what a client may read ("upstream
+ * timeout"), never naming a service, host or cause. Never NULL. */
 const char *tg_strerror(int err);
 
-/* The only place that maps a failure kind to an HTTP status (499 for a client that left). */
+/* The only place that maps a failure kind to an HTTP status. */
 int tg_err_http_status(int err);
+
+/* Why work was stopped, for logs: "client left", "deadline exceeded", "gateway shutting
+ * down"... Never NULL. */
+const char *tg_err_cancel_reason(int err);
 
 #endif

@@ -110,10 +110,10 @@ static void begin(struct tg_logline *l, enum tg_log_level lvl, const struct tg_r
     put_ts(l);
     tg_logline_str(l, "level", level_names[lvl]);
     tg_logline_str(l, "event", event);
-    if (req != NULL && req->trace_id[0] != '\0') {
-        tg_logline_str(l, "trace_id", req->trace_id);
-        if (req->span_id[0] != '\0') {
-            tg_logline_str(l, "span_id", req->span_id);
+    if (req != NULL && req->trace.id[0] != '\0') {
+        tg_logline_str(l, "trace_id", req->trace.id);
+        if (req->trace.span[0] != '\0') {
+            tg_logline_str(l, "span_id", req->trace.span);
         }
     }
 }

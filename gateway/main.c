@@ -1,9 +1,10 @@
-/* tracegate: argv, signals, workers, and the wiring of the middleware chain and routes into
- * the server. The only file that sees every layer. */
+/* tracegate: argv, signals, the conf, and the wiring of the middleware chain and the routes
+ * into the workers' servers. The only file that sees every layer. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,48 +16,50 @@
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/file.h"
 #include "gateway/log.h"
-#include "gateway/loop.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
-#include "gateway/upstream.h"
+#include "gateway/worker.h"
 #include "middleware/access_log.h"
 #include "middleware/chain.h"
 #include "middleware/deadline.h"
-#include "middleware/limits.h"
-#include "middleware/router.h"
+#include "middleware/route.h"
 #include "middleware/trace.h"
+#include "middleware/validate.h"
 #include "routes/table.h"
 
-/* The order is written down once. */
-static const struct tg_mw_ops *const chain_order[] = {
-    &tg_mw_trace,      /* first: everything after it logs with a trace id */
-    &tg_mw_access_log, /* its on_response runs after all later ones: sees the final status */
-    &tg_mw_deadline,   /* sets req->deadline_us from the route or the client */
-    &tg_mw_limits,     /* framing and target checks before anything is forwarded */
-    &tg_mw_router,     /* last: finds the route, calls the handler */
-};
+/* What runs when, written down once. A request's life: the server reads the head, then
+ *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
+ *     trace     the trace context is known from here on: every log line carries the id
+ *     validate  framing, host and target are safe to forward
+ *     route     req->policy and req->match are set: the route's limits and handler are known
+ *   request  (the body is complete)
+ *     deadline  req->deadline_us from the policy's budget, or the client's smaller one (408)
+ *     then the policy's handler serves (proxy, fan-out, local, return), now or after its calls
+ *   response (every answer, early ones and errors too, just before it leaves)
+ *     trace     the trace id and the gateway's traceparent on the answer
+ *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
+ *     access_log  one request.done line with the final status */
+static const struct tg_mw_ops *const on_headers[] = {&tg_mw_trace, &tg_mw_validate, &tg_mw_route};
+static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
+static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
+static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
 
-static const struct tg_chain chain = {chain_order, sizeof(chain_order) / sizeof(chain_order[0])};
+#define PHASE(mws)                        \
+    {                                     \
+        mws, sizeof(mws) / sizeof(mws[0]) \
+    }
+
+static const struct tg_chain chain = {
+    PHASE(on_headers),
+    PHASE(on_request),
+    PHASE(on_response),
+    PHASE(on_done),
+};
 
 #define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */
-
-struct worker {
-    pthread_t thread;
-    unsigned index;
-    struct tg_loop *loop;
-    struct tg_up *up;
-    struct tg_server *srv;
-    struct tg_worker_stats stats;
-    _Atomic(struct tg_conf *) next_conf; /* a reference handed over by main on reload */
-    atomic_bool stop_requested;
-    bool draining;
-    uint64_t grace_end_us;
-    uint64_t hard_end_us;
-    bool cancelled_rest;
-    unsigned grace_ms;
-};
 
 struct options {
     const char *conf_file;
@@ -74,7 +77,7 @@ static int app_headers(void *arg, struct tg_req *req)
 static int app_request(void *arg, struct tg_req *req)
 {
     (void)arg;
-    return tg_chain_run(&chain, req);
+    return tg_chain_request(&chain, req);
 }
 
 static void app_response(void *arg, struct tg_req *req)
@@ -83,7 +86,13 @@ static void app_response(void *arg, struct tg_req *req)
     tg_chain_response(&chain, req);
 }
 
-static const struct tg_server_app app = {NULL, app_headers, app_request, app_response};
+static void app_done(void *arg, struct tg_req *req)
+{
+    (void)arg;
+    tg_chain_done(&chain, req);
+}
+
+static const struct tg_server_app app = {NULL, app_headers, app_request, app_response, app_done};
 
 static void usage(FILE *f)
 {
@@ -171,113 +180,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* ---- workers ----------------------------------------------------------------------------- */
-
-static void worker_begin_drain(struct worker *w)
-{
-    uint64_t now = tg_now_us();
-
-    w->draining = true;
-    w->grace_end_us = now + (uint64_t)w->grace_ms * 1000u;
-    w->hard_end_us = w->grace_end_us + 2000000u;
-    tg_server_quiesce(w->srv);
-    tg_log(TG_LOG_INFO, NULL, "drain.start", "worker %u draining %u requests", w->index,
-           tg_server_live(w->srv));
-}
-
-static void worker_on_wake(void *arg)
-{
-    struct worker *w = arg;
-    struct tg_conf *c = atomic_exchange(&w->next_conf, NULL);
-
-    if (c != NULL) {
-        tg_server_set_conf(w->srv, c);
-        /* Only listen and workers wait for a restart: the next drain uses the new grace. */
-        w->grace_ms = c->shutdown_grace_ms;
-        tg_conf_unref(c);
-    }
-    if (atomic_load(&w->stop_requested) && !w->draining) {
-        worker_begin_drain(w);
-    }
-}
-
-static void worker_tick(void *arg)
-{
-    struct worker *w = arg;
-    uint64_t now;
-
-    tg_log_flush();
-    if (!w->draining) {
-        return;
-    }
-    if (tg_server_live(w->srv) == 0) {
-        tg_loop_stop(w->loop);
-        return;
-    }
-    now = tg_now_us();
-    if (!w->cancelled_rest && now >= w->grace_end_us) {
-        w->cancelled_rest = true;
-        tg_log(TG_LOG_WARN, NULL, "drain.cancel", "worker %u: grace over, cancelling %u requests",
-               w->index, tg_server_live(w->srv));
-        tg_server_cancel_all(w->srv, TG_EOVERLOAD);
-    } else if (now >= w->hard_end_us) {
-        tg_log(TG_LOG_WARN, NULL, "drain.abort", "worker %u: %u requests still open", w->index,
-               tg_server_live(w->srv));
-        tg_loop_stop(w->loop);
-    }
-}
-
-static long worker_timeout(void *arg)
-{
-    struct worker *w = arg;
-
-    return w->draining ? 20 : -1;
-}
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-
-    tg_log_batch_start();
-    tg_loop_run(w->loop);
-    tg_log_batch_stop();
-    return NULL;
-}
-
-static int worker_init(struct worker *w, struct tg_conf *conf, const struct tg_server_opts *o)
-{
-    unsigned max_connects = conf->max_connections < 64 ? 64 : conf->max_connections;
-
-    atomic_init(&w->next_conf, NULL);
-    atomic_init(&w->stop_requested, false);
-    w->grace_ms = conf->shutdown_grace_ms;
-    w->loop = tg_loop_new();
-    if (w->loop == NULL) {
-        return TG_ENOMEM;
-    }
-    w->up = tg_up_new(w->loop, max_connects);
-    if (w->up == NULL) {
-        return TG_ENOMEM;
-    }
-    w->srv = tg_server_start(w->loop, w->up, &w->stats, o, &app, conf);
-    if (w->srv == NULL) {
-        return TG_EINVAL;
-    }
-    tg_loop_on_wake(w->loop, worker_on_wake, w);
-    return tg_loop_add_hook(w->loop, worker_tick, worker_timeout, w);
-}
-
-static void worker_cleanup(struct worker *w)
-{
-    tg_conf_unref(atomic_exchange(&w->next_conf, NULL));
-    tg_server_stop(w->srv);
-    tg_up_free(w->up);
-    tg_loop_free(w->loop);
-    w->srv = NULL;
-    w->up = NULL;
-    w->loop = NULL;
-}
-
 /* ---- conf -------------------------------------------------------------------------------- */
 
 /* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. */
@@ -296,7 +198,7 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
-static void reload(struct worker *ws, unsigned n, struct tg_conf **current)
+static void reload(struct tg_workers *ws, struct tg_conf **current)
 {
     struct tg_conf *next = load_conf((*current)->file, true);
 
@@ -314,10 +216,7 @@ static void reload(struct worker *ws, unsigned n, struct tg_conf **current)
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
                "listen, workers, tls and the connection limits change only on restart");
     }
-    for (unsigned i = 0; i < n; i++) {
-        tg_conf_unref(atomic_exchange(&ws[i].next_conf, tg_conf_ref(next)));
-        tg_loop_wake(ws[i].loop);
-    }
+    tg_workers_reload(ws, next);
     tg_conf_unref(*current);
     *current = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
@@ -379,49 +278,30 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct worker *ws, unsigned n, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, n, conf);
+            reload(ws, conf);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             tg_log(TG_LOG_INFO, NULL, "shutdown", "signal %d: draining", sig);
             atomic_store(&tg_stats.draining, true);
-            for (unsigned i = 0; i < n; i++) {
-                atomic_store(&ws[i].stop_requested, true);
-                tg_loop_wake(ws[i].loop);
-            }
+            tg_workers_drain(ws);
             return;
         }
     }
 }
 
-static int start_workers(struct worker *ws, unsigned n, struct tg_conf *conf,
-                         struct tg_server_opts *o)
-{
-    for (unsigned i = 0; i < n; i++) {
-        ws[i].index = i;
-        if (worker_init(&ws[i], conf, o) != TG_OK) {
-            return TG_EINVAL;
-        }
-        if (i == 0) {
-            o->port = tg_server_port(ws[0].srv); /* the others bind what the kernel picked */
-        }
-        tg_stats.workers[tg_stats.n++] = &ws[i].stats;
-    }
-    return TG_OK;
-}
-
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    unsigned n = worker_count(opt, conf);
-    struct worker *ws = calloc(n, sizeof(*ws));
+    struct tg_workers *ws = NULL;
     char *cert = NULL;
     char *key = NULL;
-    unsigned started = 0;
+    unsigned n = worker_count(opt, conf);
+    unsigned port = 0;
     sigset_t set;
     int rc = 1;
     struct tg_server_opts o = {
@@ -433,9 +313,6 @@ static int run(struct tg_conf *conf, const struct options *opt)
         .conn_memory = conf->connection_buffer_bytes,
     };
 
-    if (ws == NULL) {
-        return 1;
-    }
     if (conf->tls_cert != NULL) {
         char err[512];
         size_t len;
@@ -453,37 +330,16 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (start_workers(ws, n, conf, &o) != TG_OK) {
+    if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
         goto out;
     }
-    for (; started < n; started++) {
-        if (pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]) != 0) {
-            tg_log(TG_LOG_ERROR, NULL, "worker.error", "pthread_create failed");
-            goto out;
-        }
-    }
-    log_listening(o.port, n, conf);
-    supervise(ws, n, &conf, &set);
+    log_listening(port, n, conf);
+    supervise(ws, &conf, &set);
+    tg_workers_join(ws);
+    tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
-    if (rc != 0) {
-        for (unsigned i = 0; i < started; i++) {
-            atomic_store(&ws[i].stop_requested, true);
-            tg_loop_wake(ws[i].loop);
-        }
-    }
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(ws[i].thread, NULL);
-    }
-    for (unsigned i = 0; i < n; i++) {
-        worker_cleanup(&ws[i]);
-    }
-    tg_stats.n = 0;
-    if (rc == 0) {
-        tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
-    }
     tg_conf_unref(conf);
-    free(ws);
     free(cert);
     free(key);
     return rc;

@@ -1,6 +1,7 @@
 #include "gateway/req.h"
 
 #include <assert.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +11,16 @@
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/handler.h"
+#include "gateway/stats.h"
+
+/* One allocation of request memory; the caller's bytes follow the header. */
+struct tg_req_mem {
+    struct tg_req_mem *next; /* older allocations */
+    void (*dispose)(void *p);
+    const void *key;
+    alignas(max_align_t) unsigned char data[];
+};
 
 uint64_t tg_now_us(void)
 {
@@ -17,6 +28,46 @@ uint64_t tg_now_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void tg_req_init(struct tg_req *req)
+{
+    memset(req, 0, sizeof(*req));
+    tg_list_init(&req->calls);
+}
+
+void *tg_req_alloc(struct tg_req *req, const void *key, size_t size, void (*dispose)(void *p))
+{
+    struct tg_req_mem *m = calloc(1, sizeof(*m) + size);
+
+    if (m == NULL) {
+        return NULL;
+    }
+    m->dispose = dispose;
+    m->key = key;
+    m->next = req->mem;
+    req->mem = m;
+    return m->data;
+}
+
+void *tg_req_get(const struct tg_req *req, const void *key)
+{
+    for (struct tg_req_mem *m = req->mem; m != NULL; m = m->next) {
+        if (m->key == key && key != NULL) {
+            return m->data;
+        }
+    }
+    return NULL;
+}
+
+char *tg_req_strndup(struct tg_req *req, const char *s, size_t len)
+{
+    char *p = tg_req_alloc(req, NULL, len + 1, NULL);
+
+    if (p != NULL) {
+        memcpy(p, s, len);
+    }
+    return p;
 }
 
 uint64_t tg_req_remaining_ms(const struct tg_req *req)
@@ -64,43 +115,22 @@ size_t tg_req_header_count(const struct tg_req *req, const char *name)
     return count;
 }
 
-int tg_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap == 0 ? 512 : *cap;
-        char *p;
-        while (c < *len + n + 1) {
-            c *= 2;
-        }
-        p = realloc(*buf, c);
-        if (p == NULL) {
-            return TG_ENOMEM;
-        }
-        *buf = p;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return TG_OK;
-}
-
 int tg_resp_add_headern(struct tg_resp *resp, const char *name, size_t name_len, const char *value,
                         size_t value_len)
 {
-    size_t was = resp->hdrs_len;
+    struct tg_buf *b = &resp->hdrs;
+    size_t was = b->len;
 
-    /* Each append leaves a NUL after what it wrote: counting it in keeps "name\0value\0". */
-    if (tg_buf_append(&resp->hdrs, &resp->hdrs_len, &resp->hdrs_cap, name, name_len) != TG_OK) {
+    /* The NUL each append leaves after its bytes is counted in: "name\0value\0". */
+    if (tg_buf_append(b, name, name_len + 1) != TG_OK) {
         return TG_ENOMEM;
     }
-    resp->hdrs_len++;
-    if (tg_buf_append(&resp->hdrs, &resp->hdrs_len, &resp->hdrs_cap, value, value_len) != TG_OK) {
-        resp->hdrs_len = was;
+    b->data[b->len - 1] = '\0';
+    if (tg_buf_append(b, value, value_len + 1) != TG_OK) {
+        b->len = was;
         return TG_ENOMEM;
     }
-    resp->hdrs_len++;
-    resp->n_hdrs++;
+    b->data[b->len - 1] = '\0';
     return TG_OK;
 }
 
@@ -112,12 +142,14 @@ int tg_resp_add_header(struct tg_resp *resp, const char *name, const char *value
 bool tg_resp_header_next(const struct tg_resp *resp, size_t *pos, const char **name,
                          const char **value)
 {
-    if (*pos >= resp->hdrs_len) {
+    const struct tg_buf *b = &resp->hdrs;
+
+    if (*pos >= b->len) {
         return false;
     }
-    *name = resp->hdrs + *pos;
+    *name = b->data + *pos;
     *pos += strlen(*name) + 1;
-    *value = resp->hdrs + *pos;
+    *value = b->data + *pos;
     *pos += strlen(*value) + 1;
     return true;
 }
@@ -146,25 +178,48 @@ void tg_resp_set_body(struct tg_resp *resp, char *body, size_t len)
 void tg_resp_cleanup(struct tg_resp *resp)
 {
     free(resp->body);
-    free(resp->hdrs);
+    tg_buf_cleanup(&resp->hdrs);
     memset(resp, 0, sizeof(*resp));
 }
 
-int tg_req_fail_status(struct tg_req *req, int status, int err, const char *message)
+/* The one error body: {"error", "trace_id"} and, where the route exposes errors, "detail" and
+ * "backend". NULL when out of memory. */
+static char *error_body(const struct tg_req *req, int err, const char *detail)
 {
-    json_t *o;
+    json_t *o = json_object();
+    char *text = NULL;
+    bool expose = req->policy != NULL && req->policy->expose_errors;
+
+    if (o == NULL) {
+        return NULL;
+    }
+    if (json_object_set_new(o, "error", json_string(tg_strerror(err))) != 0 ||
+        json_object_set_new(o, "trace_id", json_string(req->trace.id)) != 0) {
+        goto out;
+    }
+    if (expose && req->end.backend != NULL &&
+        json_object_set_new(o, "backend", json_string(req->end.backend)) != 0) {
+        goto out;
+    }
+    if (expose && detail != NULL && json_object_set_new(o, "detail", json_string(detail)) != 0) {
+        goto out;
+    }
+    text = json_dumps(o, JSON_COMPACT);
+out:
+    json_decref(o);
+    return text;
+}
+
+int tg_req_fail(struct tg_req *req, int err, const char *detail)
+{
     char *text;
 
-    req->err = err;
-    if (message == NULL) {
-        message = tg_strerror(err);
-    }
+    req->end.err = err;
+    req->end.detail = detail;
+    text = error_body(req, err, detail);
     /* Anything an upstream said is dropped: the client sees only the gateway's verdict. */
     tg_resp_cleanup(&req->resp);
-    req->resp.status = status;
-    o = json_pack("{s:s, s:s}", "error", message, "trace_id", req->trace_id);
-    text = o == NULL ? NULL : json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    req->resp.status = tg_err_http_status(err);
     if (text != NULL) {
         tg_resp_set_body(&req->resp, text, strlen(text));
     }
@@ -172,37 +227,78 @@ int tg_req_fail_status(struct tg_req *req, int status, int err, const char *mess
     return TG_MW_DONE;
 }
 
-int tg_req_fail(struct tg_req *req, int err, const char *message)
-{
-    return tg_req_fail_status(req, tg_err_http_status(err), err, message);
-}
-
 void tg_req_complete(struct tg_req *req)
 {
-    if (req->completed) {
+    enum tg_req_phase was = req->phase;
+
+    if (was >= TG_REQ_ANSWERED) {
         return;
     }
-    req->completed = true;
-    if (req->complete_fn != NULL) {
-        req->complete_fn(req);
+    req->phase = TG_REQ_ANSWERED;
+    /* While the handler still runs on the stack, its caller sees the phase and answers. */
+    if (was == TG_REQ_WAITING && req->on_complete != NULL) {
+        req->on_complete(req);
     }
 }
 
-void tg_req_free(struct tg_req *req)
+void tg_req_cancel(struct tg_req *req, int err)
 {
-    if (req == NULL) {
-        return;
+    const struct tg_handler_ops *h = req->policy != NULL ? req->policy->handler : NULL;
+
+    req->cancelled = true;
+    if (h != NULL && h->cancel != NULL && req->phase == TG_REQ_WAITING) {
+        h->cancel(req, err);
     }
+    if (req->phase < TG_REQ_ANSWERED && req->resp.status == 0) {
+        tg_req_fail(req, err, tg_err_cancel_reason(err));
+    }
+    tg_req_complete(req);
+}
+
+bool tg_req_end(struct tg_req *req, bool answer_sent)
+{
+    struct tg_req_end *e = &req->end;
+
+    if (req->phase == TG_REQ_DONE) {
+        return false;
+    }
+    req->phase = TG_REQ_DONE;
+    if (answer_sent) {
+        e->status = req->resp.status;
+    } else {
+        e->status = tg_err_http_status(TG_ECANCELED);
+        e->client_gone = true;
+        if (e->err == TG_OK) {
+            e->err = TG_ECANCELED;
+            e->detail = "client left before the answer was sent";
+        }
+    }
+    if (req->stats != NULL) {
+        tg_stats_count_end(req->stats, e);
+    }
+    return true;
+}
+
+void tg_req_cleanup(struct tg_req *req)
+{
+    struct tg_req_mem *m = req->mem;
+
     assert(req->pending == 0);
-    if (req->handler_free != NULL) {
-        req->handler_free(req);
+    /* Newest first: state may refer to what was allocated before it. */
+    while (m != NULL) {
+        struct tg_req_mem *next = m->next;
+        if (m->dispose != NULL) {
+            m->dispose(m->data);
+        }
+        free(m);
+        m = next;
     }
-    free(req->match);
-    free(req->target);
-    free(req->hdrs);
-    free(req->tracestate);
-    free(req->body);
+    req->mem = NULL;
+    req->hdrs = NULL;
+    req->trace.state = NULL;
+    req->match = NULL;
+    tg_buf_cleanup(&req->body);
     tg_resp_cleanup(&req->resp);
     tg_conf_unref(req->conf);
-    free(req);
+    req->conf = NULL;
 }

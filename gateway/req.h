@@ -7,23 +7,50 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/buf.h"
+#include "gateway/list.h"
+
 #ifndef TG_TRACE_ID_MAX
 #define TG_TRACE_ID_MAX 128
 #endif
 #define TG_REQ_HEADERS_MAX 128
 
 struct tg_conf;
-struct tg_server;
-struct tg_route;
+struct tg_handler_ops;
+struct tg_req_mem;
 struct tg_up;
-struct tg_up_call;
 struct tg_worker_stats;
 
 /* What a middleware or a handler returns; negative values are enum tg_err. */
 enum tg_mw_rc {
-    TG_MW_NEXT = 0,  /* go on with the next middleware */
+    TG_MW_NEXT = 0,  /* go on with the next step */
     TG_MW_DONE = 1,  /* req->resp is ready */
     TG_MW_ASYNC = 2, /* upstream calls run; tg_req_complete() follows */
+};
+
+/* Where a request is (HAProxy's h1_cs): one value instead of a ladder of flags. It only moves
+ * forward. */
+enum tg_req_phase {
+    TG_REQ_HEADERS = 0,  /* born with the request line: the head is being read */
+    TG_REQ_BODY = 1,     /* the headers phase ran: the body is being read */
+    TG_REQ_RUNNING = 2,  /* the request phase and the handler run on the loop's stack */
+    TG_REQ_WAITING = 3,  /* the handler waits on upstreams; the connection is suspended */
+    TG_REQ_ANSWERED = 4, /* req->resp is final and goes out */
+    TG_REQ_DONE = 5,     /* ended: req->end is decided, logged and counted */
+};
+
+/* What a route decides about its requests, read through req->policy (never copied into the
+ * request). Built by routes/table.c, one per route, shared by every request on it and alive
+ * as long as the conf that holds it. */
+struct tg_policy {
+    const char *name;                     /* the route's name: logs, metrics */
+    const struct tg_handler_ops *handler; /* what answers it */
+    void *handler_conf;                   /* the handler's own part of the route */
+    unsigned timeout_ms;                  /* total budget from receipt */
+    size_t max_body_bytes;                /* request body cap: 413 beyond */
+    bool accept_client_timeout;           /* honour X-Request-Timeout-Ms / grpc-timeout */
+    bool cancel_on_disconnect;            /* stop upstream work when the client leaves */
+    bool expose_errors;                   /* error bodies may name backends and causes */
 };
 
 /* One request header as received; strings borrowed from the HTTP server. */
@@ -39,94 +66,75 @@ struct tg_resp {
     int status; /* 0 = not set */
     char *body; /* owned */
     size_t body_len;
-    char *hdrs; /* owned */
-    size_t hdrs_len;
-    size_t hdrs_cap;
-    unsigned n_hdrs;
+    struct tg_buf hdrs;
     bool close; /* ask the client connection to close after this response */
 };
 
-/* One request's context. Created by the server, freed when the client connection is done
- * with it. Everything it owns dies in tg_req_free(). Lives and dies on one worker thread. */
+/* The request's trace context (middleware/trace.c sets it in the headers phase). */
+struct tg_req_trace {
+    char id[TG_TRACE_ID_MAX + 1]; /* the id on logs, responses and upstream calls */
+    char w3c[33];                 /* W3C trace-id, 32 lower-case hex */
+    uint8_t bin[16];              /* the same trace-id as bytes */
+    char span[17];                /* the gateway's own span: parent of every upstream call */
+    uint8_t flags;                /* flags to send on */
+    char *state;                  /* validated tracestate to pass on (request memory), or NULL */
+};
+
+/* How the request ended: decided once (tg_req_end), read by the access log and /metrics. */
+struct tg_req_end {
+    int status;           /* final: the answer's status, or 499 when it never fully left */
+    int err;              /* why it failed (enum tg_err), TG_OK if it did not */
+    const char *detail;   /* cause for the log (static or request memory), may be NULL */
+    const char *backend;  /* the backend a fan-out failure came from, or NULL */
+    int upstream_status;  /* last upstream status, 0 if none */
+    uint64_t upstream_us; /* time spent on upstream calls */
+    size_t bytes_in;
+    size_t bytes_out;
+    bool client_gone; /* the client connection closed before the answer was sent */
+};
+
+/* One request. Created by the server when the request line arrives, freed when the
+ * connection is done with it; everything it owns dies in tg_req_cleanup. Lives and dies on one
+ * worker thread. */
 struct tg_req {
-    struct tg_conf *conf;          /* one reference held: routes stay valid across a reload */
+    /* where it runs */
+    struct tg_conf *conf;          /* one reference: routes stay valid across a reload */
     struct tg_up *up;              /* borrowed: the worker's upstream client */
     struct tg_worker_stats *stats; /* borrowed: the worker's counters */
-    void *conn;                    /* borrowed: server connection handle (opaque) */
-    struct tg_server *worker_srv;  /* borrowed: the server that received it */
-    int client_fd;
 
-    char *target; /* owned: raw request-target as received */
-    size_t target_len;
-    size_t path_len;     /* bytes of target before '?' */
+    /* what was asked */
     const char *method;  /* borrowed from the server */
     const char *version; /* borrowed from the server */
-    struct tg_kv *hdrs;  /* owned array; strings borrowed */
-    size_t n_hdrs;
-    bool hdrs_dropped; /* more than TG_REQ_HEADERS_MAX headers: the rest not kept */
+    char *target;        /* the raw request-target as received (request memory) */
+    size_t target_len;
+    size_t path_len;    /* bytes of target before '?' */
+    struct tg_kv *hdrs; /* request memory; strings borrowed */
+    size_t n_hdrs;      /* kept (at most TG_REQ_HEADERS_MAX) */
+    size_t n_hdrs_seen; /* received: more than n_hdrs when some were not kept */
     char client_ip[48];
     bool tls;
-    const char *host; /* borrowed Host header or NULL */
-
-    /* trace context (middleware/trace.c) */
-    char trace_id[TG_TRACE_ID_MAX + 1]; /* the id on logs, responses and upstream calls */
-    char trace_w3c[33];                 /* W3C trace-id, 32 lower-case hex */
-    uint8_t trace_bin[16];              /* the same trace-id as bytes */
-    char span_id[17];                   /* the gateway's own span: parent of every upstream call */
-    uint8_t trace_flags;                /* flags to send on */
-    char *tracestate;                   /* owned: validated tracestate to pass on, or NULL */
+    struct tg_req_trace trace;
 
     /* time, CLOCK_MONOTONIC microseconds */
     uint64_t start_us;
-    uint64_t deadline_us;      /* 0 = none */
-    const char *budget_source; /* "route" or "client" */
+    uint64_t deadline_us; /* 0 = none */
 
-    /* routing */
-    const struct tg_route *route; /* borrowed from conf->routes */
-    const char *route_name;       /* borrowed */
-    void *match;                  /* owned: struct tg_route_match, set by the router */
-    unsigned route_timeout_ms;    /* the route's total budget (router) */
-    bool accept_client_timeout;   /* the route honours a client budget (router) */
+    /* the route */
+    const struct tg_policy *policy; /* borrowed from the conf; NULL until routed */
+    const void *match;              /* struct tg_route_match in request memory, set with policy */
 
-    /* chain */
-    size_t mw_next; /* index of the next middleware to run */
-    size_t mw_ran;  /* how many ran on_request (their on_response runs) */
-
-    /* handler */
-    void *handler_state;                      /* owned through handler_free */
-    void (*handler_free)(struct tg_req *req); /* frees handler_state */
-
-    /* request body */
-    char *body; /* owned */
-    size_t body_len;
-    size_t body_cap;
-    size_t body_limit; /* 413 beyond */
-
-    /* lifecycle */
-    bool cancelled;           /* stop new work: client left, deadline or shutdown */
-    bool client_gone;         /* client connection closed while we waited */
-    bool suspended;           /* waiting on upstreams */
-    bool completed;           /* tg_req_complete() ran */
-    bool in_handler;          /* inside the server's access handler */
-    bool logged;              /* access log line written */
-    unsigned pending;         /* upstream calls in flight */
-    struct tg_up_call *calls; /* borrowed list of calls in flight, owned by the upstream */
-    void (*complete_fn)(struct tg_req *req); /* set by the server: resumes the connection */
-    bool started;                            /* headers seen */
-    bool chain_started;                      /* body complete, chain run */
-    bool cancel_on_disconnect;               /* from the route; default true */
-    bool watching;                           /* client fd watched for a hang-up */
-    bool draining; /* the gateway is shutting down: answer with Connection: close */
-    struct tg_req *live_prev, *live_next; /* the server's list of live requests */
-
-    /* outcome */
+    /* body and answer */
+    struct tg_buf body;
     struct tg_resp resp;
-    int err;                /* cause of a failure (enum tg_err), TG_OK if none */
-    const char *err_detail; /* static text: why, for logs and error bodies */
-    int upstream_status;    /* last upstream status, 0 if none */
-    uint64_t upstream_us;   /* time spent on upstream calls */
-    size_t bytes_in;
-    size_t bytes_out;
+    struct tg_req_end end;
+
+    /* where it is */
+    enum tg_req_phase phase;
+    bool cancelled;       /* stop new work: the client left, or the gateway cancelled it */
+    unsigned pending;     /* upstream calls in flight */
+    struct tg_list calls; /* those calls (owned by the upstream client) */
+    void (*on_complete)(struct tg_req *req); /* the server's: resume the connection */
+    struct tg_req_mem *mem;                  /* request memory, freed with it */
 };
 
 /* Whether a header name of len bytes is lit, ignoring case (header names are). */
@@ -138,6 +146,20 @@ static inline bool tg_header_name_is(const char *name, size_t len, const char *l
 /* Monotonic clock in microseconds. */
 uint64_t tg_now_us(void);
 
+/* Sets up caller storage as an empty request (the server embeds it in its own record). */
+void tg_req_init(struct tg_req *req);
+
+/* Memory that belongs to the request (h2o's h2o_mem_alloc_shared, nginx's pool cleanups):
+ * size zeroed bytes, freed with the request, after dispose(p) when dispose is not NULL. key
+ * tags it for tg_req_get (NULL: untagged). NULL when out of memory. Loop thread. */
+void *tg_req_alloc(struct tg_req *req, const void *key, size_t size, void (*dispose)(void *p));
+
+/* The newest allocation tagged key, or NULL: a middleware's or handler's own state. */
+void *tg_req_get(const struct tg_req *req, const void *key);
+
+/* A copy of len bytes of s, NUL-terminated, in request memory. NULL when out of memory. */
+char *tg_req_strndup(struct tg_req *req, const char *s, size_t len);
+
 /* Budget left in milliseconds (0 when passed); UINT64_MAX when the request has no deadline. */
 uint64_t tg_req_remaining_ms(const struct tg_req *req);
 
@@ -147,11 +169,6 @@ const char *tg_req_header(const struct tg_req *req, const char *name, size_t *le
 
 /* How many headers are named name. */
 size_t tg_req_header_count(const struct tg_req *req, const char *name);
-
-/* Appends n bytes of data to the malloc'd *buf of *len bytes and *cap capacity, growing it by
- * doubling, and keeps a NUL after the data (not counted in *len). TG_OK or TG_ENOMEM (then
- * nothing changed). */
-int tg_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n);
 
 /* Appends a response header (copied). TG_OK or TG_ENOMEM. */
 int tg_resp_add_header(struct tg_resp *resp, const char *name, const char *value);
@@ -171,19 +188,30 @@ void tg_resp_set_body(struct tg_resp *resp, char *body, size_t len);
 /* Frees what resp owns and zeroes it. */
 void tg_resp_cleanup(struct tg_resp *resp);
 
-/* Makes the response a JSON error {"error":..., "trace_id":...} with the status of err
- * (tg_err_http_status) and message (or tg_strerror(err) when NULL). Adds headers already
- * present stay. Records err in req->err. Returns TG_MW_DONE. */
-int tg_req_fail(struct tg_req *req, int err, const char *message);
+/* Makes the answer the gateway's JSON error for err: the status of err and the one body shape
+ * {"error": tg_strerror(err), "trace_id": ...}, plus "detail" (and "backend" when
+ * req->end.backend is set) only on routes with expose_errors. detail (static or request
+ * memory, may be NULL) always reaches the log. Anything the upstream said is dropped. Records
+ * err in req->end. Returns TG_MW_DONE. */
+int tg_req_fail(struct tg_req *req, int err, const char *detail);
 
-/* Same with an explicit status (for codes tg_err does not name). */
-int tg_req_fail_status(struct tg_req *req, int status, int err, const char *message);
-
-/* Called by a handler when its asynchronous work is over and req->resp is ready (or the
- * request was cancelled). Idempotent. Loop thread only. */
+/* A handler's work is over and req->resp is ready (or the request was cancelled): the answer
+ * can go. Idempotent. Loop thread only. */
 void tg_req_complete(struct tg_req *req);
 
-/* Frees everything req owns, then req. NULL is a no-op. Calls must be done (pending == 0). */
-void tg_req_free(struct tg_req *req);
+/* Stops the request's work for err (TG_ECANCELED: the client left; TG_EDRAIN: shutdown; ...):
+ * marks it cancelled and asks its handler to cancel, which settles the answer and completes
+ * the request. Loop thread only. */
+void tg_req_cancel(struct tg_req *req, int err);
+
+/* The one place a request's end is decided: req->end.status is the answer's status when it was
+ * fully sent, else 499 (the client left before the answer was fully sent), whatever the route.
+ * Counts it in the worker's stats. Runs once; later calls do nothing. Returns true the first
+ * time. */
+bool tg_req_end(struct tg_req *req, bool answer_sent);
+
+/* Frees everything req owns (request memory, body, answer, the conf reference). Calls must be
+ * done (pending == 0). Idempotent. */
+void tg_req_cleanup(struct tg_req *req);
 
 #endif

@@ -19,7 +19,6 @@
 #include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
-#include "gateway/upstream.h"
 
 /* A chunked body is read past its limit (to answer 413 cleanly) up to this many bytes more;
  * beyond, the connection is dropped. */
@@ -32,7 +31,7 @@ struct tg_server {
     struct tg_worker_stats *stats;
     struct tg_server_app app;
     struct tg_conf *conf; /* one reference: what new requests use */
-    struct tg_req *live;  /* requests alive, newest first */
+    struct tg_list live;  /* requests alive (struct conn_req) */
     unsigned n_live;
     int listen_fd;
     bool quiesced;
@@ -42,30 +41,22 @@ struct tg_server {
     bool resumed;              /* a connection was resumed: MHD must run */
 };
 
-static void req_link(struct tg_server *srv, struct tg_req *req)
-{
-    req->live_next = srv->live;
-    if (srv->live != NULL) {
-        srv->live->live_prev = req;
-    }
-    srv->live = req;
-    srv->n_live++;
-    TG_STAT_ADD(srv->stats, live, 1);
-}
+/* A request as the server holds it: the request the application sees, and what ties it to its
+ * connection. One allocation with the raw request-target after it. */
+struct conn_req {
+    struct tg_req req; /* first: the application sees only this */
+    struct tg_server *srv;
+    struct MHD_Connection *conn;
+    int fd;
+    bool watching;       /* fd is watched for a hang-up while the request waits */
+    bool queued;         /* the answer was handed to MHD */
+    struct tg_list link; /* in srv->live */
+    char target[];
+};
 
-static void req_unlink(struct tg_server *srv, struct tg_req *req)
+static struct conn_req *conn_req_of(struct tg_req *req)
 {
-    if (req->live_prev != NULL) {
-        req->live_prev->live_next = req->live_next;
-    } else {
-        srv->live = req->live_next;
-    }
-    if (req->live_next != NULL) {
-        req->live_next->live_prev = req->live_prev;
-    }
-    req->live_prev = req->live_next = NULL;
-    srv->n_live--;
-    TG_STAT_ADD(srv->stats, live, -1);
+    return (struct conn_req *)(void *)req;
 }
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t cap)
@@ -87,41 +78,47 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t cap)
     }
 }
 
+static void on_complete(struct tg_req *req);
+
 /* Runs once per request, before the URI is decoded: the request object is born here so the
  * raw request-target (what the client sent, percent-encoding intact) is kept for forwarding. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct tg_server *srv = cls;
-    struct tg_req *req = calloc(1, sizeof(*req));
+    size_t len = strlen(uri);
+    struct conn_req *cr = malloc(sizeof(*cr) + len + 1);
+    struct tg_req *req;
     const union MHD_ConnectionInfo *ci;
     const char *q;
 
-    if (req == NULL) {
+    if (cr == NULL) {
         return NULL;
     }
-    req->target_len = strlen(uri);
-    req->target = malloc(req->target_len + 1);
-    if (req->target == NULL) {
-        free(req);
-        return NULL;
-    }
-    memcpy(req->target, uri, req->target_len + 1);
-    q = memchr(uri, '?', req->target_len);
-    req->path_len = q == NULL ? req->target_len : (size_t)(q - uri);
+    req = &cr->req;
+    tg_req_init(req);
+    memcpy(cr->target, uri, len + 1);
+    req->target = cr->target;
+    req->target_len = len;
+    q = memchr(uri, '?', len);
+    req->path_len = q == NULL ? len : (size_t)(q - uri);
     req->start_us = tg_now_us();
     req->conf = tg_conf_ref(srv->conf);
     req->up = srv->up;
     req->stats = srv->stats;
-    req->conn = conn;
-    req->cancel_on_disconnect = true;
-    req->draining = srv->quiesced;
     req->tls = srv->tls;
+    req->on_complete = on_complete;
+    cr->srv = srv;
+    cr->conn = conn;
+    cr->watching = false;
+    cr->queued = false;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    req->client_fd = ci == NULL ? -1 : ci->connect_fd;
+    cr->fd = ci == NULL ? -1 : ci->connect_fd;
     client_ip(conn, req->client_ip, sizeof(req->client_ip));
-    req_link(srv, req);
+    tg_list_push(&srv->live, &cr->link);
+    srv->n_live++;
+    TG_STAT_ADD(srv->stats, live, 1);
     TG_STAT_ADD(srv->stats, requests, 1);
-    return req;
+    return cr;
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -149,17 +146,16 @@ static int collect_headers(struct tg_req *req, struct MHD_Connection *conn)
     if (n < 0) {
         return TG_EINTERNAL;
     }
+    /* Kept to the cap so the trace id can still be read; validate answers 431. */
+    req->n_hdrs_seen = (size_t)n;
     if (n > TG_REQ_HEADERS_MAX) {
-        /* Kept to the cap so the trace id can still be read; limits answers 431. */
-        req->hdrs_dropped = true;
         n = TG_REQ_HEADERS_MAX;
     }
-    req->hdrs = calloc((size_t)n + 1, sizeof(*req->hdrs));
+    req->hdrs = tg_req_alloc(req, NULL, ((size_t)n + 1) * sizeof(*req->hdrs), NULL);
     if (req->hdrs == NULL) {
         return TG_ENOMEM;
     }
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, req);
-    req->host = tg_req_header(req, "Host", NULL);
     return TG_OK;
 }
 
@@ -172,47 +168,7 @@ static struct tg_readtimer_entry *read_clock(struct MHD_Connection *conn)
     return ci == NULL ? NULL : ci->socket_context;
 }
 
-static void count_status(struct tg_worker_stats *st, int status)
-{
-    if (status == 499) {
-        TG_STAT_ADD(st, client_closed, 1);
-    } else if (status >= 500) {
-        TG_STAT_ADD(st, status_5xx, 1);
-        if (status == 504) {
-            TG_STAT_ADD(st, timeouts, 1);
-        } else if (status == 502) {
-            TG_STAT_ADD(st, upstream_errors, 1);
-        }
-    } else if (status >= 400) {
-        TG_STAT_ADD(st, status_4xx, 1);
-    } else if (status >= 300) {
-        TG_STAT_ADD(st, status_3xx, 1);
-    } else {
-        TG_STAT_ADD(st, status_2xx, 1);
-    }
-}
-
-static void finish(struct tg_server *srv, struct tg_req *req)
-{
-    if (req->logged) {
-        return;
-    }
-    req->logged = true;
-    if (req->resp.status == 0) {
-        tg_req_fail(req, TG_EINTERNAL, NULL);
-    }
-    if (req->draining) {
-        req->resp.close = true;
-    }
-    req->bytes_out = req->resp.body_len;
-    if (srv->app.on_response != NULL) {
-        srv->app.on_response(srv->app.arg, req);
-    }
-    count_status(srv->stats, req->client_gone ? 499 : req->resp.status);
-    TG_STAT_ADD(srv->stats, bytes_in, req->bytes_in);
-    TG_STAT_ADD(srv->stats, bytes_out, req->bytes_out);
-}
-
+/* Hands req->resp to MHD: the response phase runs first (trace headers), then it is queued. */
 static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct MHD_Connection *conn)
 {
     struct MHD_Response *resp;
@@ -221,7 +177,16 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
     const char *name;
     const char *value;
 
-    finish(srv, req);
+    req->phase = TG_REQ_ANSWERED;
+    conn_req_of(req)->queued = true;
+    if (req->resp.status == 0) {
+        tg_req_fail(req, TG_EINTERNAL, "no answer was made");
+    }
+    if (srv->quiesced) {
+        req->resp.close = true;
+    }
+    srv->app.on_response(srv->app.arg, req);
+    req->end.bytes_out = req->resp.body_len;
     resp =
         MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -242,43 +207,35 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
 
 static void on_client_hangup(void *arg, int fd, uint32_t events)
 {
-    struct tg_req *req = arg;
-    struct tg_server *srv = req->worker_srv;
+    struct conn_req *cr = arg;
+    struct tg_req *req = &cr->req;
 
     (void)events;
-    tg_loop_unwatch(srv->loop, fd);
-    req->watching = false;
-    req->client_gone = true;
-    if (!req->cancel_on_disconnect) {
-        /* A non-idempotent call that reached its upstream finishes and is logged. */
+    tg_loop_unwatch(cr->srv->loop, fd);
+    cr->watching = false;
+    req->end.client_gone = true;
+    if (!req->policy->cancel_on_disconnect) {
+        /* A non-idempotent call that reached its upstream finishes and is logged (as 499: the
+         * answer cannot reach the client). */
         tg_log(TG_LOG_INFO, req, "client.gone", "client left; upstream call continues");
         return;
     }
-    req->cancelled = true;
-    req->err = TG_ECANCELED;
-    req->err_detail = "client closed connection";
-    tg_up_cancel_req(req, TG_ECANCELED);
-    /* Handlers complete the request when their last call ends; cover one that had none. */
-    tg_req_complete(req);
+    tg_req_cancel(req, TG_ECANCELED);
 }
 
-/* Set as req->complete_fn: the handler's work is over, let MHD call us again. */
+/* Set as req->on_complete: the handler's work is over, let MHD call us again. */
 static void on_complete(struct tg_req *req)
 {
-    struct tg_server *srv = req->worker_srv;
+    struct conn_req *cr = conn_req_of(req);
 
-    if (!req->suspended) {
-        return; /* still inside the access handler: it sees req->completed */
-    }
-    if (req->watching) {
+    if (cr->watching) {
         /* Stop listening before resume: MHD owns the fd again. Parked, not removed: the next
          * request on this keep-alive connection watches it again for free. */
-        tg_loop_park(srv->loop, req->client_fd);
-        req->watching = false;
+        tg_loop_park(cr->srv->loop, cr->fd);
+        cr->watching = false;
     }
-    req->suspended = false;
-    srv->resumed = true;
-    MHD_resume_connection(req->conn);
+    cr->srv->resumed = true;
+    MHD_resume_connection(cr->conn);
 }
 
 static bool expects_body(const struct tg_req *req)
@@ -292,79 +249,77 @@ static bool expects_body(const struct tg_req *req)
     return cl != NULL && !(len == 1 && cl[0] == '0');
 }
 
+/* The headers phase. An early answer goes at once when a body follows (MHD then does not read
+ * it and closes after the answer); without a body it waits for the final call, and keep-alive
+ * survives. */
 static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
                                   struct MHD_Connection *conn, const char *method,
                                   const char *version)
 {
-    int rc;
-
-    req->started = true;
     req->method = method;
     req->version = version;
-    req->worker_srv = srv;
-    req->complete_fn = on_complete;
-    rc = collect_headers(req, conn);
-    if (rc != TG_OK) {
+    req->phase = TG_REQ_BODY;
+    if (collect_headers(req, conn) != TG_OK) {
         return MHD_NO;
     }
-    rc = srv->app.on_headers(srv->app.arg, req);
-    if (rc == TG_MW_DONE && expects_body(req)) {
-        /* Answered before the body: MHD will not read it and closes after the response. */
+    if (srv->app.on_headers(srv->app.arg, req) == TG_MW_NEXT) {
+        req->body.limit = req->policy->max_body_bytes;
+        return MHD_YES;
+    }
+    req->phase = TG_REQ_ANSWERED;
+    if (expects_body(req)) {
         req->resp.close = true;
         return queue(srv, req, conn);
     }
-    /* Without a body the answer waits for the final call, and keep-alive survives. */
     return MHD_YES;
 }
 
+/* A body chunk. Past the route's limit the answer is 413 and the rest is read and dropped (up
+ * to BODY_DISCARD_MAX more, then the connection is cut) so the client can read the answer. */
 static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *size)
 {
     size_t n = *size;
-
-    *size = 0;
-    req->bytes_in += n;
-    if (req->resp.status != 0) {
-        return req->bytes_in > req->body_limit + BODY_DISCARD_MAX ? MHD_NO : MHD_YES;
-    }
-    if (req->body_len + n > req->body_limit) {
-        tg_req_fail(req, TG_ETOOBIG, "request body too large");
-        req->resp.close = true;
-        TG_FREE(req->body);
-        req->body_len = req->body_cap = 0;
-        return MHD_YES;
-    }
-    if (tg_buf_append(&req->body, &req->body_len, &req->body_cap, data, n) != TG_OK) {
-        return MHD_NO;
-    }
-    return MHD_YES;
-}
-
-static enum MHD_Result run_request(struct tg_server *srv, struct tg_req *req,
-                                   struct MHD_Connection *conn)
-{
-    struct tg_readtimer_entry *clock = read_clock(conn);
     int rc;
 
-    req->chain_started = true;
+    *size = 0;
+    req->end.bytes_in += n;
+    if (req->phase == TG_REQ_ANSWERED) {
+        return req->end.bytes_in > req->body.limit + BODY_DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    rc = tg_buf_append(&req->body, data, n);
+    if (rc == TG_ETOOBIG) {
+        tg_req_fail(req, TG_ETOOBIG, "request body too large");
+        req->resp.close = true;
+        req->phase = TG_REQ_ANSWERED;
+        tg_buf_cleanup(&req->body);
+        return MHD_YES;
+    }
+    return rc == TG_OK ? MHD_YES : MHD_NO;
+}
+
+/* The body is complete: the request phase and the handler run. */
+static enum MHD_Result run_request(struct tg_server *srv, struct conn_req *cr)
+{
+    struct tg_req *req = &cr->req;
+    struct tg_readtimer_entry *clock = read_clock(cr->conn);
+
     if (clock != NULL) {
         tg_readtimer_stop(&srv->reads, clock); /* received: the route's deadline rules now */
     }
-    if (req->resp.status != 0) {
-        return queue(srv, req, conn); /* 413 decided while reading the body */
+    if (req->phase == TG_REQ_ANSWERED) {
+        return queue(srv, req, cr->conn); /* decided before or while reading the body */
     }
-    req->in_handler = true;
-    rc = srv->app.on_request(srv->app.arg, req);
-    req->in_handler = false;
-    if (rc != TG_MW_ASYNC || req->completed) {
-        return queue(srv, req, conn);
+    req->phase = TG_REQ_RUNNING;
+    if (srv->app.on_request(srv->app.arg, req) != TG_MW_ASYNC || req->phase == TG_REQ_ANSWERED) {
+        return queue(srv, req, cr->conn);
     }
-    req->suspended = true;
-    MHD_suspend_connection(conn);
+    req->phase = TG_REQ_WAITING;
+    MHD_suspend_connection(cr->conn);
     /* MHD does not notice a client that leaves while its connection is suspended: we watch
      * for the hang-up ourselves. */
-    if (req->client_fd >= 0 &&
-        tg_loop_watch(srv->loop, req->client_fd, EPOLLRDHUP, on_client_hangup, req) == TG_OK) {
-        req->watching = true;
+    if (cr->fd >= 0 &&
+        tg_loop_watch(srv->loop, cr->fd, EPOLLRDHUP, on_client_hangup, cr) == TG_OK) {
+        cr->watching = true;
     }
     return MHD_YES;
 }
@@ -374,58 +329,70 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  size_t *upload_data_size, void **con_cls)
 {
     struct tg_server *srv = cls;
-    struct tg_req *req = *con_cls;
+    struct conn_req *cr = *con_cls;
 
     (void)url; /* percent-decoded: never forwarded, req->target is the raw one */
-    if (req == NULL) {
+    if (cr == NULL) {
         return MHD_NO; /* out of memory in on_uri */
     }
-    if (!req->started) {
-        return first_call(srv, req, conn, method, version);
+    switch (cr->req.phase) {
+    case TG_REQ_HEADERS:
+        return first_call(srv, &cr->req, conn, method, version);
+    case TG_REQ_BODY:
+        if (*upload_data_size > 0) {
+            return take_body(&cr->req, upload_data, upload_data_size);
+        }
+        return run_request(srv, cr);
+    case TG_REQ_ANSWERED:
+        if (*upload_data_size > 0) {
+            return take_body(&cr->req, upload_data, upload_data_size);
+        }
+        if (cr->queued) {
+            return MHD_YES;
+        }
+        if (cr->req.end.client_gone) {
+            return MHD_NO; /* resumed after the client left: nobody to answer */
+        }
+        return run_request(srv, cr);
+    default:
+        return MHD_YES;
     }
-    if (*upload_data_size > 0) {
-        return take_body(req, upload_data, upload_data_size);
-    }
-    if (!req->chain_started) {
-        return run_request(srv, req, conn);
-    }
-    /* Resumed after the upstream work. */
-    if (req->client_gone) {
-        req->resp.status = req->resp.status == 0 ? 499 : req->resp.status;
-        finish(srv, req);
-        return MHD_NO;
-    }
-    return queue(srv, req, conn);
 }
 
+/* MHD is done with the request: its end is decided here (answer fully sent or not), then the
+ * done phase runs and the request is freed. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct tg_server *srv = cls;
-    struct tg_req *req = *con_cls;
+    struct conn_req *cr = *con_cls;
+    struct tg_req *req;
     struct tg_readtimer_entry *clock = read_clock(conn);
 
     if (clock != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         tg_readtimer_start(&srv->reads, clock, tg_now_us()); /* ready for the next request */
     }
-    if (req == NULL) {
+    if (cr == NULL) {
         return;
     }
     *con_cls = NULL;
-    if (req->watching) {
-        tg_loop_park(srv->loop, req->client_fd);
-        req->watching = false;
+    req = &cr->req;
+    if (cr->watching) {
+        tg_loop_park(srv->loop, cr->fd);
+        cr->watching = false;
     }
     if (req->pending > 0) {
-        req->cancelled = true;
-        tg_up_cancel_req(req, TG_ECANCELED);
+        tg_req_cancel(req, TG_ECANCELED);
     }
-    if (!req->logged && req->chain_started) {
-        req->client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
-        finish(srv, req);
+    if (req->phase > TG_REQ_HEADERS &&
+        tg_req_end(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && cr->queued)) {
+        srv->app.on_done(srv->app.arg, req);
     }
-    req_unlink(srv, req);
-    tg_req_free(req);
+    tg_list_remove(&cr->link);
+    srv->n_live--;
+    TG_STAT_ADD(srv->stats, live, -1);
+    tg_req_cleanup(req);
+    free(cr);
 }
 
 /* A client too slow to deliver its request: shutting the socket down makes MHD read the end
@@ -450,9 +417,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         TG_STAT_ADD(srv->stats, connections, 1);
         /* MHD tells us when it closes this fd, so its hang-up watch may be parked. */
         tg_loop_track(srv->loop, fd);
-        e = calloc(1, sizeof(*e));
+        e = malloc(sizeof(*e));
         if (e != NULL) {
-            e->fd = fd;
+            tg_readtimer_entry_init(e, fd);
             tg_readtimer_start(&srv->reads, e, tg_now_us());
         }
         *socket_context = e;
@@ -484,7 +451,7 @@ static void hook_tick(void *arg)
     struct tg_server *srv = arg;
     MHD_UNSIGNED_LONG_LONG ms = 1;
 
-    if (srv->reads.head != NULL) {
+    if (!tg_readtimer_is_empty(&srv->reads)) {
         tg_readtimer_expire(&srv->reads, tg_now_us(), on_read_expired, srv);
     }
     if (!srv->mhd_ready && !srv->resumed &&
@@ -597,7 +564,8 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
     srv->conf = tg_conf_ref(conf);
     srv->listen_fd = -1;
     srv->tls = o->tls_cert_pem != NULL;
-    srv->reads.limit_us = (uint64_t)o->read_timeout_ms * 1000u;
+    tg_list_init(&srv->live);
+    tg_readtimer_init(&srv->reads, (uint64_t)o->read_timeout_ms * 1000u);
     if (make_addr(o->host, o->port, &ss) != TG_OK) {
         tg_log(TG_LOG_ERROR, NULL, "server.error", "bad listen address %s", o->host);
         goto fail;
@@ -643,10 +611,7 @@ void tg_server_quiesce(struct tg_server *srv)
     if (srv->quiesced) {
         return;
     }
-    srv->quiesced = true;
-    for (struct tg_req *r = srv->live; r != NULL; r = r->live_next) {
-        r->draining = true;
-    }
+    srv->quiesced = true; /* answers from now on close their connection */
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd == MHD_INVALID_SOCKET) {
         return;
@@ -672,23 +637,19 @@ unsigned tg_server_live(const struct tg_server *srv)
     return srv->n_live;
 }
 
-
 void tg_server_cancel_all(struct tg_server *srv, int err)
 {
-    struct tg_req *next;
+    struct tg_list *pos;
+    struct tg_list *nxt;
 
-    for (struct tg_req *r = srv->live; r != NULL; r = next) {
-        next = r->live_next;
-        if (!r->suspended) {
+    TG_LIST_FOREACH_SAFE(pos, nxt, &srv->live)
+    {
+        struct tg_req *r = &TG_LIST_ENTRY(pos, struct conn_req, link)->req;
+        if (r->phase != TG_REQ_WAITING) {
             continue;
         }
-        tg_log(TG_LOG_WARN, r, "request.cancel", "cancelled: %s", tg_strerror(err));
-        r->cancelled = true;
-        tg_up_cancel_req(r, err);
-        if (r->resp.status == 0) {
-            tg_req_fail(r, err, NULL);
-        }
-        tg_req_complete(r);
+        tg_log(TG_LOG_WARN, r, "request.cancel", "cancelled: %s", tg_err_cancel_reason(err));
+        tg_req_cancel(r, err);
     }
 }
 

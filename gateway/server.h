@@ -14,15 +14,17 @@ struct tg_worker_stats;
  * worker's loop thread. */
 struct tg_server_app {
     void *arg;
-    /* Headers are in: validate framing, find the route, set req->body_limit. Returns TG_MW_NEXT
-     * to read the body, or TG_MW_DONE when req->resp is an early answer (the body is not read
-     * and the connection closes after it). */
+    /* Headers are in: validate, find the route (req->policy). Returns TG_MW_NEXT to read the
+     * body (up to req->policy->max_body_bytes), or TG_MW_DONE when req->resp is an early answer
+     * (when a body follows, it is not read and the connection closes after the answer). */
     int (*on_headers)(void *arg, struct tg_req *req);
     /* The body is complete: returns TG_MW_DONE (req->resp ready) or TG_MW_ASYNC (upstream calls
      * run; tg_req_complete() follows). */
     int (*on_request)(void *arg, struct tg_req *req);
-    /* The response is about to leave, or the client is gone: last look (access log). */
+    /* Every answer, just before it leaves. */
     void (*on_response)(void *arg, struct tg_req *req);
+    /* The request ended (answer fully sent, or not: req->end is final). */
+    void (*on_done)(void *arg, struct tg_req *req);
 };
 
 struct tg_server_opts {
@@ -58,7 +60,8 @@ void tg_server_quiesce(struct tg_server *srv);
 /* Requests alive (received, not yet answered and done). */
 unsigned tg_server_live(const struct tg_server *srv);
 
-/* Cancels every request waiting on upstreams with err (logged per request). */
+/* Cancels every request waiting on upstreams with err (TG_EDRAIN at the end of a drain), each
+ * through its handler (logged per request). */
 void tg_server_cancel_all(struct tg_server *srv, int err);
 
 /* Closes every connection and frees the server. No request may be waiting on upstreams

@@ -43,4 +43,9 @@ struct tg_stats_registry {
 /* The process-wide registry. */
 extern struct tg_stats_registry tg_stats;
 
+struct tg_req_end;
+
+/* Counts how one request ended (its final status) in st. Loop thread of st's worker. */
+void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req_end *end);
+
 #endif

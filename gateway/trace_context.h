@@ -3,7 +3,7 @@
 
 /* W3C Trace Context (Level 1, plus the compatible parts of Level 2) and plain trace ids:
  * parsing, validation and id generation. Pure functions on caller memory, no I/O except the
- * one-time per-thread seed of tg_trace_random. Every function may be called from any thread. */
+ * random bytes of gateway/random.h. Every function may be called from any thread. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,13 +74,6 @@ bool tg_trace_id_to_w3c(const char *s, size_t len, uint8_t out[16]);
 /* Writes the lower-case hex of in[0..n) and a NUL into out (2n + 1 bytes). */
 void tg_hex_lower(const uint8_t *in, size_t n, char *out);
 
-/* Fills buf[0..n) with random bytes from this thread's ChaCha20 generator (a CSPRNG: trace ids
- * are echoed to clients, and a linear generator such as xoshiro would let one client predict
- * the ids of other requests). The key comes once per thread (and again in a forked child) from
- * libuuid's uuid_generate_random; after that no system call is made. Keys are replaced after
- * every 224 bytes served (fast key erasure), so a leaked state does not reveal past output. */
-void tg_trace_random(uint8_t *buf, size_t n);
-
 /* Writes a fresh random UUID (version 4, RFC 9562 variant) as 16 bytes into raw and as 36
  * lower-case characters and a NUL into out. Bytes 9..15 are fully random, so the id qualifies
  * for TG_TRACE_FLAG_RANDOM when used as a W3C trace-id. */
@@ -88,10 +81,5 @@ void tg_trace_new_uuid(uint8_t raw[16], char out[37]);
 
 /* Writes a fresh random span id into out, never all zero. */
 void tg_trace_new_span(uint8_t out[8]);
-
-/* The ChaCha20 block function of RFC 8439 (section 2.3): 64 bytes of key stream for key,
- * block counter and nonce. Used by tg_trace_random; public for its known-answer test. */
-void tg_trace_chacha20_block(const uint8_t key[32], uint32_t counter, const uint8_t nonce[12],
-                             uint8_t out[64]);
 
 #endif

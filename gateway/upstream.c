@@ -36,18 +36,17 @@ struct tg_up {
 };
 
 struct tg_up_call {
-    struct tg_up *up;               /* borrowed */
-    struct tg_req *req;             /* borrowed */
-    struct tg_up_call *prev, *next; /* in req->calls */
-    CURL *easy;                     /* owned */
-    struct curl_slist *headers;     /* borrowed: the list inside hdr_block */
-    void *hdr_block;                /* owned: header nodes and text, one allocation */
+    struct tg_up *up;           /* borrowed */
+    struct tg_req *req;         /* borrowed */
+    struct tg_list link;        /* in req->calls */
+    CURL *easy;                 /* owned */
+    struct curl_slist *headers; /* borrowed: the list inside hdr_block */
+    void *hdr_block;            /* owned: header nodes and text, one allocation */
     tg_up_done_fn *done;
     void *arg;
-    const char *label; /* borrowed from the conf held by req */
-    char *body;        /* owned response body */
-    size_t body_len, body_cap, max_body;
-    struct tg_resp rh; /* owned: the answer's headers (only its header part is used) */
+    const char *label;  /* borrowed from the conf held by req */
+    struct tg_buf body; /* the answer's body, limited to max_body */
+    struct tg_resp rh;  /* owned: the answer's headers (only its header part is used) */
     int status;
     const char *detail;
     char span[17];
@@ -67,13 +66,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
     size_t n = size * nmemb;
+    int rc = tg_buf_append(&call->body, data, n);
 
-    if (call->body_len + n > call->max_body) {
-        call->too_big = true;
+    if (rc != TG_OK) {
+        call->too_big = rc == TG_ETOOBIG;
         return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
-    }
-    if (tg_buf_append(&call->body, &call->body_len, &call->body_cap, data, n) != TG_OK) {
-        return 0;
     }
     return n;
 }
@@ -96,8 +93,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new status line: headers of an interim 1xx answer are dropped. */
-        call->rh.hdrs_len = 0;
-        call->rh.n_hdrs = 0;
+        call->rh.hdrs.len = 0;
         return n;
     }
     colon = memchr(data, ':', len);
@@ -245,7 +241,7 @@ static int map_curl_error(struct tg_up_call *call, CURLcode rc)
     case CURLE_WRITE_ERROR:
         if (call->too_big) {
             call->detail = "answer too large";
-            return TG_ETOOBIG;
+            return TG_ERESPTOOBIG;
         }
         call->detail = "out of memory";
         return TG_EUPSTREAM;
@@ -261,9 +257,9 @@ static void log_done(const struct tg_up_call *call, int err)
     const struct tg_req *req = call->req;
 
     tg_logline_begin(&l, err == TG_OK ? TG_LOG_INFO : TG_LOG_WARN, NULL, "upstream.done");
-    tg_logline_str(&l, "trace_id", req->trace_id);
+    tg_logline_str(&l, "trace_id", req->trace.id);
     tg_logline_str(&l, "span_id", call->span);
-    tg_logline_str(&l, "parent_span_id", req->span_id);
+    tg_logline_str(&l, "parent_span_id", req->trace.span);
     tg_logline_str(&l, "upstream", call->label);
     tg_logline_int(&l, "status", call->status);
     tg_logline_ms(&l, "duration_ms", (double)(call->end_us - call->start_us) / 1000.0);
@@ -281,22 +277,15 @@ static void call_finish(struct tg_up_call *call, int err)
     struct tg_req *req = call->req;
 
     curl_multi_remove_handle(call->up->multi, call->easy);
-    if (call->prev != NULL) {
-        call->prev->next = call->next;
-    } else {
-        req->calls = call->next;
-    }
-    if (call->next != NULL) {
-        call->next->prev = call->prev;
-    }
+    tg_list_remove(&call->link);
     req->pending--;
     if (call->count_idx >= 0) {
         call->up->counts[call->count_idx].n--;
     }
     call->end_us = tg_now_us();
-    req->upstream_us += call->end_us - call->start_us;
+    req->end.upstream_us += call->end_us - call->start_us;
     if (call->status > 0) {
-        req->upstream_status = call->status;
+        req->end.upstream_status = call->status;
     }
     log_done(call, err);
     call->done(call->arg, call, err);
@@ -414,7 +403,7 @@ static void call_release(struct tg_up_call *call)
     }
     easy_put(call->up, call->easy);
     free(call->hdr_block); /* call->headers points into it */
-    free(call->body);
+    tg_buf_cleanup(&call->body);
     tg_resp_cleanup(&call->rh);
     free(call);
 }
@@ -468,14 +457,14 @@ static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
     const struct tg_req *req = call->req;
     struct hdr_builder hb = {0};
     const char *th = req->conf->trace_header;
-    size_t ts_len = req->tracestate != NULL ? strlen(req->tracestate) : 0;
+    size_t ts_len = req->trace.state != NULL ? strlen(req->trace.state) : 0;
     uint8_t span_raw[8];
     char tp[56];
     char budget[16];
     int blen = snprintf(budget, sizeof(budget), "%u", call->timeout_ms);
 
     hb.max = r->n_hdrs + 8;
-    hb.cap = 256 + strlen(th) + strlen(req->trace_id) + ts_len;
+    hb.cap = 256 + strlen(th) + strlen(req->trace.id) + ts_len;
     for (size_t i = 0; i < r->n_hdrs; i++) {
         hb.cap += r->hdrs[i].name_len + r->hdrs[i].value_len + 3;
     }
@@ -491,12 +480,12 @@ static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
     }
     tg_trace_new_span(span_raw);
     tg_hex_lower(span_raw, 8, call->span);
-    tg_traceparent_format(req->trace_bin, span_raw, req->trace_flags, tp);
+    tg_traceparent_format(req->trace.bin, span_raw, req->trace.flags, tp);
     push(&hb, "traceparent: ", 13, tp, strlen(tp), "", 0);
-    if (req->tracestate != NULL) {
-        push(&hb, "tracestate: ", 12, req->tracestate, ts_len, "", 0);
+    if (req->trace.state != NULL) {
+        push(&hb, "tracestate: ", 12, req->trace.state, ts_len, "", 0);
     }
-    push(&hb, th, strlen(th), ": ", 2, req->trace_id, strlen(req->trace_id));
+    push(&hb, th, strlen(th), ": ", 2, req->trace.id, strlen(req->trace.id));
     push(&hb, "X-Request-Timeout-Ms: ", 22, budget, (size_t)blen, "", 0);
     /* An empty value removes what curl would add on its own. */
     PUSH_LIT(&hb, "Expect:");
@@ -657,7 +646,8 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->done = done;
     call->arg = arg;
     call->label = r->label;
-    call->max_body = r->max_body;
+    call->body.limit = r->max_body;
+    tg_list_init(&call->link);
     call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
                        : left > 86400000u                        ? 86400000u
                                                                  : (unsigned)left;
@@ -671,11 +661,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
         rc = TG_EINTERNAL;
         goto out;
     }
-    call->next = req->calls;
-    if (req->calls != NULL) {
-        req->calls->prev = call;
-    }
-    req->calls = call;
+    tg_list_push(&req->calls, &call->link);
     req->pending++;
     call->count_idx = idx;
     if (idx >= 0) {
@@ -694,9 +680,9 @@ out:
     return rc;
 }
 
-void tg_up_cancel(struct tg_up_call *call, int err)
+void tg_up_cancel(struct tg_up_call *call, int err, const char *why)
 {
-    call->detail = err == TG_ECANCELED ? "cancelled" : "deadline exceeded";
+    call->detail = why != NULL ? why : tg_err_cancel_reason(err);
     /* Removing an unfinished transfer makes curl close its connection: the upstream sees it. */
     call_finish(call, err);
 }
@@ -706,8 +692,9 @@ void tg_up_cancel_req(struct tg_req *req, int err)
     /* Re-read the head each time: a done callback may cancel other calls of req. Each
      * tg_up_cancel unlinks the call it frees from req->calls, which the analyzer cannot see
      * through call->req. */
-    while (req->calls != NULL) {
-        tg_up_cancel(req->calls, err); /* NOLINT(clang-analyzer-unix.Malloc) */
+    while (!tg_list_is_empty(&req->calls)) {
+        struct tg_up_call *call = TG_LIST_ENTRY(req->calls.next, struct tg_up_call, link);
+        tg_up_cancel(call, err, NULL); /* NOLINT(clang-analyzer-unix.Malloc) */
     }
 }
 
@@ -718,13 +705,7 @@ int tg_up_call_status(const struct tg_up_call *call)
 
 char *tg_up_call_take_body(struct tg_up_call *call, size_t *len)
 {
-    char *b = call->body;
-
-    *len = call->body_len;
-    call->body = NULL;
-    call->body_len = 0;
-    call->body_cap = 0;
-    return b;
+    return tg_buf_steal(&call->body, len);
 }
 
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,

@@ -20,8 +20,8 @@ struct tg_up_call;
 
 /* Runs once per call, on the loop thread, when it finished, failed, timed out or was
  * cancelled. err is TG_OK when a response arrived (any status), else TG_EUPSTREAM,
- * TG_ETIMEDOUT, TG_ETOOBIG or TG_ECANCELED. The call is freed after this returns: take what you
- * need (tg_up_call_take_body) before. */
+ * TG_ETIMEDOUT, TG_ERESPTOOBIG (the answer passed max_body), or the err it was cancelled with. The
+ * call is freed after this returns: take what you need (tg_up_call_take_body) before. */
 typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
@@ -36,7 +36,7 @@ struct tg_up_request {
     size_t body_len;
     unsigned timeout_ms; /* cap on this call; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
-    size_t max_body;        /* answer bodies above this fail the call (TG_ETOOBIG) */
+    size_t max_body;        /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
     const char *limit_key;  /* what max_in_flight counts: the upstream's name */
     unsigned max_in_flight; /* calls under limit_key in flight on this worker; 0 = none */
 };
@@ -59,10 +59,11 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out) TG_MUST_CHECK;
 
 /* Cancels one call: its connection is closed at once and done runs with err before this
- * returns. */
-void tg_up_cancel(struct tg_up_call *call, int err);
+ * returns. why (static) is the cause logged and given by tg_up_call_detail; NULL for
+ * tg_err_cancel_reason(err). */
+void tg_up_cancel(struct tg_up_call *call, int err, const char *why);
 
-/* Cancels every call of req, as tg_up_cancel. */
+/* Cancels every call of req, as tg_up_cancel with the reason of err. */
 void tg_up_cancel_req(struct tg_req *req, int err);
 
 /* After completion (inside done): HTTP status, 0 when none arrived. */

@@ -3,7 +3,8 @@
 
 #include "middleware/chain.h"
 
-/* Writes one request.done line per request once its answer is final. Never bodies. */
+/* Done phase: one request.done line per request with its final status. Never bodies,
+ * tokens or query strings. */
 extern const struct tg_mw_ops tg_mw_access_log;
 
 #endif

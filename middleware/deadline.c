@@ -94,23 +94,21 @@ static uint64_t client_budget_ms(const struct tg_req *req)
 
 static int deadline_on_request(struct tg_req *req)
 {
-    uint64_t budget = req->route_timeout_ms > 0 ? req->route_timeout_ms : 5000;
+    const struct tg_policy *p = req->policy;
+    uint64_t budget = p->timeout_ms; /* at least 1: routes/table.c */
     uint64_t client;
 
-    req->budget_source = "route";
-    if (req->accept_client_timeout) {
+    if (p->accept_client_timeout) {
         client = client_budget_ms(req);
         if (client > 0 && client < budget) {
             budget = client;
-            req->budget_source = "client";
         }
     }
     req->deadline_us = req->start_us + budget * 1000u;
     if (tg_now_us() >= req->deadline_us) {
         /* The client took the budget sending its request: no upstream was slow, so this is
          * not a 504 (it would page whoever runs the backend). */
-        req->err_detail = "request not received within the route's budget";
-        tg_req_fail_status(req, 408, TG_ETIMEDOUT, "request timeout");
+        tg_req_fail(req, TG_ECLIENTTIMEOUT, "request not received within the route's budget");
         req->resp.close = true;
         return TG_MW_DONE;
     }

@@ -7,8 +7,9 @@
 
 #include "middleware/chain.h"
 
-/* Sets req->deadline_us: the route's total budget from the moment the request arrived, or a
- * smaller budget the client asked for where the route allows it. */
+/* Request phase: sets req->deadline_us from req->policy: the route's total budget from the
+ * moment the request arrived, or a smaller budget the client asked for where the route allows
+ * it. 408 when the client used the whole budget sending its request. */
 extern const struct tg_mw_ops tg_mw_deadline;
 
 /* X-Request-Timeout-Ms: 1..9 digits, not zero. true and *ms on success. */

@@ -7,6 +7,7 @@
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/random.h"
 #include "gateway/trace_context.h"
 
 /* A plain id is taken only when its header appears exactly once with a valid value; a
@@ -74,8 +75,8 @@ static int take_tracestate(struct tg_req *req)
     rc = TG_OK;
     n = tg_tracestate_normalize(joined, len, norm, sizeof(norm));
     if (n > 0) {
-        req->tracestate = strndup(norm, (size_t)n);
-        rc = req->tracestate == NULL ? TG_ENOMEM : TG_OK;
+        req->trace.state = tg_req_strndup(req, norm, (size_t)n);
+        rc = req->trace.state == NULL ? TG_ENOMEM : TG_OK;
     }
 out:
     free(joined);
@@ -84,8 +85,8 @@ out:
 
 static void set_plain(struct tg_req *req, const char *v, size_t len)
 {
-    memcpy(req->trace_id, v, len);
-    req->trace_id[len] = '\0';
+    memcpy(req->trace.id, v, len);
+    req->trace.id[len] = '\0';
 }
 
 int tg_trace_extract(struct tg_req *req)
@@ -105,15 +106,15 @@ int tg_trace_extract(struct tg_req *req)
     }
     plain = plain_id(req, &plen);
     if (w3c) {
-        memcpy(req->trace_bin, tp.trace_id, 16);
-        req->trace_flags = tg_traceparent_out_flags(tp.flags);
-        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
+        memcpy(req->trace.bin, tp.trace_id, 16);
+        req->trace.flags = tg_traceparent_out_flags(tp.flags);
+        tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
         /* The plain header is kept only when it names the same trace; else traceparent wins. */
         if (plain != NULL && tg_trace_id_to_w3c(plain, plen, bin) &&
             memcmp(bin, tp.trace_id, 16) == 0) {
             set_plain(req, plain, plen);
         } else {
-            memcpy(req->trace_id, req->trace_w3c, 33);
+            memcpy(req->trace.id, req->trace.w3c, 33);
         }
         if (take_tracestate(req) != TG_OK) {
             return TG_ENOMEM;
@@ -123,19 +124,19 @@ int tg_trace_extract(struct tg_req *req)
          * trace-id made here is random in its right-most 7 bytes, so Level 2's random flag
          * holds; one taken from the client's id promises nothing. */
         set_plain(req, plain, plen);
-        req->trace_flags = TG_TRACE_FLAG_SAMPLED;
-        if (!tg_trace_id_to_w3c(plain, plen, req->trace_bin)) {
-            tg_trace_random(req->trace_bin, 16);
-            req->trace_flags |= TG_TRACE_FLAG_RANDOM;
+        req->trace.flags = TG_TRACE_FLAG_SAMPLED;
+        if (!tg_trace_id_to_w3c(plain, plen, req->trace.bin)) {
+            tg_random_bytes(req->trace.bin, 16);
+            req->trace.flags |= TG_TRACE_FLAG_RANDOM;
         }
-        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
+        tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
     } else {
-        tg_trace_new_uuid(req->trace_bin, req->trace_id);
-        tg_hex_lower(req->trace_bin, 16, req->trace_w3c);
-        req->trace_flags = TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM;
+        tg_trace_new_uuid(req->trace.bin, req->trace.id);
+        tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
+        req->trace.flags = TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM;
     }
     tg_trace_new_span(span);
-    tg_hex_lower(span, 8, req->span_id);
+    tg_hex_lower(span, 8, req->trace.span);
     return TG_OK;
 }
 
@@ -144,26 +145,19 @@ static int trace_on_headers(struct tg_req *req)
     return tg_trace_extract(req) == TG_OK ? TG_MW_NEXT : TG_ENOMEM;
 }
 
-static int trace_on_request(struct tg_req *req)
-{
-    (void)req;
-    return TG_MW_NEXT;
-}
-
-/* Runs last: whatever the answer (proxied, error, local), the client gets the id back, with
- * the gateway's span as the parent it can report against. */
+/* Whatever the answer (proxied, error, local, early), the client gets the id back, with the
+ * gateway's span as the parent it can report against. */
 static void trace_on_response(struct tg_req *req)
 {
     char tp[64];
 
-    tg_resp_add_header(&req->resp, req->conf->trace_header, req->trace_id);
-    snprintf(tp, sizeof(tp), "00-%s-%s-%02x", req->trace_w3c, req->span_id, req->trace_flags);
+    tg_resp_add_header(&req->resp, req->conf->trace_header, req->trace.id);
+    snprintf(tp, sizeof(tp), "00-%s-%s-%02x", req->trace.w3c, req->trace.span, req->trace.flags);
     tg_resp_add_header(&req->resp, "traceparent", tp);
 }
 
 const struct tg_mw_ops tg_mw_trace = {
     .name = "trace",
     .on_headers = trace_on_headers,
-    .on_request = trace_on_request,
     .on_response = trace_on_response,
 };

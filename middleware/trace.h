@@ -3,12 +3,13 @@
 
 #include "middleware/chain.h"
 
-/* First in the chain: reads, validates or creates the request's trace context, and puts the
- * trace id on the response. Everything after it logs with the trace id. */
+/* Headers phase, first: reads, validates or creates the request's trace context, so that
+ * everything after it logs with the trace id. Response phase: puts the trace id and the
+ * gateway's traceparent on every answer. */
 extern const struct tg_mw_ops tg_mw_trace;
 
-/* The decision itself, for unit tests: fills req->trace_id, trace_w3c, trace_bin, span_id,
- * trace_flags and tracestate from req's headers and req->conf. TG_OK or TG_ENOMEM. */
+/* The decision itself, for unit tests: fills req->trace from req's headers and req->conf
+ * (tracestate in request memory). TG_OK or TG_ENOMEM. */
 int tg_trace_extract(struct tg_req *req);
 
 #endif

@@ -3,12 +3,15 @@
  * first failure of a required backend decides the answer (502, or 504 for a timeout) and
  * cancels the calls still running, like errgroup; an optional backend's failure leaves null
  * and an "_errors" entry, and X-Tracegate-Completed: false says the answer is partial. */
+#include "routes/fanout.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/jsonpos.h"
 #include "gateway/log.h"
 #include "gateway/upstream.h"
 #include "routes/handler.h"
@@ -17,6 +20,14 @@
 
 #define URL_MAX          16384
 #define COMPLETED_HEADER "X-Tracegate-Completed"
+#define GIB              1073741824u
+#define HOUR_MS          3600000u
+#define MIB              1048576u
+
+static const char *const fanout_keys[] = {"max_merged_bytes", NULL};
+static const char *const backend_keys[] = {
+    "name", "upstream", "path", "method", "required", "timeout_ms", "max_body_bytes", NULL,
+};
 
 struct fanout;
 
@@ -28,13 +39,14 @@ struct branch {
     bool budget_bound;          /* the request's budget, not the backend's timeout, caps the call */
 };
 
-/* A request's fan-out: req->handler_state, freed with the request (fanout_free). */
+/* A request's fan-out, in request memory (tagged &tg_handler_fanout). */
 struct fanout {
     struct tg_req *req; /* borrowed: it owns us */
+    const struct tg_fanout_conf *fc;
     size_t n;
     unsigned pending; /* calls in flight */
     bool starting;    /* serve is still starting calls: it answers itself if all end early */
-    bool failed;      /* a required backend failed: the answer is decided, news is ignored */
+    bool decided;     /* the answer is decided (a required failure, a cancel): news is ignored */
     bool finished;    /* the answer is final */
     struct branch br[TG_FANOUT_MAX];
     struct tg_merge_part parts[TG_FANOUT_MAX];
@@ -98,18 +110,14 @@ static bool method_has_body(const char *method)
            strcmp(method, "PATCH") == 0;
 }
 
-static void fanout_free(struct tg_req *req)
+/* Request memory's dispose: the parts own the bodies they kept. */
+static void fanout_dispose(void *p)
 {
-    struct fanout *fo = req->handler_state;
+    struct fanout *fo = p;
 
-    if (fo == NULL) {
-        return;
-    }
     for (size_t i = 0; i < fo->n; i++) {
         tg_merge_part_cleanup(&fo->parts[i]);
     }
-    free(fo);
-    req->handler_state = NULL;
 }
 
 static void log_failure(const struct tg_req *req, const struct tg_merge_part *p)
@@ -117,7 +125,7 @@ static void log_failure(const struct tg_req *req, const struct tg_merge_part *p)
     struct tg_logline l;
 
     tg_logline_begin(&l, TG_LOG_WARN, req, "fanout.backend_failed");
-    tg_logline_str(&l, "route", req->route_name);
+    tg_logline_str(&l, "route", req->policy->name);
     tg_logline_str(&l, "backend", p->name);
     tg_logline_bool(&l, "required", p->required);
     tg_logline_str(&l, "cause", p->cause);
@@ -127,37 +135,16 @@ static void log_failure(const struct tg_req *req, const struct tg_merge_part *p)
     tg_logline_end(&l);
 }
 
-/* The answer for a request failed by the required part p: 504 for a timeout, else 502 (the
- * status table in gateway/err.c), with a body naming the backend and the cause. */
-static void answer_error(struct tg_req *req, const struct tg_merge_part *p)
-{
-    int status = tg_err_http_status(p->err);
-    size_t len = 0;
-    char *body = tg_merge_error_body(p, req->trace_id, &len);
-
-    if (body == NULL) {
-        tg_req_fail_status(req, status, p->err, "backend failed");
-    } else {
-        tg_resp_cleanup(&req->resp);
-        req->resp.status = status;
-        tg_resp_set_body(&req->resp, body, len);
-        tg_resp_add_header(&req->resp, "Content-Type", "application/json");
-        req->err = p->err;
-    }
-    req->err_detail = p->cause; /* lives in handler_state, freed after the access log */
-}
-
 static void answer_merged(struct fanout *fo)
 {
     struct tg_req *req = fo->req;
     char *body = NULL;
     size_t len = 0;
     bool complete = false;
-    int rc = tg_merge_build(fo->parts, fo->n, req->route->max_merged_bytes, &body, &len, &complete);
+    int rc = tg_merge_build(fo->parts, fo->n, fo->fc->max_merged_bytes, &body, &len, &complete);
 
     if (rc == TG_ETOOBIG) {
-        req->err_detail = "merged response too large";
-        tg_req_fail_status(req, 502, TG_EUPSTREAM, req->err_detail);
+        tg_req_fail(req, TG_ERESPTOOBIG, "merged response too large");
         return;
     }
     if (rc != TG_OK) {
@@ -171,33 +158,38 @@ static void answer_merged(struct fanout *fo)
     tg_resp_add_header(&req->resp, COMPLETED_HEADER, complete ? "true" : "false");
 }
 
-/* A required backend failed: answer at once and cancel every call still running (each one's
- * connection closes now, its done runs nested here and finds fo->failed). */
-static void fail_request(struct fanout *fo, const struct tg_merge_part *p)
+/* Stops every call still running with err (each one's connection closes now; its done runs
+ * nested here and finds fo->decided). */
+static void cancel_calls(struct fanout *fo, int err, const char *why)
 {
-    fo->failed = true;
-    answer_error(fo->req, p);
+    fo->decided = true;
     for (size_t i = 0; i < fo->n; i++) {
         if (fo->br[i].call != NULL) {
-            tg_up_cancel(fo->br[i].call, TG_ECANCELED);
+            tg_up_cancel(fo->br[i].call, err, why);
         }
     }
 }
 
-/* The last call ended: settle the answer once and resume the request. */
+/* A required backend failed: the answer is its error, the siblings stop. The backend and cause
+ * reach the log always, the client only where the route exposes errors. */
+static void fail_request(struct fanout *fo, const struct tg_merge_part *p)
+{
+    fo->req->end.backend = p->name;
+    tg_req_fail(fo->req, p->err, p->cause); /* cause lives in request memory */
+    cancel_calls(fo, TG_ECANCELED, "a required sibling failed");
+}
+
+/* The last call ended: settle the answer once and complete the request. */
 static void finish(struct fanout *fo)
 {
-    struct tg_req *req = fo->req;
-
     if (fo->finished) {
         return;
     }
     fo->finished = true;
-    /* A cancelled request (client gone, shutdown) gets its status from the server. */
-    if (!fo->failed && !req->cancelled) {
+    if (!fo->decided) {
         answer_merged(fo);
     }
-    tg_req_complete(req);
+    tg_req_complete(fo->req);
 }
 
 /* Records part p's outcome; a required failure decides the request. */
@@ -214,7 +206,7 @@ static void settle(struct fanout *fo, struct tg_merge_part *p, int err, int stat
 }
 
 /* Done callback of every call. Runs once per call: from the loop, or nested in tg_up_cancel
- * (our own cancellation of siblings, or the server's when the client left or at shutdown). */
+ * (our own cancellation of siblings, or fanout_cancel). */
 static void branch_done(void *arg, struct tg_up_call *call, int err)
 {
     struct branch *br = arg;
@@ -225,8 +217,7 @@ static void branch_done(void *arg, struct tg_up_call *call, int err)
 
     br->call = NULL;
     fo->pending--;
-    /* After a required failure or a cancellation of the request, a call's end is no news. */
-    if (!fo->failed && !fo->req->cancelled) {
+    if (!fo->decided) {
         if (err == TG_OK) {
             body = tg_up_call_take_body(call, &len);
         }
@@ -270,8 +261,8 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
         .url = url,
         .hdrs = f->kv,
         .n_hdrs = body ? f->n : f->n_nobody,
-        .body = body ? req->body : NULL,
-        .body_len = body ? req->body_len : 0,
+        .body = body ? req->body.data : NULL,
+        .body_len = body ? req->body.len : 0,
         .timeout_ms = b->timeout_ms > 0 ? b->timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = b->max_body_bytes,
@@ -299,30 +290,28 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
 
 static int fanout_serve(struct tg_req *req)
 {
-    const struct tg_route *r = req->route;
-    struct fanout *fo = calloc(1, sizeof(*fo));
+    const struct tg_fanout_conf *fc = req->policy->handler_conf;
+    struct fanout *fo = tg_req_alloc(req, &tg_handler_fanout, sizeof(*fo), fanout_dispose);
     struct fwd *f = malloc(sizeof(*f));
     char *url = malloc(URL_MAX);
     int rc = TG_ENOMEM;
 
-    if (fo == NULL || f == NULL || url == NULL || r->n_backends > TG_FANOUT_MAX) {
-        free(fo);
+    if (fo == NULL || f == NULL || url == NULL) {
         goto out;
     }
-    req->handler_state = fo;
-    req->handler_free = fanout_free;
     fo->req = req;
-    fo->n = r->n_backends;
+    fo->fc = fc;
+    fo->n = fc->n_backends;
     fo->starting = true;
     fwd_build(req, f);
     for (size_t i = 0; i < fo->n; i++) {
-        fo->br[i] = (struct branch){.fo = fo, .b = &r->backends[i]};
-        fo->parts[i].name = r->backends[i].name;
-        fo->parts[i].required = r->backends[i].required;
+        fo->br[i] = (struct branch){.fo = fo, .b = &fc->backends[i]};
+        fo->parts[i].name = fc->backends[i].name;
+        fo->parts[i].required = fc->backends[i].required;
     }
     /* All calls start now and run at once on the loop; none can end before the loop runs,
      * except those a required failure to start cancels right here. */
-    for (size_t i = 0; i < fo->n && !fo->failed; i++) {
+    for (size_t i = 0; i < fo->n && !fo->decided; i++) {
         start_branch(fo, i, f, url);
     }
     fo->starting = false;
@@ -330,7 +319,7 @@ static int fanout_serve(struct tg_req *req)
         rc = TG_MW_ASYNC;
         goto out;
     }
-    if (!fo->failed) {
+    if (!fo->decided) {
         answer_merged(fo);
     }
     fo->finished = true;
@@ -341,7 +330,135 @@ out:
     return rc;
 }
 
+/* The client left, or the gateway drains: every call stops, the answer is the error for err. */
+static void fanout_cancel(struct tg_req *req, int err)
+{
+    struct fanout *fo = tg_req_get(req, &tg_handler_fanout);
+
+    if (fo == NULL) {
+        return;
+    }
+    tg_req_fail(req, err, tg_err_cancel_reason(err));
+    cancel_calls(fo, err, tg_err_cancel_reason(err));
+    finish(fo);
+}
+
+/* ---- conf -------------------------------------------------------------------------------- */
+
+static int load_backend(const struct tg_route_load *rl, const char *jpath, const json_t *v,
+                        struct tg_backend *b)
+{
+    struct tg_conf_ctx *ctx = rl->ctx;
+    char path[TG_JPATH_MAX], quoted[96];
+    const char *name = NULL, *bpath = NULL, *method = "GET";
+    int rc;
+
+    b->required = true;
+    b->max_body_bytes = MIB;
+    if (!json_is_object(v)) {
+        return tg_conf_error(ctx, jpath, "expected an object, got %s", tg_conf_type_name(v));
+    }
+    rc = tg_conf_check_keys(ctx, v, jpath, backend_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "name", true, &name);
+    if (rc == TG_OK && (!tg_conf_is_name(name) || name[0] == '_')) {
+        return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "name"),
+                             "bad backend name %s: expected 1..%d characters of [A-Za-z0-9_-], "
+                             "not starting with '_' (reserved for \"_errors\")",
+                             tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
+    }
+    rc = rc != TG_OK ? rc : tg_route_get_upstream(rl, v, jpath, &b->upstream);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "path", true, &bpath);
+    if (rc == TG_OK) {
+        rc = tg_route_check_template(rl, tg_jpos_path_key(path, sizeof(path), jpath, "path"),
+                                     "path", bpath, true);
+    }
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "method", false, &method);
+    if (rc == TG_OK) {
+        rc = tg_route_check_method(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "method"),
+                                   method, false);
+    }
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "required", &b->required);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 0, HOUR_MS, &b->timeout_ms);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_size(ctx, v, jpath, "max_body_bytes", 1, GIB, &b->max_body_bytes);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    b->name = strdup(name);
+    b->path = strdup(bpath);
+    b->method = strdup(method);
+    return b->name != NULL && b->path != NULL && b->method != NULL ? TG_OK : TG_ENOMEM;
+}
+
+static void fanout_cleanup(void *conf)
+{
+    struct tg_fanout_conf *fc = conf;
+
+    if (fc == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < fc->n_backends; i++) {
+        free(fc->backends[i].name);
+        free(fc->backends[i].path);
+        free(fc->backends[i].method);
+    }
+    free(fc->backends);
+    free(fc);
+}
+
+static int fanout_load(const struct tg_route_load *rl, void **out)
+{
+    char path[TG_JPATH_MAX], bpath[TG_JPATH_MAX], quoted[96];
+    struct tg_fanout_conf *fc = calloc(1, sizeof(*fc));
+    json_t *arr = NULL;
+    size_t n;
+    int rc;
+
+    if (fc == NULL) {
+        return TG_ENOMEM;
+    }
+    *out = fc; /* freed with the route from here on */
+    fc->max_merged_bytes = (size_t)4 * MIB;
+    rc = tg_conf_get_json(rl->ctx, rl->obj, rl->jpath, "backends", JSON_ARRAY, true, &arr);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    tg_jpos_path_key(path, sizeof(path), rl->jpath, "backends");
+    n = json_array_size(arr);
+    if (n == 0 || n > TG_FANOUT_MAX) {
+        return tg_conf_error(rl->ctx, path, "expected 1..%d backends, got %zu", TG_FANOUT_MAX, n);
+    }
+    fc->backends = calloc(n, sizeof(*fc->backends));
+    if (fc->backends == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct tg_backend *b = &fc->backends[fc->n_backends++];
+        tg_jpos_path_index(bpath, sizeof(bpath), path, i);
+        rc = load_backend(rl, bpath, json_array_get(arr, i), b);
+        for (size_t j = 0; rc == TG_OK && j < i; j++) {
+            if (strcmp(fc->backends[j].name, b->name) == 0) {
+                return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), bpath, "name"),
+                                     "duplicate backend name %s (also backends[%zu])",
+                                     tg_jpos_quote(quoted, sizeof(quoted), b->name), j);
+            }
+        }
+        if (rc != TG_OK) {
+            return rc;
+        }
+    }
+    return tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1, GIB,
+                            &fc->max_merged_bytes);
+}
+
 const struct tg_handler_ops tg_handler_fanout = {
-    .kind = "fanout",
+    .key = "backends",
+    .keys = fanout_keys,
+    .load = fanout_load,
+    .cleanup = fanout_cleanup,
     .serve = fanout_serve,
+    .cancel = fanout_cancel,
 };

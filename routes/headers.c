@@ -1,3 +1,4 @@
+/* Which client headers an upstream call passes on, and which never pass. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -74,7 +75,9 @@ size_t tg_header_forward(const struct tg_req *req, struct tg_kv *out, char *xff)
     size_t conn_len = 0;
     const char *conn = tg_req_header(req, "Connection", &conn_len);
     const char *prev;
+    const char *host;
     size_t prev_len = 0;
+    size_t host_len = 0;
     size_t n = 0;
 
     for (size_t i = 0; i < req->n_hdrs; i++) {
@@ -94,8 +97,9 @@ size_t tg_header_forward(const struct tg_req *req, struct tg_kv *out, char *xff)
     out[n++] = (struct tg_kv){"X-Forwarded-For", xff, 15, strlen(xff)};
     out[n++] = req->tls ? (struct tg_kv){"X-Forwarded-Proto", "https", 17, 5}
                         : (struct tg_kv){"X-Forwarded-Proto", "http", 17, 4};
-    if (req->host != NULL) {
-        out[n++] = (struct tg_kv){"X-Forwarded-Host", req->host, 16, strlen(req->host)};
+    host = tg_req_header(req, "Host", &host_len);
+    if (host != NULL) {
+        out[n++] = (struct tg_kv){"X-Forwarded-Host", host, 16, host_len};
     }
     return n;
 }

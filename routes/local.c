@@ -1,10 +1,15 @@
+/* The local handler: answers the gateway makes itself (health, readiness, metrics). */
+#include "routes/local.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/jsonpos.h"
+#include "gateway/req.h"
 #include "gateway/stats.h"
-#include "routes/handler.h"
 #include "routes/table.h"
 
 static int answer(struct tg_req *req, int status, const char *ctype, const char *text)
@@ -100,27 +105,58 @@ static int metrics(struct tg_req *req)
     return answer(req, 200, "text/plain; version=0.0.4", buf);
 }
 
+static int health(struct tg_req *req)
+{
+    return answer(req, 200, "application/json", "{\"status\":\"ok\"}");
+}
+
+/* Readiness fails as soon as a drain starts, so balancers stop sending work here. */
+static int ready(struct tg_req *req)
+{
+    if (atomic_load(&tg_stats.draining)) {
+        return answer(req, tg_err_http_status(TG_EDRAIN), "application/json",
+                      "{\"status\":\"draining\"}");
+    }
+    return answer(req, 200, "application/json", "{\"status\":\"ready\"}");
+}
+
+static const struct tg_local_conf locals[] = {
+    {"health", health},
+    {"ready", ready},
+    {"metrics", metrics},
+};
+
 static int local_serve(struct tg_req *req)
 {
-    const char *what = req->route->local;
+    const struct tg_local_conf *lc = req->policy->handler_conf;
 
-    if (strcmp(what, "health") == 0) {
-        return answer(req, 200, "application/json", "{\"status\":\"ok\"}");
+    return lc->serve(req);
+}
+
+/* The conf points at one of the static locals: nothing to free. */
+static int local_load(const struct tg_route_load *rl, void **out)
+{
+    char path[TG_JPATH_MAX], quoted[96];
+    const char *what = NULL;
+    int rc = tg_conf_get_str(rl->ctx, rl->obj, rl->jpath, "local", true, &what);
+
+    if (rc != TG_OK) {
+        return rc;
     }
-    if (strcmp(what, "ready") == 0) {
-        /* Readiness fails as soon as a drain starts, so balancers stop sending work here. */
-        if (atomic_load(&tg_stats.draining)) {
-            return answer(req, 503, "application/json", "{\"status\":\"draining\"}");
+    for (size_t i = 0; i < sizeof(locals) / sizeof(locals[0]); i++) {
+        if (strcmp(what, locals[i].what) == 0) {
+            *out = (void *)&locals[i]; /* read-only through handler_conf */
+            return TG_OK;
         }
-        return answer(req, 200, "application/json", "{\"status\":\"ready\"}");
     }
-    if (strcmp(what, "metrics") == 0) {
-        return metrics(req);
-    }
-    return TG_ENOROUTE;
+    return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), rl->jpath, "local"),
+                         "unknown local handler %s: expected \"health\", \"ready\" or "
+                         "\"metrics\"",
+                         tg_jpos_quote(quoted, sizeof(quoted), what));
 }
 
 const struct tg_handler_ops tg_handler_local = {
-    .kind = "local",
+    .key = "local",
+    .load = local_load,
     .serve = local_serve,
 };

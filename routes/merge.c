@@ -67,9 +67,9 @@ static int transport_failure(struct tg_merge_part *p, int err, const char *detai
     case TG_ETIMEDOUT:
         cause = deadline ? "route deadline" : "timeout";
         break;
-    case TG_ETOOBIG:
+    case TG_ERESPTOOBIG:
         cause = "answer too large";
-        err = TG_EUPSTREAM; /* the backend's fault, not the client's: 502, not 413 */
+        err = TG_EUPSTREAM;
         break;
     case TG_ECANCELED:
         cause = "cancelled";
@@ -210,17 +210,4 @@ out:
     free(errs);
     free(text);
     return rc;
-}
-
-char *tg_merge_error_body(const struct tg_merge_part *p, const char *trace_id, size_t *len)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "error", "backend failed", "backend", p->name,
-                          "cause", p->cause != NULL ? p->cause : "unknown", "trace_id", trace_id);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-    json_decref(o);
-    if (text != NULL) {
-        *len = strlen(text);
-    }
-    return text;
 }

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The pure half of the fan-out handler (routes/fanout.c): judging one backend's answer,
- * merging the answers into one JSON object, and the error body of a failed required backend.
+/* The pure half of the fan-out handler (routes/fanout.c): judging one backend's answer and
+ * merging the answers into one JSON object.
  * No sockets, no request: unit-tested in tests/unit/test_routes_fanout.c. Any thread. */
 
 #define TG_MERGE_ERRORS_KEY "_errors"
@@ -49,10 +49,5 @@ void tg_merge_part_cleanup(struct tg_merge_part *p);
  * allocated) or TG_ENOMEM. */
 int tg_merge_build(const struct tg_merge_part *parts, size_t n, size_t max, char **out, size_t *len,
                    bool *complete);
-
-/* The body for a request failed by the required part p:
- * {"error":"backend failed","backend":name,"cause":cause,"trace_id":trace_id}. Returns malloc'd
- * NUL-terminated text (length in *len), or NULL when out of memory. */
-char *tg_merge_error_body(const struct tg_merge_part *p, const char *trace_id, size_t *len);
 
 #endif

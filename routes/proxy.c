@@ -1,3 +1,7 @@
+/* The proxy handler: one upstream call per request, its answer passed on as it came (minus
+ * hop-by-hop and framing headers). */
+#include "routes/proxy.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,17 +9,22 @@
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/jsonpos.h"
 #include "gateway/upstream.h"
 #include "routes/handler.h"
 #include "routes/table.h"
 
 #define URL_MAX 16384
+#define HOUR_MS 3600000u
+
+static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
+                                         NULL};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
-    const struct tg_route *r = req->route;
+    const struct tg_proxy_conf *pc = req->policy->handler_conf;
     const struct tg_route_match *m = req->match;
-    const char *base = r->upstream->base_path;
+    const char *base = pc->upstream->base_path;
     size_t base_len = strlen(base);
     size_t query_len = req->target_len - req->path_len;
     long n;
@@ -24,12 +33,12 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
         return -1;
     }
     memcpy(out, base, base_len);
-    if (r->upstream_path != NULL) {
-        n = tg_route_expand(r->upstream_path, m, out + base_len, cap - base_len);
+    if (pc->upstream_path != NULL) {
+        n = tg_route_expand(pc->upstream_path, m, out + base_len, cap - base_len);
         if (n < 0) {
             return -1;
         }
-    } else if (r->prefix && r->strip_prefix) {
+    } else if (m->route->prefix && pc->strip_prefix) {
         const char *rest = m->rest_len > 0 ? m->rest : "/";
         size_t rest_len = m->rest_len > 0 ? m->rest_len : 1;
         if (base_len + rest_len + 1 > cap) {
@@ -92,20 +101,21 @@ static void proxy_done(void *arg, struct tg_up_call *call, int err)
     if (err == TG_OK) {
         take_answer(req, call);
     } else {
-        req->err_detail = tg_up_call_detail(call);
-        if (err == TG_ETOOBIG) {
-            tg_req_fail_status(req, 502, TG_EUPSTREAM, "upstream response too large");
-        } else {
-            tg_req_fail(req, err, NULL);
-        }
+        tg_req_fail(req, err, tg_up_call_detail(call));
     }
     tg_req_complete(req);
 }
 
+/* The one call ends with err now (its done settles the answer and completes). */
+static void proxy_cancel(struct tg_req *req, int err)
+{
+    tg_up_cancel_req(req, err);
+}
+
 static int proxy_serve(struct tg_req *req)
 {
-    const struct tg_route *r = req->route;
-    const struct tg_upstream *u = r->upstream;
+    const struct tg_proxy_conf *pc = req->policy->handler_conf;
+    const struct tg_upstream *u = pc->upstream;
     struct tg_kv hdrs[TG_HEADER_FORWARD_MAX];
     char xff[TG_XFF_MAX];
     char url[URL_MAX]; /* on the stack: curl copies it, and this runs once per request */
@@ -117,9 +127,9 @@ static int proxy_serve(struct tg_req *req)
         .method = req->method,
         .url = url,
         .hdrs = hdrs,
-        .body = req->body,
-        .body_len = req->body_len,
-        .timeout_ms = r->upstream_timeout_ms > 0 ? r->upstream_timeout_ms : u->timeout_ms,
+        .body = req->body.data,
+        .body_len = req->body.len,
+        .timeout_ms = pc->upstream_timeout_ms > 0 ? pc->upstream_timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = req->conf->max_response_bytes,
         .limit_key = u->name,
@@ -129,14 +139,14 @@ static int proxy_serve(struct tg_req *req)
     memcpy(url, u->url, ulen);
     n = tg_proxy_target(req, url + ulen, URL_MAX - ulen);
     if (n < 0) {
-        req->err_detail = "upstream url too long";
-        return TG_EINVAL;
+        return tg_req_fail(req, TG_EINVAL, "upstream url too long");
     }
     up.n_hdrs = tg_header_forward(req, hdrs, xff);
     rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
     if (rc == TG_ETIMEDOUT) {
-        req->err_detail = "no budget left for the upstream call";
-    } else if (rc == TG_EOVERLOAD) {
+        return tg_req_fail(req, rc, "no budget left for the upstream call");
+    }
+    if (rc == TG_EOVERLOAD) {
         /* Shed at once rather than queue behind a backend that already has its fill. */
         tg_req_fail(req, rc, "upstream at max_in_flight");
         tg_resp_add_header(&req->resp, "Retry-After", "1");
@@ -145,7 +155,72 @@ static int proxy_serve(struct tg_req *req)
     return rc == TG_OK ? TG_MW_ASYNC : rc;
 }
 
+static void proxy_cleanup(void *conf)
+{
+    struct tg_proxy_conf *pc = conf;
+
+    if (pc != NULL) {
+        free(pc->upstream_path);
+        free(pc);
+    }
+}
+
+/* upstream_path: only on exact routes (on a prefix route it would replace the whole path, and
+ * what follows the prefix would be lost), a template of the route's parameters. */
+static int load_upstream_path(const struct tg_route_load *rl, struct tg_proxy_conf *pc)
+{
+    char path[TG_JPATH_MAX];
+    const char *up_path = NULL;
+    int rc = tg_conf_get_str(rl->ctx, rl->obj, rl->jpath, "upstream_path", false, &up_path);
+
+    if (rc != TG_OK || up_path == NULL) {
+        return rc;
+    }
+    tg_jpos_path_key(path, sizeof(path), rl->jpath, "upstream_path");
+    if (rl->route->prefix) {
+        return tg_conf_error(rl->ctx, path,
+                             "upstream_path is only for exact routes (a prefix "
+                             "route forwards the client path, or with "
+                             "strip_prefix the part after the prefix)");
+    }
+    rc = tg_route_check_template(rl, path, "upstream_path", up_path, false);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    pc->upstream_path = strdup(up_path);
+    return pc->upstream_path == NULL ? TG_ENOMEM : TG_OK;
+}
+
+static int proxy_load(const struct tg_route_load *rl, void **out)
+{
+    char path[TG_JPATH_MAX];
+    struct tg_proxy_conf *pc = calloc(1, sizeof(*pc));
+    int rc;
+
+    if (pc == NULL) {
+        return TG_ENOMEM;
+    }
+    *out = pc; /* freed with the route from here on */
+    rc = tg_route_get_upstream(rl, rl->obj, rl->jpath, &pc->upstream);
+    rc = rc != TG_OK ? rc : load_upstream_path(rl, pc);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(rl->ctx, rl->obj, rl->jpath, "upstream_timeout_ms", 0,
+                                            HOUR_MS, &pc->upstream_timeout_ms);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_bool(rl->ctx, rl->obj, rl->jpath, "strip_prefix", &pc->strip_prefix);
+    if (rc != TG_OK || !pc->strip_prefix || rl->route->prefix) {
+        return rc;
+    }
+    return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), rl->jpath, "strip_prefix"),
+                         "strip_prefix needs a prefix route (a path ending in \"/*\")");
+}
+
 const struct tg_handler_ops tg_handler_proxy = {
-    .kind = "proxy",
+    .key = "upstream",
+    .keys = proxy_keys,
+    .load = proxy_load,
+    .cleanup = proxy_cleanup,
     .serve = proxy_serve,
+    .cancel = proxy_cancel,
 };

@@ -6,30 +6,16 @@
 
 #include <jansson.h>
 
+#include "gateway/req.h"
+
 struct tg_conf;
 struct tg_conf_ctx;
 struct tg_upstream;
 
-#define TG_ROUTE_PARAMS_MAX 8
-#define TG_FANOUT_MAX       16
-#define TG_ROUTE_SEGS_MAX   32 /* segments in a route path pattern */
-
-enum tg_route_kind {
-    TG_ROUTE_PROXY = 0,  /* one upstream */
-    TG_ROUTE_FANOUT = 1, /* several backends, JSON merged */
-    TG_ROUTE_LOCAL = 2,  /* answered by the gateway: health, ready, metrics */
-};
-
-/* One call of a fan-out route. */
-struct tg_backend {
-    char *name;                         /* owned: key in the merged JSON */
-    const struct tg_upstream *upstream; /* borrowed from the conf */
-    char *path;                         /* owned: upstream path pattern with {param} */
-    char *method;                       /* owned: default "GET" */
-    bool required;                      /* default true */
-    unsigned timeout_ms;                /* 0 = the upstream's cap */
-    size_t max_body_bytes;              /* cap on this backend's answer (default 1 MiB) */
-};
+#define TG_ROUTE_PARAMS_MAX      8
+#define TG_ROUTE_SEGS_MAX        32   /* segments in a route path pattern */
+#define TG_ROUTE_TIMEOUT_DEFAULT 5000 /* ms: a route's total budget unless it says */
+#define TG_ROUTE_KEY_LIST_MAX    160  /* "\"upstream\", \"backends\" or \"local\"" and such */
 
 enum tg_seg_kind {
     TG_SEG_LITERAL = 0,
@@ -42,23 +28,13 @@ struct tg_seg {
     size_t len;
 };
 
+/* One route: the pattern it matches and the policy its requests read. The handler's own part
+ * of the route is policy.handler_conf, owned here and freed by the handler's cleanup. */
 struct tg_route {
-    char *name;   /* owned: conf "name", or "METHOD path" */
-    char *method; /* owned: "GET", ..., or "*" for any */
-    char *path;   /* owned: pattern as written */
-    enum tg_route_kind kind;
-    const struct tg_upstream *upstream; /* proxy: borrowed */
-    char *upstream_path;                /* proxy: owned pattern, NULL = client path as is */
-    bool strip_prefix;                  /* prefix routes: drop the matched prefix */
-    char *local;                        /* local: owned "health" | "ready" | "metrics" */
-    unsigned timeout_ms;                /* total budget (default 5000) */
-    unsigned upstream_timeout_ms;       /* per-call cap, 0 = the upstream's timeout_ms */
-    size_t max_body_bytes;              /* default: limits.max_body_bytes */
-    bool accept_client_timeout;         /* honour X-Request-Timeout-Ms / grpc-timeout */
-    bool cancel_on_disconnect;          /* default true */
-    struct tg_backend *backends;        /* fanout: owned array */
-    size_t n_backends;
-    size_t max_merged_bytes; /* fanout: cap on the merged body (default 4 MiB) */
+    struct tg_policy policy; /* policy.name points at name */
+    char *name;              /* owned: conf "name", or "METHOD path" */
+    char *method;            /* owned: "GET", ..., or "*" for any */
+    char *path;              /* owned: pattern as written */
     struct tg_seg *segs;     /* owned compiled pattern */
     size_t n_segs;
     bool prefix; /* pattern ends in a slash and a star */
@@ -78,9 +54,20 @@ struct tg_route_match {
     size_t rest_len;
 };
 
+/* What a handler's load reads (gateway/handler.h): the route object at jpath, the conf being
+ * loaded (its upstreams), and the route's common part, already loaded (pattern, policy). */
+struct tg_route_load {
+    struct tg_conf_ctx *ctx;
+    const char *jpath;
+    const json_t *obj;
+    const struct tg_conf *conf;
+    const struct tg_route *route;
+};
+
 struct tg_route_table; /* opaque */
 
-/* tg_conf_routes_fn for tg_conf_load: parses the "routes" array into conf->routes. */
+/* tg_conf_routes_fn for tg_conf_load: parses the "routes" array into conf->routes. Each route
+ * has exactly one handler key (routes/registry.c lists the handlers). */
 int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
 
 /* Frees a table made by tg_route_table_load (NULL is a no-op). */
@@ -107,5 +94,23 @@ long tg_route_expand(const char *pattern, const struct tg_route_match *m, char *
 /* Number of routes and the i-th one, for listing and tests. */
 size_t tg_route_table_count(const struct tg_route_table *t);
 const struct tg_route *tg_route_table_at(const struct tg_route_table *t, size_t i);
+
+/* ---- for handlers' load (routes/conf_check.c): the same checks and messages everywhere ---- */
+
+/* Resolves the upstream named at obj["upstream"] (obj at jpath) in rl->conf. TG_OK or
+ * TG_EINVAL with the error set. */
+int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, const char *jpath,
+                          const struct tg_upstream **out);
+
+/* Checks an upstream path template at jpath (the value of key): a path whose {name} parts are
+ * all parameters of the route's pattern, then, when allow_query, a fixed query string. */
+int tg_route_check_template(const struct tg_route_load *rl, const char *jpath, const char *key,
+                            const char *tmpl, bool allow_query);
+
+/* A method at jpath: an upper-case HTTP token, or "*" when any is true. */
+int tg_route_check_method(struct tg_conf_ctx *ctx, const char *jpath, const char *m, bool any);
+
+/* Writes the handler keys as "\"upstream\", \"backends\" or \"local\"" into buf. */
+const char *tg_route_handler_keys(char *buf, size_t cap);
 
 #endif

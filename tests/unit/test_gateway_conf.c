@@ -14,7 +14,20 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "routes/fanout.h"
+#include "routes/local.h"
+#include "routes/proxy.h"
 #include "routes/table.h"
+
+static const struct tg_proxy_conf *proxy_of(const struct tg_route *r)
+{
+    return r->policy.handler_conf;
+}
+
+static const struct tg_fanout_conf *fanout_of(const struct tg_route *r)
+{
+    return r->policy.handler_conf;
+}
 #include "tests/support/unit/tmpconf.h"
 
 static const char *write_conf(const char *text)
@@ -696,16 +709,16 @@ Test(conf, demo_conf_values)
     cr_assert(eq(str, tg_conf_upstream_get(conf, "history")->url, "http://127.0.0.1:9103"));
     r = tg_route_table_at(conf->routes, 0);
     cr_assert(eq(str, r->path, "/submit"));
-    cr_assert(eq(str, r->upstream_path, "/questionnaires/submissions"));
-    cr_assert(eq(u32, r->timeout_ms, 5000));
-    cr_assert(not(r->cancel_on_disconnect));
+    cr_assert(eq(str, proxy_of(r)->upstream_path, "/questionnaires/submissions"));
+    cr_assert(eq(u32, r->policy.timeout_ms, 5000));
+    cr_assert(not(r->policy.cancel_on_disconnect));
     r = tg_route_table_at(conf->routes, 2);
-    cr_assert(eq(int, r->kind, TG_ROUTE_FANOUT));
-    cr_assert(eq(u32, r->timeout_ms, 3000));
-    cr_assert(eq(sz, r->n_backends, 2));
-    cr_assert(r->backends[0].required);
-    cr_assert(not(r->backends[1].required));
-    cr_assert(eq(u32, r->backends[1].timeout_ms, 2000));
+    cr_assert(eq(ptr, (void *)r->policy.handler, (void *)&tg_handler_fanout));
+    cr_assert(eq(u32, r->policy.timeout_ms, 3000));
+    cr_assert(eq(sz, fanout_of(r)->n_backends, 2));
+    cr_assert(fanout_of(r)->backends[0].required);
+    cr_assert(not(fanout_of(r)->backends[1].required));
+    cr_assert(eq(u32, fanout_of(r)->backends[1].timeout_ms, 2000));
     tg_conf_unref(conf);
 }
 

@@ -22,6 +22,7 @@
 
 #include "gateway/err.h"
 #include "gateway/trace_context.h"
+#include "gateway/random.h"
 
 TestSuite(trace_context, .timeout = 60);
 
@@ -351,7 +352,7 @@ Test(trace_context, tp_format_then_parse_round_trips)
     char out[56];
     struct tg_traceparent tp;
 
-    tg_trace_random(trace, sizeof(trace));
+    tg_random_bytes(trace, sizeof(trace));
     trace[0] |= 1; /* not all zero */
     tg_trace_new_span(span);
     tg_traceparent_format(trace, span, 0x03, out);
@@ -1042,7 +1043,7 @@ Test(trace_context, chacha20_rfc8439_block_vector)
     for (int i = 0; i < 32; i++) {
         key[i] = (uint8_t)i;
     }
-    tg_trace_chacha20_block(key, 1, nonce, out);
+    tg_random_chacha20_block(key, 1, nonce, out);
     cr_assert(eq(mem, mem_of(out, 64), mem_of(want, 64)));
 }
 
@@ -1055,7 +1056,7 @@ Test(trace_context, chacha20_zero_key_vector)
     static const uint8_t nonce[12];
     uint8_t out[64];
 
-    tg_trace_chacha20_block(key, 0, nonce, out);
+    tg_random_chacha20_block(key, 0, nonce, out);
     cr_assert(eq(mem, mem_of(out, 16), mem_of(want, 16)));
 }
 
@@ -1063,7 +1064,7 @@ Test(trace_context, random_zero_length_writes_nothing)
 {
     uint8_t buf[1] = {0x5a};
 
-    tg_trace_random(buf, 0);
+    tg_random_bytes(buf, 0);
     cr_assert(eq(u8, buf[0], 0x5a));
 }
 
@@ -1078,7 +1079,7 @@ Test(trace_context, random_fills_every_byte_across_refills)
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         for (int r = 0; r < 4; r++) {
             memset(runs[r], sentinel[r], sizes[s]);
-            tg_trace_random(runs[r], sizes[s]);
+            tg_random_bytes(runs[r], sizes[s]);
         }
         for (size_t i = 0; i < sizes[s]; i++) {
             bool untouched = runs[0][i] == sentinel[0] && runs[1][i] == sentinel[1] &&
@@ -1199,7 +1200,7 @@ Test(trace_context, spans_nonzero_and_unique_over_100k)
 
 static void *draw32(void *arg)
 {
-    tg_trace_random(arg, 32);
+    tg_random_bytes(arg, 32);
     return NULL;
 }
 
@@ -1251,14 +1252,14 @@ static uint8_t parent_bytes[32];
 
 static void draw_in_parent(void)
 {
-    tg_trace_random(parent_bytes, sizeof(parent_bytes));
+    tg_random_bytes(parent_bytes, sizeof(parent_bytes));
 }
 
 static void draw_in_child(int fd)
 {
     uint8_t child[32];
 
-    tg_trace_random(child, sizeof(child));
+    tg_random_bytes(child, sizeof(child));
     _exit(write(fd, child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
 }
 
@@ -1266,7 +1267,7 @@ Test(trace_context, forked_child_gets_a_new_stream)
 {
     uint8_t child[32];
 
-    tg_trace_random(child, 1); /* seed before the fork, so the child inherits a state */
+    tg_random_bytes(child, 1); /* seed before the fork, so the child inherits a state */
     cr_assert(run_child(draw_in_child, draw_in_parent, child, sizeof(child)));
     cr_assert(ne(mem, mem_of(parent_bytes, 32), mem_of(child, 32)));
 }
@@ -1331,10 +1332,10 @@ static void no_syscall_child(int fd)
     static uint8_t buf[4096];
     int report[2] = {-1, -1};
 
-    tg_trace_random(buf, 1);
+    tg_random_bytes(buf, 1);
     if (trap_all_syscalls() == 0) {
         for (int i = 0; i < 64; i++) {
-            tg_trace_random(buf, sizeof(buf));
+            tg_random_bytes(buf, sizeof(buf));
         }
         report[0] = trapped_syscalls;
         (void)syscall(SYS_getpid);

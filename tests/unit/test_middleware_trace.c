@@ -30,9 +30,10 @@ static struct tg_conf *conf;
 
 static void reset(void)
 {
-    free(req.tracestate);
-    tg_resp_cleanup(&req.resp);
-    memset(&req, 0, sizeof(req));
+    req.conf = NULL; /* the suite's own, not a reference */
+    req.hdrs = NULL;
+    tg_req_cleanup(&req);
+    tg_req_init(&req);
     memset(hdrs, 0, sizeof(hdrs));
     req.hdrs = hdrs;
     req.conf = conf;
@@ -120,15 +121,15 @@ static void expect_consistent(void)
 {
     char hex[33];
 
-    cr_assert(eq(sz, strlen(req.trace_w3c), 32));
-    cr_assert(is_lower_hex(req.trace_w3c, 32), "%s", req.trace_w3c);
-    tg_hex_lower(req.trace_bin, 16, hex);
-    cr_assert(eq(str, hex, req.trace_w3c), "trace_bin and trace_w3c differ");
-    cr_assert(eq(sz, strlen(req.span_id), 16));
-    cr_assert(is_lower_hex(req.span_id, 16));
-    cr_assert(ne(str, req.span_id, "0000000000000000"));
-    cr_assert(eq(u8, req.trace_flags & ~(TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM), 0),
-              "reserved flag bits must not be sent: %02x", req.trace_flags);
+    cr_assert(eq(sz, strlen(req.trace.w3c), 32));
+    cr_assert(is_lower_hex(req.trace.w3c, 32), "%s", req.trace.w3c);
+    tg_hex_lower(req.trace.bin, 16, hex);
+    cr_assert(eq(str, hex, req.trace.w3c), "trace_bin and trace_w3c differ");
+    cr_assert(eq(sz, strlen(req.trace.span), 16));
+    cr_assert(is_lower_hex(req.trace.span, 16));
+    cr_assert(ne(str, req.trace.span, "0000000000000000"));
+    cr_assert(eq(u8, req.trace.flags & ~(TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM), 0),
+              "reserved flag bits must not be sent: %02x", req.trace.flags);
 }
 
 /* A fresh id: a UUID v4 that is also the W3C trace-id, sampled and random, no tracestate. */
@@ -137,11 +138,11 @@ static void expect_new_id(const char *why)
     char hex[33];
 
     expect_consistent();
-    cr_assert(is_uuid_v4(req.trace_id), "%s: \"%s\" is not a new UUID", why, req.trace_id);
-    undash(req.trace_id, hex);
-    cr_assert(eq(str, hex, req.trace_w3c), "%s", why);
-    cr_assert(eq(u8, req.trace_flags, TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM), "%s", why);
-    cr_assert_null(req.tracestate, "%s: tracestate kept without a valid traceparent", why);
+    cr_assert(is_uuid_v4(req.trace.id), "%s: \"%s\" is not a new UUID", why, req.trace.id);
+    undash(req.trace.id, hex);
+    cr_assert(eq(str, hex, req.trace.w3c), "%s", why);
+    cr_assert(eq(u8, req.trace.flags, TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM), "%s", why);
+    cr_assert_null(req.trace.state, "%s: tracestate kept without a valid traceparent", why);
 }
 
 /* ---- no incoming id ----------------------------------------------------------------------- */
@@ -158,12 +159,12 @@ Test(trace, two_requests_get_different_ids_and_spans)
     char span[17];
 
     extract();
-    memcpy(id, req.trace_id, sizeof(id));
-    memcpy(span, req.span_id, sizeof(span));
+    memcpy(id, req.trace.id, sizeof(id));
+    memcpy(span, req.trace.span, sizeof(span));
     reset();
     extract();
-    cr_assert(ne(str, req.trace_id, id));
-    cr_assert(ne(str, req.span_id, span));
+    cr_assert(ne(str, req.trace.id, id));
+    cr_assert(ne(str, req.trace.span, span));
 }
 
 Test(trace, unrelated_headers_are_ignored)
@@ -182,16 +183,16 @@ Test(trace, plain_id_is_kept_with_a_random_w3c_trace_id)
     add_hdr("X-Trace-Id", "demo-trace-1");
     extract();
     expect_consistent();
-    cr_assert(eq(str, req.trace_id, "demo-trace-1"));
+    cr_assert(eq(str, req.trace.id, "demo-trace-1"));
     /* Not a UUID: the W3C side gets random bytes, which makes the random flag true. */
-    cr_assert(eq(u8, req.trace_flags, TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM));
+    cr_assert(eq(u8, req.trace.flags, TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM));
 }
 
 Test(trace, plain_header_name_is_case_insensitive)
 {
     add_hdr("x-TRACE-id", "abc");
     extract();
-    cr_assert(eq(str, req.trace_id, "abc"));
+    cr_assert(eq(str, req.trace.id, "abc"));
 }
 
 Test(trace, plain_uuid_is_the_w3c_trace_id)
@@ -199,18 +200,18 @@ Test(trace, plain_uuid_is_the_w3c_trace_id)
     add_hdr("X-Trace-Id", TP_TRACE_UUID);
     extract();
     expect_consistent();
-    cr_assert(eq(str, req.trace_id, TP_TRACE_UUID), "the id is kept as the client spelled it");
-    cr_assert(eq(str, req.trace_w3c, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE_UUID), "the id is kept as the client spelled it");
+    cr_assert(eq(str, req.trace.w3c, TP_TRACE));
     /* The client's bytes may not be random: only sampled. */
-    cr_assert(eq(u8, req.trace_flags, TG_TRACE_FLAG_SAMPLED));
+    cr_assert(eq(u8, req.trace.flags, TG_TRACE_FLAG_SAMPLED));
 }
 
 Test(trace, plain_32_hex_is_the_w3c_trace_id)
 {
     add_hdr("X-Trace-Id", TP_TRACE);
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE));
-    cr_assert(eq(str, req.trace_w3c, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE));
+    cr_assert(eq(str, req.trace.w3c, TP_TRACE));
 }
 
 Test(trace, plain_all_zero_uuid_is_kept_but_not_the_w3c_id)
@@ -219,8 +220,8 @@ Test(trace, plain_all_zero_uuid_is_kept_but_not_the_w3c_id)
     add_hdr("X-Trace-Id", "00000000-0000-0000-0000-000000000000");
     extract();
     expect_consistent();
-    cr_assert(eq(str, req.trace_id, "00000000-0000-0000-0000-000000000000"));
-    cr_assert(ne(str, req.trace_w3c, "00000000000000000000000000000000"));
+    cr_assert(eq(str, req.trace.id, "00000000-0000-0000-0000-000000000000"));
+    cr_assert(ne(str, req.trace.w3c, "00000000000000000000000000000000"));
 }
 
 Test(trace, plain_every_allowed_character_passes)
@@ -229,7 +230,7 @@ Test(trace, plain_every_allowed_character_passes)
 
     add_hdr("X-Trace-Id", id);
     extract();
-    cr_assert(eq(str, req.trace_id, id));
+    cr_assert(eq(str, req.trace.id, id));
 }
 
 Test(trace, plain_128_chars_pass_and_129_are_replaced)
@@ -239,8 +240,8 @@ Test(trace, plain_128_chars_pass_and_129_are_replaced)
     memset(v, 'a', sizeof(v));
     add_hdrn("X-Trace-Id", v, 128);
     extract();
-    cr_assert(eq(sz, strlen(req.trace_id), 128));
-    cr_assert(eq(int, memcmp(req.trace_id, v, 128), 0));
+    cr_assert(eq(sz, strlen(req.trace.id), 128));
+    cr_assert(eq(int, memcmp(req.trace.id, v, 128), 0));
     reset();
     add_hdrn("X-Trace-Id", v, 129);
     extract();
@@ -251,7 +252,7 @@ Test(trace, plain_one_char_passes_and_empty_is_replaced)
 {
     add_hdr("X-Trace-Id", "x");
     extract();
-    cr_assert(eq(str, req.trace_id, "x"));
+    cr_assert(eq(str, req.trace.id, "x"));
     reset();
     add_hdr("X-Trace-Id", "");
     extract();
@@ -305,7 +306,7 @@ Test(trace, accept_name_is_used_when_the_main_header_is_absent)
 {
     add_hdr("Trace-Id", "from-accept");
     extract();
-    cr_assert(eq(str, req.trace_id, "from-accept"));
+    cr_assert(eq(str, req.trace.id, "from-accept"));
 }
 
 Test(trace, main_header_wins_over_accept_name)
@@ -313,7 +314,7 @@ Test(trace, main_header_wins_over_accept_name)
     add_hdr("trace-id", "second");
     add_hdr("X-Trace-Id", "first");
     extract();
-    cr_assert(eq(str, req.trace_id, "first"));
+    cr_assert(eq(str, req.trace.id, "first"));
 }
 
 Test(trace, hostile_main_header_is_not_rescued_by_accept_name)
@@ -344,7 +345,7 @@ Test(trace, configured_header_name_replaces_the_default)
     reset();
     add_hdr("X-Request-Id", "mine");
     extract();
-    cr_assert(eq(str, req.trace_id, "mine"));
+    cr_assert(eq(str, req.trace.id, "mine"));
 }
 
 /* ---- traceparent -------------------------------------------------------------------------- */
@@ -354,35 +355,35 @@ Test(trace, valid_traceparent_gives_its_trace_id)
     add_hdr("traceparent", TP("01"));
     extract();
     expect_consistent();
-    cr_assert(eq(str, req.trace_id, TP_TRACE));
-    cr_assert(eq(str, req.trace_w3c, TP_TRACE));
-    cr_assert(ne(str, req.span_id, TP_PARENT), "the gateway's span is its own");
+    cr_assert(eq(str, req.trace.id, TP_TRACE));
+    cr_assert(eq(str, req.trace.w3c, TP_TRACE));
+    cr_assert(ne(str, req.trace.span, TP_PARENT), "the gateway's span is its own");
 }
 
 Test(trace, sampled_flag_is_passed_on_both_ways)
 {
     add_hdr("traceparent", TP("00"));
     extract();
-    cr_assert(eq(u8, req.trace_flags, 0x00));
+    cr_assert(eq(u8, req.trace.flags, 0x00));
     reset();
     add_hdr("traceparent", TP("01"));
     extract();
-    cr_assert(eq(u8, req.trace_flags, 0x01));
+    cr_assert(eq(u8, req.trace.flags, 0x01));
 }
 
 Test(trace, random_flag_is_kept_and_reserved_bits_cleared)
 {
     add_hdr("traceparent", TP("03"));
     extract();
-    cr_assert(eq(u8, req.trace_flags, 0x03));
+    cr_assert(eq(u8, req.trace.flags, 0x03));
     reset();
     add_hdr("traceparent", TP("ff"));
     extract();
-    cr_assert(eq(u8, req.trace_flags, 0x03));
+    cr_assert(eq(u8, req.trace.flags, 0x03));
     reset();
     add_hdr("traceparent", TP("fc"));
     extract();
-    cr_assert(eq(u8, req.trace_flags, 0x00));
+    cr_assert(eq(u8, req.trace.flags, 0x00));
 }
 
 Test(trace, traceparent_wins_over_a_valid_plain_header)
@@ -390,8 +391,8 @@ Test(trace, traceparent_wins_over_a_valid_plain_header)
     add_hdr("X-Trace-Id", "demo-trace-1");
     add_hdr("traceparent", TP("01"));
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE), "disagreement: traceparent wins");
-    cr_assert(eq(str, req.trace_w3c, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE), "disagreement: traceparent wins");
+    cr_assert(eq(str, req.trace.w3c, TP_TRACE));
 }
 
 Test(trace, traceparent_wins_over_a_different_uuid)
@@ -399,7 +400,7 @@ Test(trace, traceparent_wins_over_a_different_uuid)
     add_hdr("X-Trace-Id", "0af76519-16cd-43dd-8448-eb211c80319c");
     add_hdr("traceparent", TP("01"));
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE));
 }
 
 Test(trace, plain_header_naming_the_same_trace_is_kept)
@@ -407,9 +408,9 @@ Test(trace, plain_header_naming_the_same_trace_is_kept)
     add_hdr("X-Trace-Id", TP_TRACE_UUID);
     add_hdr("traceparent", TP("00"));
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE_UUID));
-    cr_assert(eq(str, req.trace_w3c, TP_TRACE));
-    cr_assert(eq(u8, req.trace_flags, 0x00), "the flags still come from traceparent");
+    cr_assert(eq(str, req.trace.id, TP_TRACE_UUID));
+    cr_assert(eq(str, req.trace.w3c, TP_TRACE));
+    cr_assert(eq(u8, req.trace.flags, 0x00), "the flags still come from traceparent");
 }
 
 Test(trace, hostile_plain_header_with_valid_traceparent_gives_the_w3c_id)
@@ -417,7 +418,7 @@ Test(trace, hostile_plain_header_with_valid_traceparent_gives_the_w3c_id)
     add_hdr("X-Trace-Id", "abc\rdef");
     add_hdr("traceparent", TP("01"));
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE));
 }
 
 Test(trace, invalid_traceparents_start_a_new_trace)
@@ -449,8 +450,8 @@ Test(trace, invalid_traceparent_falls_back_to_the_plain_header)
     add_hdr("tracestate", "a=1");
     add_hdr("X-Trace-Id", "demo-trace-2");
     extract();
-    cr_assert(eq(str, req.trace_id, "demo-trace-2"));
-    cr_assert_null(req.tracestate, "tracestate must go with an invalid traceparent");
+    cr_assert(eq(str, req.trace.id, "demo-trace-2"));
+    cr_assert_null(req.trace.state, "tracestate must go with an invalid traceparent");
 }
 
 Test(trace, repeated_traceparent_is_invalid)
@@ -466,7 +467,7 @@ Test(trace, higher_version_is_read_by_its_first_fields)
 {
     add_hdr("traceparent", "01-" TP_TRACE "-" TP_PARENT "-01-what-comes-later");
     extract();
-    cr_assert(eq(str, req.trace_id, TP_TRACE));
+    cr_assert(eq(str, req.trace.id, TP_TRACE));
 }
 
 /* ---- tracestate --------------------------------------------------------------------------- */
@@ -482,15 +483,15 @@ static void with_tp_and_state(const char *state)
 Test(trace, valid_tracestate_is_kept)
 {
     with_tp_and_state("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(str, req.tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(str, req.trace.state, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
 }
 
 Test(trace, tracestate_whitespace_and_empty_members_are_removed)
 {
     with_tp_and_state(" a=1 ,\t, b=2,, ");
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(str, req.tracestate, "a=1,b=2"));
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(str, req.trace.state, "a=1,b=2"));
 }
 
 Test(trace, repeated_tracestate_headers_are_one_list)
@@ -500,15 +501,15 @@ Test(trace, repeated_tracestate_headers_are_one_list)
     add_hdr("traceparent", TP("01"));
     add_hdr("TraceState", "b=2");
     extract();
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(str, req.tracestate, "a=1,b=2"));
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(str, req.trace.state, "a=1,b=2"));
 }
 
 Test(trace, empty_tracestate_sends_none)
 {
     with_tp_and_state(" , ");
-    cr_assert_null(req.tracestate);
-    cr_assert(eq(str, req.trace_id, TP_TRACE), "the trace itself stays");
+    cr_assert_null(req.trace.state);
+    cr_assert(eq(str, req.trace.id, TP_TRACE), "the trace itself stays");
 }
 
 Test(trace, invalid_tracestate_is_dropped_whole)
@@ -517,8 +518,8 @@ Test(trace, invalid_tracestate_is_dropped_whole)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         with_tp_and_state(bad[i]);
-        cr_assert_null(req.tracestate, "\"%s\" kept as \"%s\"", bad[i], req.tracestate);
-        cr_assert(eq(str, req.trace_id, TP_TRACE));
+        cr_assert_null(req.trace.state, "\"%s\" kept as \"%s\"", bad[i], req.trace.state);
+        cr_assert(eq(str, req.trace.id, TP_TRACE));
     }
 }
 
@@ -531,12 +532,12 @@ Test(trace, tracestate_32_members_pass_and_33_are_dropped)
         len += (size_t)snprintf(s + len, sizeof(s) - len, "%sk%d=v", i ? "," : "", i);
         if (i == 31) {
             with_tp_and_state(s);
-            cr_assert_not_null(req.tracestate, "32 members");
-            cr_assert(eq(str, req.tracestate, s));
+            cr_assert_not_null(req.trace.state, "32 members");
+            cr_assert(eq(str, req.trace.state, s));
         }
     }
     with_tp_and_state(s);
-    cr_assert_null(req.tracestate, "33 members");
+    cr_assert_null(req.trace.state, "33 members");
 }
 
 /* Eight members of 63 or 64 characters: 7 * 63 + 64 + 7 commas = 512 with extra = 0. */
@@ -560,14 +561,14 @@ Test(trace, tracestate_of_512_chars_passes_whole_and_513_loses_its_last_member)
     long_state(s, sizeof(s), 0);
     cr_assert(eq(sz, strlen(s), TG_TRACESTATE_MAX));
     with_tp_and_state(s);
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(str, req.tracestate, s));
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(str, req.trace.state, s));
     long_state(s, sizeof(s), 1);
     cr_assert(eq(sz, strlen(s), TG_TRACESTATE_MAX + 1));
     with_tp_and_state(s);
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(sz, strlen(req.tracestate), 7 * 63 + 6), "%s", req.tracestate);
-    cr_assert(eq(int, strncmp(req.tracestate, s, 7 * 63 + 6), 0), "left-most members kept");
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(sz, strlen(req.trace.state), 7 * 63 + 6), "%s", req.trace.state);
+    cr_assert(eq(int, strncmp(req.trace.state, s, 7 * 63 + 6), 0), "left-most members kept");
 }
 
 Test(trace, tracestate_longer_than_any_buffer_is_cut_not_dropped)
@@ -587,10 +588,10 @@ Test(trace, tracestate_longer_than_any_buffer_is_cut_not_dropped)
     free(s);
     /* Every member is over 128 characters, so they go right-most first until the rest fits:
      * the two left-most members of 254 characters and a comma. */
-    cr_assert_not_null(req.tracestate);
-    cr_assert(eq(sz, strlen(req.tracestate), 2 * 254 + 1));
-    cr_assert(eq(int, strncmp(req.tracestate, "k00=", 4), 0), "%s", req.tracestate);
-    cr_assert(eq(int, strncmp(req.tracestate + 255, "k01=", 4), 0), "%s", req.tracestate);
+    cr_assert_not_null(req.trace.state);
+    cr_assert(eq(sz, strlen(req.trace.state), 2 * 254 + 1));
+    cr_assert(eq(int, strncmp(req.trace.state, "k00=", 4), 0), "%s", req.trace.state);
+    cr_assert(eq(int, strncmp(req.trace.state + 255, "k01=", 4), 0), "%s", req.trace.state);
 }
 
 /* ---- what the client gets back ------------------------------------------------------------- */
@@ -604,7 +605,7 @@ Test(trace, response_carries_the_id_and_the_gateways_traceparent)
     tg_mw_trace.on_response(&req);
     cr_assert_not_null(tg_resp_header_get(&req.resp, "X-Trace-Id"));
     cr_assert(eq(str, (char *)tg_resp_header_get(&req.resp, "X-Trace-Id"), "demo-trace-3"));
-    snprintf(want, sizeof(want), "00-%s-%s-%02x", req.trace_w3c, req.span_id, req.trace_flags);
+    snprintf(want, sizeof(want), "00-%s-%s-%02x", req.trace.w3c, req.trace.span, req.trace.flags);
     cr_assert_not_null(tg_resp_header_get(&req.resp, "traceparent"));
     cr_assert(eq(str, (char *)tg_resp_header_get(&req.resp, "traceparent"), want));
 }
@@ -618,7 +619,7 @@ Test(trace, response_uses_the_configured_header_name)
     tg_mw_trace.on_response(&req);
     cr_assert_null(tg_resp_header_get(&req.resp, "X-Trace-Id"));
     cr_assert_not_null(tg_resp_header_get(&req.resp, "X-Request-Id"));
-    cr_assert(eq(str, (char *)tg_resp_header_get(&req.resp, "X-Request-Id"), req.trace_id));
+    cr_assert(eq(str, (char *)tg_resp_header_get(&req.resp, "X-Request-Id"), req.trace.id));
 }
 
 Test(trace, error_body_carries_the_trace_id)
@@ -626,5 +627,5 @@ Test(trace, error_body_carries_the_trace_id)
     extract();
     tg_req_fail(&req, TG_ENOROUTE, NULL);
     cr_assert_not_null(req.resp.body);
-    cr_assert_not_null(strstr(req.resp.body, req.trace_id), "%s", req.resp.body);
+    cr_assert_not_null(strstr(req.resp.body, req.trace.id), "%s", req.resp.body);
 }

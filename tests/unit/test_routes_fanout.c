@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "gateway/err.h"
+#include "routes/fanout.h"
 #include "routes/merge.h"
 #include "routes/table.h"
 
@@ -153,7 +154,7 @@ Test(merge, transport_failures_name_their_cause)
     } cases[] = {
         {TG_ETIMEDOUT, "deadline exceeded", false, TG_ETIMEDOUT, "timeout"},
         {TG_ETIMEDOUT, "deadline exceeded", true, TG_ETIMEDOUT, "route deadline"},
-        {TG_ETOOBIG, "answer too large", false, TG_EUPSTREAM, "answer too large"},
+        {TG_ERESPTOOBIG, "answer too large", false, TG_EUPSTREAM, "answer too large"},
         {TG_EUPSTREAM, "connect refused", false, TG_EUPSTREAM, "connect refused"},
         {TG_EUPSTREAM, "connection reset", true, TG_EUPSTREAM, "connection reset"},
         {TG_EUPSTREAM, NULL, false, TG_EUPSTREAM, tg_strerror(TG_EUPSTREAM)},
@@ -178,7 +179,7 @@ Test(merge, timeout_and_too_big_map_to_504_and_502)
     struct tg_merge_part b = part("b", true);
 
     tg_merge_part_set(&t, TG_ETIMEDOUT, 0, NULL, 0, NULL, false);
-    tg_merge_part_set(&b, TG_ETOOBIG, 200, NULL, 0, NULL, false);
+    tg_merge_part_set(&b, TG_ERESPTOOBIG, 200, NULL, 0, NULL, false);
     cr_assert_eq(tg_err_http_status(t.err), 504);
     cr_assert_eq(tg_err_http_status(b.err), 502);
     tg_merge_part_cleanup(&t);
@@ -305,21 +306,6 @@ Test(merge, size_cap_both_sides)
     cr_assert_str_eq(out, want);
     free(out);
     cleanup(p, 2);
-}
-
-Test(merge, error_body_names_backend_and_cause)
-{
-    struct tg_merge_part p = part("patient", true);
-    size_t len = 0;
-    char *body;
-
-    answer(&p, 500, "{}");
-    body = tg_merge_error_body(&p, "trace-1", &len);
-    cr_assert_str_eq(body, "{\"error\":\"backend failed\",\"backend\":\"patient\","
-                           "\"cause\":\"status 500\",\"trace_id\":\"trace-1\"}");
-    cr_assert_eq(len, strlen(body));
-    free(body);
-    tg_merge_part_cleanup(&p);
 }
 
 Test(merge, cleanup_is_idempotent)

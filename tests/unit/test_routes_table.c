@@ -12,7 +12,26 @@
 
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "routes/fanout.h"
+#include "routes/local.h"
+#include "routes/proxy.h"
 #include "routes/table.h"
+
+static const struct tg_proxy_conf *proxy_of(const struct tg_route *r)
+{
+    return r->policy.handler_conf;
+}
+
+static const struct tg_fanout_conf *fanout_of(const struct tg_route *r)
+{
+    return r->policy.handler_conf;
+}
+
+static const struct tg_local_conf *local_of(const struct tg_route *r)
+{
+    return r->policy.handler_conf;
+}
+
 #include "tests/support/unit/tmpconf.h"
 
 #define CONF_HEAD                                                                  \
@@ -113,30 +132,30 @@ Test(route_table, defaults)
     cr_assert(eq(str, r->name, "GET /x/{id}"));
     cr_assert(eq(str, r->method, "GET"));
     cr_assert(eq(str, r->path, "/x/{id}"));
-    cr_assert(eq(int, r->kind, TG_ROUTE_PROXY));
-    cr_assert(eq(ptr, (void *)r->upstream, &conf->upstreams[1]));
-    cr_assert(zero(ptr, r->upstream_path));
-    cr_assert(not(r->strip_prefix));
-    cr_assert(eq(u32, r->timeout_ms, 5000));
-    cr_assert(eq(u32, r->upstream_timeout_ms, 0));
-    cr_assert(eq(sz, r->max_body_bytes, conf->max_body_bytes));
-    cr_assert(not(r->accept_client_timeout));
-    cr_assert(r->cancel_on_disconnect);
+    cr_assert(eq(ptr, (void *)r->policy.handler, (void *)&tg_handler_proxy));
+    cr_assert(eq(ptr, (void *)proxy_of(r)->upstream, &conf->upstreams[1]));
+    cr_assert(zero(ptr, proxy_of(r)->upstream_path));
+    cr_assert(not(proxy_of(r)->strip_prefix));
+    cr_assert(eq(u32, r->policy.timeout_ms, 5000));
+    cr_assert(eq(u32, proxy_of(r)->upstream_timeout_ms, 0));
+    cr_assert(eq(sz, r->policy.max_body_bytes, conf->max_body_bytes));
+    cr_assert(not(r->policy.accept_client_timeout));
+    cr_assert(r->policy.cancel_on_disconnect);
     cr_assert(not(r->prefix));
     cr_assert(eq(sz, r->n_segs, 2));
     cr_assert(eq(int, r->segs[1].kind, TG_SEG_PARAM));
     cr_assert(eq(str, r->segs[1].text, "id"));
     r = tg_route_table_at(conf->routes, 1);
-    cr_assert(eq(int, r->kind, TG_ROUTE_FANOUT));
-    cr_assert(eq(sz, r->max_merged_bytes, 4194304));
-    cr_assert(eq(str, r->backends[0].method, "GET"));
-    cr_assert(r->backends[0].required);
-    cr_assert(eq(u32, r->backends[0].timeout_ms, 0));
-    cr_assert(eq(sz, r->backends[0].max_body_bytes, 1048576));
-    cr_assert(eq(ptr, (void *)r->backends[0].upstream, &conf->upstreams[0]));
+    cr_assert(eq(ptr, (void *)r->policy.handler, (void *)&tg_handler_fanout));
+    cr_assert(eq(sz, fanout_of(r)->max_merged_bytes, 4194304));
+    cr_assert(eq(str, fanout_of(r)->backends[0].method, "GET"));
+    cr_assert(fanout_of(r)->backends[0].required);
+    cr_assert(eq(u32, fanout_of(r)->backends[0].timeout_ms, 0));
+    cr_assert(eq(sz, fanout_of(r)->backends[0].max_body_bytes, 1048576));
+    cr_assert(eq(ptr, (void *)fanout_of(r)->backends[0].upstream, &conf->upstreams[0]));
     r = tg_route_table_at(conf->routes, 2);
-    cr_assert(eq(int, r->kind, TG_ROUTE_LOCAL));
-    cr_assert(eq(str, r->local, "health"));
+    cr_assert(eq(ptr, (void *)r->policy.handler, (void *)&tg_handler_local));
+    cr_assert(eq(str, (char *)local_of(r)->what, "health"));
     tg_conf_unref(conf);
 }
 
@@ -154,24 +173,24 @@ Test(route_table, every_route_key)
         " \"POST\", \"required\": false, \"timeout_ms\": 3, \"max_body_bytes\": 4}]}");
     const struct tg_route *r = tg_route_table_at(conf->routes, 0);
 
-    cr_assert(eq(str, r->upstream_path, "/q/{id}.json"));
-    cr_assert(eq(u32, r->timeout_ms, 7));
-    cr_assert(eq(u32, r->upstream_timeout_ms, 6));
-    cr_assert(eq(sz, r->max_body_bytes, 5));
-    cr_assert(r->accept_client_timeout);
-    cr_assert(not(r->cancel_on_disconnect));
+    cr_assert(eq(str, proxy_of(r)->upstream_path, "/q/{id}.json"));
+    cr_assert(eq(u32, r->policy.timeout_ms, 7));
+    cr_assert(eq(u32, proxy_of(r)->upstream_timeout_ms, 6));
+    cr_assert(eq(sz, r->policy.max_body_bytes, 5));
+    cr_assert(r->policy.accept_client_timeout);
+    cr_assert(not(r->policy.cancel_on_disconnect));
     r = tg_route_table_at(conf->routes, 1);
-    cr_assert(r->strip_prefix);
+    cr_assert(proxy_of(r)->strip_prefix);
     cr_assert(r->prefix);
     cr_assert(eq(sz, r->n_segs, 1));
     r = tg_route_table_at(conf->routes, 2);
-    cr_assert(eq(sz, r->max_merged_bytes, 9));
-    cr_assert(eq(str, r->backends[0].name, "x"));
-    cr_assert(eq(str, r->backends[0].path, "/x/{id}"));
-    cr_assert(eq(str, r->backends[0].method, "POST"));
-    cr_assert(not(r->backends[0].required));
-    cr_assert(eq(u32, r->backends[0].timeout_ms, 3));
-    cr_assert(eq(sz, r->backends[0].max_body_bytes, 4));
+    cr_assert(eq(sz, fanout_of(r)->max_merged_bytes, 9));
+    cr_assert(eq(str, fanout_of(r)->backends[0].name, "x"));
+    cr_assert(eq(str, fanout_of(r)->backends[0].path, "/x/{id}"));
+    cr_assert(eq(str, fanout_of(r)->backends[0].method, "POST"));
+    cr_assert(not(fanout_of(r)->backends[0].required));
+    cr_assert(eq(u32, fanout_of(r)->backends[0].timeout_ms, 3));
+    cr_assert(eq(sz, fanout_of(r)->backends[0].max_body_bytes, 4));
     tg_conf_unref(conf);
 }
 
@@ -186,7 +205,7 @@ Test(route_table, route_body_limit_defaults_to_limits)
                                          "\"ready\"}]}"),
                               tg_route_table_load, &conf, err, sizeof(err)),
                  TG_OK));
-    cr_assert(eq(sz, tg_route_table_at(conf->routes, 0)->max_body_bytes, 77));
+    cr_assert(eq(sz, tg_route_table_at(conf->routes, 0)->policy.max_body_bytes, 77));
     tg_conf_unref(conf);
 }
 
@@ -369,7 +388,7 @@ Test(route_table, backends_limit_both_sides)
 
     fanout(routes, sizeof(routes), 16);
     conf = load_ok(routes);
-    cr_assert(eq(sz, tg_route_table_at(conf->routes, 0)->n_backends, 16));
+    cr_assert(eq(sz, fanout_of(tg_route_table_at(conf->routes, 0))->n_backends, 16));
     tg_conf_unref(conf);
     teardown();
     fanout(routes, sizeof(routes), 17);
@@ -549,15 +568,16 @@ Test(route_table, params_and_segments_limits)
 Test(route_table, exactly_one_kind)
 {
     expect_err("\n{\"method\": \"GET\", \"path\": \"/a\"}",
-               "4:1: a route needs one of \"upstream\", \"backends\" or \"local\" (at routes[0])");
+               "4:1: a route needs one of \"upstream\", \"backends\", \"local\" or \"return\" "
+               "(at routes[0])");
     expect_err(
         "{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\",\n\"local\": \"health\"}",
         "4:1: \"upstream\" and \"local\" exclude each other: a route has exactly one of "
-        "\"upstream\", \"backends\" or \"local\" (at routes[0].local)");
+        "\"upstream\", \"backends\", \"local\" or \"return\" (at routes[0].local)");
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"backends\": [],\n"
                "\"local\": \"health\", \"upstream\": \"a\"}",
                "4:1: \"backends\" and \"local\" exclude each other: a route has exactly one "
-               "of \"upstream\", \"backends\" or \"local\" (at routes[0].local)");
+               "of \"upstream\", \"backends\", \"local\" or \"return\" (at routes[0].local)");
 }
 
 Test(route_table, keys_of_another_kind)
@@ -588,10 +608,10 @@ Test(route_table, route_ranges_both_sides)
         "{\"method\": \"GET\", \"path\": \"/b\", \"upstream\": \"a\", \"timeout_ms\": 1,"
         " \"max_body_bytes\": 0}");
 
-    cr_assert(eq(u32, tg_route_table_at(conf->routes, 0)->timeout_ms, 3600000));
-    cr_assert(eq(sz, tg_route_table_at(conf->routes, 0)->max_body_bytes, 1073741824));
-    cr_assert(eq(u32, tg_route_table_at(conf->routes, 1)->timeout_ms, 1));
-    cr_assert(eq(sz, tg_route_table_at(conf->routes, 1)->max_body_bytes, 0));
+    cr_assert(eq(u32, tg_route_table_at(conf->routes, 0)->policy.timeout_ms, 3600000));
+    cr_assert(eq(sz, tg_route_table_at(conf->routes, 0)->policy.max_body_bytes, 1073741824));
+    cr_assert(eq(u32, tg_route_table_at(conf->routes, 1)->policy.timeout_ms, 1));
+    cr_assert(eq(sz, tg_route_table_at(conf->routes, 1)->policy.max_body_bytes, 0));
     tg_conf_unref(conf);
     teardown();
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\", \"timeout_ms\":\n0}",
@@ -886,11 +906,11 @@ Test(route_table, demo_conf_routes)
     cr_assert(eq(str, m.route->name, "patient"));
     cr_assert(eq(int, match(conf, "GET", "/patients/42/report", &m), TG_OK));
     cr_assert(eq(str, m.route->name, "patient_report"));
-    cr_assert(eq(int, m.route->kind, TG_ROUTE_FANOUT));
+    cr_assert(eq(ptr, (void *)m.route->policy.handler, (void *)&tg_handler_fanout));
     cr_assert(eq(int, match(conf, "DELETE", "/api/patients/42", &m), TG_OK));
     cr_assert(eq(str, m.route->name, "api"));
     cr_assert(eq(int, match(conf, "HEAD", "/healthz", &m), TG_OK));
-    cr_assert(eq(str, m.route->local, "health"));
+    cr_assert(eq(str, (char *)local_of(m.route)->what, "health"));
     cr_assert(eq(int, match(conf, "GET", "/readyz", &m), TG_OK));
     cr_assert(eq(int, match(conf, "GET", "/metrics", &m), TG_OK));
     cr_assert(eq(int, match(conf, "GET", "/patients", &m), TG_ENOROUTE));

@@ -1,4 +1,4 @@
-/* Unit tests for middleware/limits.c: RFC 9112 message framing (Transfer-Encoding,
+/* Unit tests for middleware/validate.c: RFC 9112 message framing (Transfer-Encoding,
  * Content-Length), Host, field name and value grammar, and request-target checks, each on both
  * sides of its rule. The request is built by hand, as the server would fill it. */
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #include "gateway/err.h"
 #include "gateway/req.h"
-#include "middleware/limits.h"
+#include "middleware/validate.h"
 
 #define MAX_HDRS 8
 
@@ -33,7 +33,7 @@ static void teardown(void)
     req.target = NULL;
 }
 
-TestSuite(limits, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(validate, .init = setup, .fini = teardown, .timeout = 10);
 
 /* Adds a header whose value is value_len bytes (so NUL and CR can be part of it). */
 static void add_hdrn(const char *name, const char *value, size_t value_len)
@@ -68,12 +68,12 @@ static void base(void)
 
 static void expect_rc(int want, const char *what)
 {
-    int rc = tg_limits_check(&req);
+    int rc = tg_validate_check(&req);
 
     cr_assert(eq(int, rc, want), "%s: got %d (%s)", what, rc,
-              req.err_detail == NULL ? "-" : req.err_detail);
+              req.end.detail == NULL ? "-" : req.end.detail);
     if (want != TG_OK) {
-        cr_assert_not_null(req.err_detail, "%s: a refusal says why", what);
+        cr_assert_not_null(req.end.detail, "%s: a refusal says why", what);
     }
 }
 
@@ -84,25 +84,25 @@ static int te_rc(const char *value)
     base();
     req.method = "POST";
     add_hdr("Transfer-Encoding", value);
-    return tg_limits_check(&req);
+    return tg_validate_check(&req);
 }
 
 /* ---- Transfer-Encoding ------------------------------------------------------------------- */
 
-Test(limits, plain_get_passes)
+Test(validate, plain_get_passes)
 {
     base();
     expect_rc(TG_OK, "GET / with Host");
 }
 
-Test(limits, te_chunked_alone_passes_in_any_case)
+Test(validate, te_chunked_alone_passes_in_any_case)
 {
     cr_assert(eq(int, te_rc("chunked"), TG_OK));
     cr_assert(eq(int, te_rc("Chunked"), TG_OK));
     cr_assert(eq(int, te_rc("CHUNKED"), TG_OK));
 }
 
-Test(limits, te_with_content_length_is_400)
+Test(validate, te_with_content_length_is_400)
 {
     base();
     add_hdr("Content-Length", "4");
@@ -110,7 +110,7 @@ Test(limits, te_with_content_length_is_400)
     expect_rc(TG_EINVAL, "CL + TE");
 }
 
-Test(limits, te_with_content_length_zero_is_400)
+Test(validate, te_with_content_length_zero_is_400)
 {
     base();
     add_hdr("Transfer-Encoding", "chunked");
@@ -118,7 +118,7 @@ Test(limits, te_with_content_length_zero_is_400)
     expect_rc(TG_EINVAL, "TE + CL: 0");
 }
 
-Test(limits, te_in_http10_is_400)
+Test(validate, te_in_http10_is_400)
 {
     base();
     req.version = "HTTP/1.0";
@@ -127,7 +127,7 @@ Test(limits, te_in_http10_is_400)
 }
 
 /* RFC 9112 6.3: chunked not final (or not there) leaves the length unknown: 400. */
-Test(limits, te_chunked_not_final_is_400)
+Test(validate, te_chunked_not_final_is_400)
 {
     const char *bad[] = {
         "chunked, identity", "identity", "xchunked", "chunkedx", "gzip", "chunked, gzip",
@@ -138,14 +138,14 @@ Test(limits, te_chunked_not_final_is_400)
     }
 }
 
-Test(limits, te_chunked_twice_is_400)
+Test(validate, te_chunked_twice_is_400)
 {
     cr_assert(eq(int, te_rc("chunked, chunked"), TG_EINVAL));
     cr_assert(eq(int, te_rc("gzip, chunked, chunked"), TG_EINVAL));
 }
 
 /* Codings before a final chunked are valid HTTP that we do not decode: 501. */
-Test(limits, te_other_codings_before_chunked_are_501)
+Test(validate, te_other_codings_before_chunked_are_501)
 {
     cr_assert(eq(int, te_rc("gzip, chunked"), TG_ENOTIMPL));
     cr_assert(eq(int, te_rc("gzip , chunked"), TG_ENOTIMPL));
@@ -154,7 +154,7 @@ Test(limits, te_other_codings_before_chunked_are_501)
 
 /* libmicrohttpd decodes only the exact value "chunked": any other spelling of the same list
  * would be framed differently by the server than by this check. */
-Test(limits, te_chunked_spelled_otherwise_is_400)
+Test(validate, te_chunked_spelled_otherwise_is_400)
 {
     cr_assert(eq(int, te_rc("chunked "), TG_EINVAL));
     cr_assert(eq(int, te_rc("chunked,"), TG_EINVAL));
@@ -162,7 +162,7 @@ Test(limits, te_chunked_spelled_otherwise_is_400)
     cr_assert(eq(int, te_rc("chunked\t"), TG_EINVAL));
 }
 
-Test(limits, te_two_field_lines_chunked_then_identity_is_400)
+Test(validate, te_two_field_lines_chunked_then_identity_is_400)
 {
     base();
     add_hdr("Transfer-Encoding", "chunked");
@@ -170,7 +170,7 @@ Test(limits, te_two_field_lines_chunked_then_identity_is_400)
     expect_rc(TG_EINVAL, "TE: chunked + TE: identity");
 }
 
-Test(limits, te_two_field_lines_chunked_twice_is_400)
+Test(validate, te_two_field_lines_chunked_twice_is_400)
 {
     base();
     add_hdr("Transfer-Encoding", "chunked");
@@ -178,7 +178,7 @@ Test(limits, te_two_field_lines_chunked_twice_is_400)
     expect_rc(TG_EINVAL, "TE: chunked twice");
 }
 
-Test(limits, te_two_field_lines_gzip_then_chunked_is_501)
+Test(validate, te_two_field_lines_gzip_then_chunked_is_501)
 {
     base();
     add_hdr("Transfer-Encoding", "gzip");
@@ -186,7 +186,7 @@ Test(limits, te_two_field_lines_gzip_then_chunked_is_501)
     expect_rc(TG_ENOTIMPL, "TE: gzip + TE: chunked");
 }
 
-Test(limits, te_lone_chunked_after_empty_field_line_is_400)
+Test(validate, te_lone_chunked_after_empty_field_line_is_400)
 {
     /* The same list as "chunked", but not the one spelling the server decodes. */
     base();
@@ -203,10 +203,10 @@ static int cl_rc(const char *value)
     base();
     req.method = "POST";
     add_hdr("Content-Length", value);
-    return tg_limits_check(&req);
+    return tg_validate_check(&req);
 }
 
-Test(limits, cl_digits_pass)
+Test(validate, cl_digits_pass)
 {
     cr_assert(eq(int, cl_rc("0"), TG_OK));
     cr_assert(eq(int, cl_rc("5"), TG_OK));
@@ -214,12 +214,12 @@ Test(limits, cl_digits_pass)
     cr_assert(eq(int, cl_rc("123456789012345678"), TG_OK)); /* 18 digits: the longest */
 }
 
-Test(limits, cl_nineteen_digits_is_400)
+Test(validate, cl_nineteen_digits_is_400)
 {
     cr_assert(eq(int, cl_rc("1234567890123456789"), TG_EINVAL));
 }
 
-Test(limits, cl_sign_space_hex_list_or_empty_is_400)
+Test(validate, cl_sign_space_hex_list_or_empty_is_400)
 {
     const char *bad[] = {"+5", "-5", "5 ", " 5", "5 5", "0x5", "5,5", "5, 5", "", "5.0", "five"};
 
@@ -228,7 +228,7 @@ Test(limits, cl_sign_space_hex_list_or_empty_is_400)
     }
 }
 
-Test(limits, cl_repeated_same_value_is_400)
+Test(validate, cl_repeated_same_value_is_400)
 {
     base();
     add_hdr("Content-Length", "5");
@@ -236,7 +236,7 @@ Test(limits, cl_repeated_same_value_is_400)
     expect_rc(TG_EINVAL, "CL: 5 twice");
 }
 
-Test(limits, cl_repeated_different_values_is_400)
+Test(validate, cl_repeated_different_values_is_400)
 {
     base();
     add_hdr("Content-Length", "3");
@@ -246,27 +246,27 @@ Test(limits, cl_repeated_different_values_is_400)
 
 /* ---- Host ---------------------------------------------------------------------------------- */
 
-Test(limits, host_missing_in_http11_is_400)
+Test(validate, host_missing_in_http11_is_400)
 {
     set_target("/");
     expect_rc(TG_EINVAL, "no Host in 1.1");
 }
 
-Test(limits, host_missing_in_http10_passes)
+Test(validate, host_missing_in_http10_passes)
 {
     set_target("/");
     req.version = "HTTP/1.0";
     expect_rc(TG_OK, "no Host in 1.0");
 }
 
-Test(limits, host_twice_is_400)
+Test(validate, host_twice_is_400)
 {
     base();
     add_hdr("Host", "gw.example");
     expect_rc(TG_EINVAL, "two Host lines, same value");
 }
 
-Test(limits, host_valid_forms_pass)
+Test(validate, host_valid_forms_pass)
 {
     const char *ok[] = {"gw.example", "gw.example:8080",      "127.0.0.1:1", "[::1]:80",
                         "",           "xn--bcher-kva.example"};
@@ -275,11 +275,11 @@ Test(limits, host_valid_forms_pass)
         setup();
         set_target("/");
         add_hdr("Host", ok[i]);
-        cr_expect(eq(int, tg_limits_check(&req), TG_OK), "Host \"%s\"", ok[i]);
+        cr_expect(eq(int, tg_validate_check(&req), TG_OK), "Host \"%s\"", ok[i]);
     }
 }
 
-Test(limits, host_invalid_value_is_400)
+Test(validate, host_invalid_value_is_400)
 {
     const char *bad[] = {"a b", "a/b", "user@host", "a\\b", "h?x", "h#x", "h\"x", "h\xc3\xa9"};
 
@@ -287,13 +287,13 @@ Test(limits, host_invalid_value_is_400)
         setup();
         set_target("/");
         add_hdr("Host", bad[i]);
-        cr_expect(eq(int, tg_limits_check(&req), TG_EINVAL), "Host \"%s\"", bad[i]);
+        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "Host \"%s\"", bad[i]);
     }
 }
 
 /* ---- field names and values ---------------------------------------------------------------- */
 
-Test(limits, name_with_every_tchar_passes)
+Test(validate, name_with_every_tchar_passes)
 {
     base();
     add_hdr("!#$%&'*+-.^_`|~09azAZ", "v");
@@ -301,7 +301,7 @@ Test(limits, name_with_every_tchar_passes)
 }
 
 /* libmicrohttpd 0.9.75 keeps "Name : v" as the name "Name ": RFC 9112 5.1 wants a 400. */
-Test(limits, name_with_whitespace_before_colon_is_400)
+Test(validate, name_with_whitespace_before_colon_is_400)
 {
     base();
     add_hdr("Transfer-Encoding ", "chunked");
@@ -312,7 +312,7 @@ Test(limits, name_with_whitespace_before_colon_is_400)
     expect_rc(TG_EINVAL, "\"X-A\\t\"");
 }
 
-Test(limits, name_with_separator_or_control_is_400)
+Test(validate, name_with_separator_or_control_is_400)
 {
     const char *bad[] = {"X A", "X-A: 2", "X(A",   "X/A",     "X\"A",
                          "X@A", "X\x7f",  "X\x01", "\xc3\xa9"};
@@ -321,18 +321,18 @@ Test(limits, name_with_separator_or_control_is_400)
         setup();
         base();
         add_hdr(bad[i], "v");
-        cr_expect(eq(int, tg_limits_check(&req), TG_EINVAL), "name \"%s\"", bad[i]);
+        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "name \"%s\"", bad[i]);
     }
 }
 
-Test(limits, empty_name_is_400)
+Test(validate, empty_name_is_400)
 {
     base();
     add_hdr("", "v");
     expect_rc(TG_EINVAL, "empty name");
 }
 
-Test(limits, value_with_cr_lf_or_nul_is_400)
+Test(validate, value_with_cr_lf_or_nul_is_400)
 {
     static const char cr[] = "1\rX-B: 2";
     static const char lf[] = "1\nX-B: 2";
@@ -351,7 +351,7 @@ Test(limits, value_with_cr_lf_or_nul_is_400)
     expect_rc(TG_EINVAL, "NUL");
 }
 
-Test(limits, value_with_other_controls_is_400)
+Test(validate, value_with_other_controls_is_400)
 {
     const char *bad[] = {"a\x01", "a\x0b!", "a\x0c", "a\x1f", "a\x7f"};
 
@@ -359,11 +359,11 @@ Test(limits, value_with_other_controls_is_400)
         setup();
         base();
         add_hdr("X-A", bad[i]);
-        cr_expect(eq(int, tg_limits_check(&req), TG_EINVAL), "value %zu", i);
+        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "value %zu", i);
     }
 }
 
-Test(limits, value_with_tab_space_and_obs_text_passes)
+Test(validate, value_with_tab_space_and_obs_text_passes)
 {
     base();
     add_hdr("X-A", "a\tb c");
@@ -380,10 +380,10 @@ static int target_rc(const char *t)
     setup();
     add_hdr("Host", "gw.example");
     set_target(t);
-    return tg_limits_check(&req);
+    return tg_validate_check(&req);
 }
 
-Test(limits, dot_segments_are_400)
+Test(validate, dot_segments_are_400)
 {
     const char *bad[] = {"/a/../b",          "/a/./b",      "/..",       "/.",        "/a/..",
                          "/a/%2e%2e/b",      "/a/%2E%2E/b", "/a/%2e./b", "/a/.%2E/b", "/a/%2e/b",
@@ -394,7 +394,7 @@ Test(limits, dot_segments_are_400)
     }
 }
 
-Test(limits, dot_lookalikes_pass)
+Test(validate, dot_lookalikes_pass)
 {
     const char *ok[] = {"/a/.../b",     "/a/..b",     "/a/b..",     "/.well-known/x",
                         "/a/%2e%2e%2e", "/a/%2f../b", "/a?x=/../y", "/a/b.c"};
@@ -404,7 +404,7 @@ Test(limits, dot_lookalikes_pass)
     }
 }
 
-Test(limits, target_with_space_hash_or_control_is_400)
+Test(validate, target_with_space_hash_or_control_is_400)
 {
     const char *bad[] = {"/a b", "/a#f", "/a\x7f", "/a\x01", "/a\xc3\xa9", "a", "*"};
 
@@ -413,13 +413,13 @@ Test(limits, target_with_space_hash_or_control_is_400)
     }
 }
 
-Test(limits, percent_encoding_is_kept)
+Test(validate, percent_encoding_is_kept)
 {
     cr_assert(eq(int, target_rc("/raw/a%20b/%2F?x=%00"), TG_OK));
     cr_assert(eq(str, req.target, "/raw/a%20b/%2F?x=%00"));
 }
 
-Test(limits, absolute_form_becomes_origin_form)
+Test(validate, absolute_form_becomes_origin_form)
 {
     cr_assert(eq(int, target_rc("http://gw.example/raw/x?q=1"), TG_OK));
     cr_assert(eq(str, req.target, "/raw/x?q=1"));
@@ -427,14 +427,14 @@ Test(limits, absolute_form_becomes_origin_form)
     cr_assert(eq(sz, req.path_len, strlen("/raw/x")));
 }
 
-Test(limits, absolute_form_scheme_is_case_insensitive_and_https_works)
+Test(validate, absolute_form_scheme_is_case_insensitive_and_https_works)
 {
     cr_assert(eq(int, target_rc("HTTPS://gw.example:8443/p"), TG_OK));
     cr_assert(eq(str, req.target, "/p"));
     cr_assert(eq(sz, req.path_len, 2));
 }
 
-Test(limits, absolute_form_without_path_is_slash)
+Test(validate, absolute_form_without_path_is_slash)
 {
     cr_assert(eq(int, target_rc("http://gw.example"), TG_OK));
     cr_assert(eq(str, req.target, "/"));
@@ -445,12 +445,12 @@ Test(limits, absolute_form_without_path_is_slash)
     cr_assert(eq(sz, req.path_len, 1));
 }
 
-Test(limits, absolute_form_dot_segments_are_400)
+Test(validate, absolute_form_dot_segments_are_400)
 {
     cr_assert(eq(int, target_rc("http://gw.example/a/../b"), TG_EINVAL));
 }
 
-Test(limits, other_schemes_are_400)
+Test(validate, other_schemes_are_400)
 {
     cr_assert(eq(int, target_rc("ftp://gw.example/p"), TG_EINVAL));
 }

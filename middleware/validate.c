@@ -1,4 +1,4 @@
-#include "middleware/limits.h"
+#include "middleware/validate.h"
 
 #include <string.h>
 #include <strings.h>
@@ -8,7 +8,7 @@
 
 static int fail(struct tg_req *req, int err, const char *why)
 {
-    req->err_detail = why;
+    req->end.detail = why;
     return err;
 }
 
@@ -240,7 +240,7 @@ static int check_target(struct tg_req *req)
     return TG_OK;
 }
 
-int tg_limits_check(struct tg_req *req)
+int tg_validate_check(struct tg_req *req)
 {
     int rc = check_fields(req);
 
@@ -256,27 +256,18 @@ int tg_limits_check(struct tg_req *req)
     return rc;
 }
 
-static int limits_on_headers(struct tg_req *req)
+static int validate_on_headers(struct tg_req *req)
 {
     int rc;
 
-    if (req->hdrs_dropped) {
-        req->err_detail = "too many request headers";
-        return tg_req_fail_status(req, 431, TG_ETOOBIG, req->err_detail);
+    if (req->n_hdrs_seen > req->n_hdrs) {
+        return fail(req, TG_EHEADERS, "too many request headers");
     }
-    rc = tg_limits_check(req);
-
+    rc = tg_validate_check(req);
     return rc == TG_OK ? TG_MW_NEXT : rc;
 }
 
-static int limits_on_request(struct tg_req *req)
-{
-    (void)req;
-    return TG_MW_NEXT;
-}
-
-const struct tg_mw_ops tg_mw_limits = {
-    .name = "limits",
-    .on_headers = limits_on_headers,
-    .on_request = limits_on_request,
+const struct tg_mw_ops tg_mw_validate = {
+    .name = "validate",
+    .on_headers = validate_on_headers,
 };

@@ -1,0 +1,31 @@
+#ifndef TG_GATEWAY_HANDLER_H
+#define TG_GATEWAY_HANDLER_H
+
+#include <jansson.h>
+
+struct tg_req;
+struct tg_route_load; /* routes/table.h: what a handler's load reads */
+
+/* What answers a route, described by itself (h2o's on_req registration, nginx's command
+ * tables). One static const instance per handler file under routes/, listed once in
+ * routes/registry.c. The route table picks a route's handler by key, lets it load its part of
+ * the route, and stores the result in the route's policy; the chain calls serve; the server
+ * calls cancel through tg_req_cancel. */
+struct tg_handler_ops {
+    const char *key;         /* the route key that selects it: "upstream", "backends", ... */
+    const char *const *keys; /* further route keys it reads (NULL-terminated), may be NULL */
+    /* Parses its part of the route into *conf (owned by the route, freed with cleanup).
+     * TG_OK, or TG_EINVAL with a FILE:LINE:COL error set through the load's conf ctx. */
+    int (*load)(const struct tg_route_load *rl, void **conf);
+    void (*cleanup)(void *conf); /* NULL-safe */
+    /* Runs once the body is complete, req->policy and req->match are set and the deadline
+     * is known: TG_MW_DONE (req->resp ready), TG_MW_ASYNC (calls run; tg_req_complete()
+     * follows once req->resp is ready) or a negative tg_err. */
+    int (*serve)(struct tg_req *req);
+    /* The client left (TG_ECANCELED), the gateway drains (TG_EDRAIN), ...: stop every call,
+     * settle req->resp (an error for err) and complete the request. NULL for handlers that
+     * never return TG_MW_ASYNC. */
+    void (*cancel)(struct tg_req *req, int err);
+};
+
+#endif
