@@ -1,6 +1,7 @@
 # tracegate: two commands on a fresh Debian 12 machine, as root.
 #   make run   installs what is missing, builds, starts the demo ePRO services and the gateway
 #   make test  installs what is missing, builds (plain and sanitizer), runs every test
+#   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CONF       ?= conf/tracegate.json
@@ -9,13 +10,17 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libjansson-dev uuid-dev libcriterion-dev curl openssl
+# Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
+LINT_PACKAGES := clang-format clang-tidy
 
-.PHONY: all deps build asan run test test-plain test-asan check-conf bench clean
+.PHONY: all deps lint-deps build configure asan run test test-plain test-asan lint format \
+	check-conf bench clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# $(call install_missing,PACKAGES): apt-get installs those of PACKAGES dpkg does not have.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -23,9 +28,19 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-build: deps
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+lint-deps:
+	$(call install_missing,$(LINT_PACKAGES))
+
+# Writes $(BUILD)/compile_commands.json too, which clang-tidy reads.
+configure: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 asan: deps
@@ -46,6 +61,19 @@ test-plain: build
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
+
+# The layer checker's own test, then format, layers and clang-tidy. Every step runs; the target
+# fails if any step did. clang-tidy needs cmake's compile database, not a build.
+LINT_STEPS := test_layers format layers tidy
+lint: configure lint-deps
+	@failed=""; for step in $(LINT_STEPS); do \
+	  echo "== tools/lint/$$step.sh"; \
+	  BUILD=$(BUILD) JOBS=$(JOBS) tools/lint/$$step.sh || failed="$$failed $$step"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make lint: failed:$$failed" >&2; exit 1; fi
+
+format: lint-deps
+	tools/lint/format.sh --fix
 
 bench: build
 	bench/run.sh
