@@ -47,16 +47,13 @@ static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
 static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
 
-#define PHASE(mws)                        \
-    {                                     \
-        mws, sizeof(mws) / sizeof(mws[0]) \
-    }
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct tg_chain chain = {
-    PHASE(on_headers),
-    PHASE(on_request),
-    PHASE(on_response),
-    PHASE(on_done),
+    .headers = {on_headers, COUNT(on_headers)},
+    .request = {on_request, COUNT(on_request)},
+    .response = {on_response, COUNT(on_response)},
+    .done = {on_done, COUNT(on_done)},
 };
 
 #define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */

@@ -382,6 +382,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         cr->watching = false;
     }
     if (req->pending > 0) {
+        /* MHD is closing the connection (daemon stop): nothing to resume any more. */
+        req->on_complete = NULL;
         tg_req_cancel(req, TG_ECANCELED);
     }
     if (req->phase > TG_REQ_HEADERS &&

@@ -390,7 +390,10 @@ static int load_backend(const struct tg_route_load *rl, const char *jpath, const
     b->name = strdup(name);
     b->path = strdup(bpath);
     b->method = strdup(method);
-    return b->name != NULL && b->path != NULL && b->method != NULL ? TG_OK : TG_ENOMEM;
+    if (b->name == NULL || b->path == NULL || b->method == NULL) {
+        return TG_ENOMEM;
+    }
+    return TG_OK;
 }
 
 static void fanout_cleanup(void *conf)
@@ -440,7 +443,7 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
         tg_jpos_path_index(bpath, sizeof(bpath), path, i);
         rc = load_backend(rl, bpath, json_array_get(arr, i), b);
         for (size_t j = 0; rc == TG_OK && j < i; j++) {
-            if (strcmp(fc->backends[j].name, b->name) == 0) {
+            if (fc->backends[j].name != NULL && strcmp(fc->backends[j].name, b->name) == 0) {
                 return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), bpath, "name"),
                                      "duplicate backend name %s (also backends[%zu])",
                                      tg_jpos_quote(quoted, sizeof(quoted), b->name), j);

@@ -130,7 +130,9 @@ static int load_body(const struct tg_route_load *rl, const json_t *body, struct 
         }
         *type = "text/plain; charset=utf-8";
     } else {
-        c->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        /* 15 significant digits: 0.1 stays 0.1 (jansson's default of 17 writes
+         * 0.10000000000000001). */
+        c->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         c->body_len = c->body != NULL ? strlen(c->body) : 0;
         *type = "application/json";
     }

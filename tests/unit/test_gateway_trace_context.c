@@ -21,8 +21,8 @@
 #include <criterion/new/assert.h>
 
 #include "gateway/err.h"
-#include "gateway/trace_context.h"
 #include "gateway/random.h"
+#include "gateway/trace_context.h"
 
 TestSuite(trace_context, .timeout = 60);
 
