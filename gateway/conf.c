@@ -15,8 +15,6 @@
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_MAX_LEN 64
-#define GIB           1073741824u
-#define HOUR_MS       3600000u
 
 static const char *const top_keys[] = {
     "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams", "routes", NULL,
@@ -186,14 +184,15 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
                                   &conf->max_connections);
     }
     if (rc == TG_OK) {
-        rc = tg_conf_get_size(ctx, lim, "limits", "max_body_bytes", 0, GIB, &conf->max_body_bytes);
+        rc = tg_conf_get_size(ctx, lim, "limits", "max_body_bytes", 0, TG_CONF_GIB,
+                              &conf->max_body_bytes);
     }
     if (rc == TG_OK) {
-        rc = tg_conf_get_size(ctx, lim, "limits", "max_response_bytes", 1, GIB,
+        rc = tg_conf_get_size(ctx, lim, "limits", "max_response_bytes", 1, TG_CONF_GIB,
                               &conf->max_response_bytes);
     }
     if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, lim, "limits", "client_timeout_ms", 1, HOUR_MS,
+        rc = tg_conf_get_unsigned(ctx, lim, "limits", "client_timeout_ms", 1, TG_CONF_HOUR_MS,
                                   &conf->client_timeout_ms);
     }
     if (rc == TG_OK) {
@@ -365,7 +364,7 @@ static int load_upstream(struct tg_conf_ctx *ctx, const char *jpath, const char 
         rc = parse_url(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "url"), url, up);
     }
     if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 1, HOUR_MS, &up->timeout_ms);
+        rc = tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 1, TG_CONF_HOUR_MS, &up->timeout_ms);
     }
     if (rc == TG_OK) {
         rc = tg_conf_get_unsigned(ctx, v, jpath, "connect_timeout_ms", 1, 60000,

@@ -78,7 +78,7 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t cap)
     }
 }
 
-static void on_complete(struct tg_req *req);
+static void resume_after_handler(struct tg_req *req);
 
 /* Runs once per request, before the URI is decoded: the request object is born here so the
  * raw request-target (what the client sent, percent-encoding intact) is kept for forwarding. */
@@ -106,7 +106,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->up = srv->up;
     req->stats = srv->stats;
     req->tls = srv->tls;
-    req->on_complete = on_complete;
+    req->on_complete = resume_after_handler;
     cr->srv = srv;
     cr->conn = conn;
     cr->watching = false;
@@ -223,8 +223,9 @@ static void on_client_hangup(void *arg, int fd, uint32_t events)
     tg_req_cancel(req, TG_ECANCELED);
 }
 
-/* Set as req->on_complete: the handler's work is over, let MHD call us again. */
-static void on_complete(struct tg_req *req)
+/* Set as req->on_complete: the handler's work is over, let MHD call the access handler again
+ * (which queues the answer). */
+static void resume_after_handler(struct tg_req *req)
 {
     struct conn_req *cr = conn_req_of(req);
 
@@ -361,8 +362,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 /* MHD is done with the request: its end is decided here (answer fully sent or not), then the
  * done phase runs and the request is freed. */
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void on_request_ended(void *cls, struct MHD_Connection *conn, void **con_cls,
+                             enum MHD_RequestTerminationCode toe)
 {
     struct tg_server *srv = cls;
     struct conn_req *cr = *con_cls;
@@ -514,7 +515,7 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
             (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-            MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended,
             srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER,
             mhd_log, srv, MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
             o->tls_key_pem, MHD_OPTION_END);
@@ -525,7 +526,7 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
         (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
 }
 

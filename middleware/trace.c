@@ -89,7 +89,7 @@ static void set_plain(struct tg_req *req, const char *v, size_t len)
     req->trace.id[len] = '\0';
 }
 
-int tg_trace_extract(struct tg_req *req)
+static int extract(struct tg_req *req)
 {
     struct tg_traceparent tp;
     const char *tpv = NULL;
@@ -142,7 +142,7 @@ int tg_trace_extract(struct tg_req *req)
 
 static int trace_on_headers(struct tg_req *req)
 {
-    return tg_trace_extract(req) == TG_OK ? TG_MW_NEXT : TG_ENOMEM;
+    return extract(req) == TG_OK ? TG_MW_NEXT : TG_ENOMEM;
 }
 
 /* Whatever the answer (proxied, error, local, early), the client gets the id back, with the

@@ -8,8 +8,4 @@
  * gateway's traceparent on every answer. */
 extern const struct tg_mw_ops tg_mw_trace;
 
-/* The decision itself, for unit tests: fills req->trace from req's headers and req->conf
- * (tracestate in request memory). TG_OK or TG_ENOMEM. */
-int tg_trace_extract(struct tg_req *req);
-
 #endif

@@ -240,7 +240,7 @@ static int check_target(struct tg_req *req)
     return TG_OK;
 }
 
-int tg_validate_check(struct tg_req *req)
+static int check(struct tg_req *req)
 {
     int rc = check_fields(req);
 
@@ -263,7 +263,7 @@ static int validate_on_headers(struct tg_req *req)
     if (req->n_hdrs_seen > req->n_hdrs) {
         return fail(req, TG_EHEADERS, "too many request headers");
     }
-    rc = tg_validate_check(req);
+    rc = check(req);
     return rc == TG_OK ? TG_MW_NEXT : rc;
 }
 

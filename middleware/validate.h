@@ -9,11 +9,9 @@
  * Transfer-Encoding but a lone "chunked", repeated or malformed Content-Length, missing, repeated
  * or invalid Host, dot segments, more than TG_REQ_HEADERS_MAX header fields (431). Rewrites an
  * absolute-form target to origin-form. */
-extern const struct tg_mw_ops tg_mw_validate;
-
-/* The checks alone, for unit tests: TG_OK, TG_EINVAL (400), or TG_ENOTIMPL (501: a transfer
- * coding before chunked) with req->end.detail set to a static reason. Reads req->version,
- * hdrs and target; may rewrite req->target, target_len and path_len. */
-int tg_validate_check(struct tg_req *req);
+extern const struct tg_mw_ops tg_mw_validate; /* on_headers: TG_MW_NEXT, TG_EINVAL (400),
+                                               * TG_ENOTIMPL (501: a transfer coding before
+                                               * chunked) or TG_EHEADERS (431), with
+                                               * req->end.detail set to a static reason */
 
 #endif

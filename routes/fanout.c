@@ -18,11 +18,7 @@
 #include "routes/merge.h"
 #include "routes/table.h"
 
-#define URL_MAX          16384
 #define COMPLETED_HEADER "X-Tracegate-Completed"
-#define GIB              1073741824u
-#define HOUR_MS          3600000u
-#define MIB              1048576u
 
 static const char *const fanout_keys[] = {"max_merged_bytes", NULL};
 static const char *const backend_keys[] = {
@@ -272,7 +268,7 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
     uint64_t left = tg_req_remaining_ms(req);
     int rc;
 
-    if (backend_url(req, b, url, URL_MAX) < 0) {
+    if (backend_url(req, b, url, TG_URL_MAX) < 0) {
         settle(fo, &fo->parts[i], TG_EINVAL, 0, NULL, 0, "backend url too long", false);
         return;
     }
@@ -293,7 +289,7 @@ static int fanout_serve(struct tg_req *req)
     const struct tg_fanout_conf *fc = req->policy->handler_conf;
     struct fanout *fo = tg_req_alloc(req, &tg_handler_fanout, sizeof(*fo), fanout_dispose);
     struct fwd *f = malloc(sizeof(*f));
-    char *url = malloc(URL_MAX);
+    char *url = malloc(TG_URL_MAX);
     int rc = TG_ENOMEM;
 
     if (fo == NULL || f == NULL || url == NULL) {
@@ -354,7 +350,7 @@ static int load_backend(const struct tg_route_load *rl, const char *jpath, const
     int rc;
 
     b->required = true;
-    b->max_body_bytes = MIB;
+    b->max_body_bytes = TG_CONF_MIB;
     if (!json_is_object(v)) {
         return tg_conf_error(ctx, jpath, "expected an object, got %s", tg_conf_type_name(v));
     }
@@ -378,12 +374,12 @@ static int load_backend(const struct tg_route_load *rl, const char *jpath, const
                                    method, false);
     }
     rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "required", &b->required);
-    rc = rc != TG_OK
-             ? rc
-             : tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 0, HOUR_MS, &b->timeout_ms);
-    rc = rc != TG_OK
-             ? rc
-             : tg_conf_get_size(ctx, v, jpath, "max_body_bytes", 1, GIB, &b->max_body_bytes);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 0, TG_CONF_HOUR_MS,
+                                            &b->timeout_ms);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_size(ctx, v, jpath, "max_body_bytes", 1, TG_CONF_GIB,
+                                        &b->max_body_bytes);
     if (rc != TG_OK) {
         return rc;
     }
@@ -424,7 +420,7 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
         return TG_ENOMEM;
     }
     *out = fc; /* freed with the route from here on */
-    fc->max_merged_bytes = (size_t)4 * MIB;
+    fc->max_merged_bytes = (size_t)4 * TG_CONF_MIB;
     rc = tg_conf_get_json(rl->ctx, rl->obj, rl->jpath, "backends", JSON_ARRAY, true, &arr);
     if (rc != TG_OK) {
         return rc;
@@ -453,7 +449,7 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
             return rc;
         }
     }
-    return tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1, GIB,
+    return tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1, TG_CONF_GIB,
                             &fc->max_merged_bytes);
 }
 

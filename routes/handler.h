@@ -12,6 +12,9 @@
 bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connection,
                              size_t connection_len);
 
+/* The longest upstream URL a handler builds (origin, base path, path and query). */
+#define TG_URL_MAX 16384
+
 /* Room tg_header_forward needs: every client header plus the three X-Forwarded-* lines. */
 #define TG_HEADER_FORWARD_MAX (TG_REQ_HEADERS_MAX + 3)
 #define TG_XFF_MAX            1024

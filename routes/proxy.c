@@ -14,9 +14,6 @@
 #include "routes/handler.h"
 #include "routes/table.h"
 
-#define URL_MAX 16384
-#define HOUR_MS 3600000u
-
 static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
                                          NULL};
 
@@ -118,7 +115,7 @@ static int proxy_serve(struct tg_req *req)
     const struct tg_upstream *u = pc->upstream;
     struct tg_kv hdrs[TG_HEADER_FORWARD_MAX];
     char xff[TG_XFF_MAX];
-    char url[URL_MAX]; /* on the stack: curl copies it, and this runs once per request */
+    char url[TG_URL_MAX]; /* on the stack: curl copies it, and this runs once per request */
     size_t ulen = strlen(u->url);
     long n;
     int rc;
@@ -137,7 +134,7 @@ static int proxy_serve(struct tg_req *req)
     };
 
     memcpy(url, u->url, ulen);
-    n = tg_proxy_target(req, url + ulen, URL_MAX - ulen);
+    n = tg_proxy_target(req, url + ulen, TG_URL_MAX - ulen);
     if (n < 0) {
         return tg_req_fail(req, TG_EINVAL, "upstream url too long");
     }
@@ -205,7 +202,7 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
     rc = rc != TG_OK ? rc : load_upstream_path(rl, pc);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, rl->obj, rl->jpath, "upstream_timeout_ms", 0,
-                                            HOUR_MS, &pc->upstream_timeout_ms);
+                                            TG_CONF_HOUR_MS, &pc->upstream_timeout_ms);
     rc = rc != TG_OK
              ? rc
              : tg_conf_get_bool(rl->ctx, rl->obj, rl->jpath, "strip_prefix", &pc->strip_prefix);

@@ -14,9 +14,6 @@
 #include "routes/registry.h"
 #include "routes/table_internal.h"
 
-#define GIB     1073741824u
-#define HOUR_MS 3600000u
-
 /* Keys every route may have, whatever its handler. */
 static const char *const common_keys[] = {
     "name",
@@ -264,11 +261,11 @@ static int load_identity(struct tg_conf_ctx *ctx, const char *jpath, const json_
 static int load_policy(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
                        struct tg_policy *p)
 {
-    int rc = tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 1, HOUR_MS, &p->timeout_ms);
+    int rc = tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 1, TG_CONF_HOUR_MS, &p->timeout_ms);
 
-    rc = rc != TG_OK
-             ? rc
-             : tg_conf_get_size(ctx, v, jpath, "max_body_bytes", 0, GIB, &p->max_body_bytes);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_size(ctx, v, jpath, "max_body_bytes", 0, TG_CONF_GIB,
+                                        &p->max_body_bytes);
     rc = rc != TG_OK
              ? rc
              : tg_conf_get_bool(ctx, v, jpath, "accept_client_timeout", &p->accept_client_timeout);

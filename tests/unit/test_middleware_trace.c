@@ -76,7 +76,7 @@ static void add_hdr(const char *name, const char *value)
 
 static void extract(void)
 {
-    cr_assert(eq(int, tg_trace_extract(&req), TG_OK));
+    cr_assert(eq(int, tg_mw_trace.on_headers(&req), TG_OK));
 }
 
 static bool is_lower_hex(const char *s, size_t n)

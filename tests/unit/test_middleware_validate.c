@@ -68,7 +68,7 @@ static void base(void)
 
 static void expect_rc(int want, const char *what)
 {
-    int rc = tg_validate_check(&req);
+    int rc = tg_mw_validate.on_headers(&req);
 
     cr_assert(eq(int, rc, want), "%s: got %d (%s)", what, rc,
               req.end.detail == NULL ? "-" : req.end.detail);
@@ -84,7 +84,7 @@ static int te_rc(const char *value)
     base();
     req.method = "POST";
     add_hdr("Transfer-Encoding", value);
-    return tg_validate_check(&req);
+    return tg_mw_validate.on_headers(&req);
 }
 
 /* ---- Transfer-Encoding ------------------------------------------------------------------- */
@@ -203,7 +203,7 @@ static int cl_rc(const char *value)
     base();
     req.method = "POST";
     add_hdr("Content-Length", value);
-    return tg_validate_check(&req);
+    return tg_mw_validate.on_headers(&req);
 }
 
 Test(validate, cl_digits_pass)
@@ -275,7 +275,7 @@ Test(validate, host_valid_forms_pass)
         setup();
         set_target("/");
         add_hdr("Host", ok[i]);
-        cr_expect(eq(int, tg_validate_check(&req), TG_OK), "Host \"%s\"", ok[i]);
+        cr_expect(eq(int, tg_mw_validate.on_headers(&req), TG_OK), "Host \"%s\"", ok[i]);
     }
 }
 
@@ -287,7 +287,7 @@ Test(validate, host_invalid_value_is_400)
         setup();
         set_target("/");
         add_hdr("Host", bad[i]);
-        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "Host \"%s\"", bad[i]);
+        cr_expect(eq(int, tg_mw_validate.on_headers(&req), TG_EINVAL), "Host \"%s\"", bad[i]);
     }
 }
 
@@ -321,7 +321,7 @@ Test(validate, name_with_separator_or_control_is_400)
         setup();
         base();
         add_hdr(bad[i], "v");
-        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "name \"%s\"", bad[i]);
+        cr_expect(eq(int, tg_mw_validate.on_headers(&req), TG_EINVAL), "name \"%s\"", bad[i]);
     }
 }
 
@@ -359,7 +359,7 @@ Test(validate, value_with_other_controls_is_400)
         setup();
         base();
         add_hdr("X-A", bad[i]);
-        cr_expect(eq(int, tg_validate_check(&req), TG_EINVAL), "value %zu", i);
+        cr_expect(eq(int, tg_mw_validate.on_headers(&req), TG_EINVAL), "value %zu", i);
     }
 }
 
@@ -380,7 +380,7 @@ static int target_rc(const char *t)
     setup();
     add_hdr("Host", "gw.example");
     set_target(t);
-    return tg_validate_check(&req);
+    return tg_mw_validate.on_headers(&req);
 }
 
 Test(validate, dot_segments_are_400)

@@ -30,11 +30,11 @@ static void setup(void)
         "{\"method\": \"GET\", \"path\": \"/k/*\", \"upstream\": \"a\"}\n"
         "]}";
 
-    cr_assert(eq(int,
-                 tg_conf_load(tmpconf_write("proxy", text), tg_route_table_load, &conf, err,
-                              sizeof(err)),
-                 TG_OK),
-              "%s", err);
+    cr_assert(
+        eq(int,
+           tg_conf_load(tmpconf_write("proxy", text), tg_route_table_load, &conf, err, sizeof(err)),
+           TG_OK),
+        "%s", err);
 }
 
 static void teardown(void)

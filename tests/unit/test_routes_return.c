@@ -104,7 +104,8 @@ Test(return_route, status_range_both_sides)
     tg_req_cleanup(&req);
     tg_conf_unref(conf);
     conf = NULL;
-    expect_err("{\"status\": 199}", "expected an integer in 200..599, got 199 (at routes[0].return.status)");
+    expect_err("{\"status\": 199}",
+               "expected an integer in 200..599, got 199 (at routes[0].return.status)");
     expect_err("{\"status\": 600}", "expected an integer in 200..599, got 600");
 }
 
@@ -113,8 +114,7 @@ Test(return_route, bad_specs_are_refused)
     expect_err("\"down\"", "expected an object, got a string (at routes[0].return)");
     expect_err("{\"stauts\": 503}", "unknown key \"stauts\" (at routes[0].return.stauts)");
     expect_err("{\"status\": 204, \"body\": {}}", "status 204 has no body");
-    expect_err("{\"headers\": {\"Content-Length\": \"3\"}}",
-               "bad header name \"Content-Length\"");
+    expect_err("{\"headers\": {\"Content-Length\": \"3\"}}", "bad header name \"Content-Length\"");
     expect_err("{\"headers\": {\"Bad Name\": \"x\"}}", "bad header name \"Bad Name\"");
     expect_err("{\"headers\": {\"X-A\": \"a\\r\\nX-B: b\"}}",
                "expected a string without control characters");
@@ -126,12 +126,12 @@ Test(return_route, other_kinds_keys_are_refused)
     char err[TG_CONF_ERR_MAX] = "";
 
     conf = NULL;
-    cr_assert(eq(int,
-                 tg_conf_load(tmpconf_write("return",
-                                            "{\"routes\": [{\"method\": \"GET\", \"path\": \"/m\","
-                                            " \"return\": {}, \"strip_prefix\": true}]}"),
-                              tg_route_table_load, &conf, err, sizeof(err)),
-                 TG_EINVAL));
+    cr_assert(eq(
+        int,
+        tg_conf_load(tmpconf_write("return", "{\"routes\": [{\"method\": \"GET\", \"path\": \"/m\","
+                                             " \"return\": {}, \"strip_prefix\": true}]}"),
+                     tg_route_table_load, &conf, err, sizeof(err)),
+        TG_EINVAL));
     cr_assert(not(zero(ptr, strstr(err, "\"strip_prefix\" is only for routes with \"upstream\""))),
               "%s", err);
 }
