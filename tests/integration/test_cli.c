@@ -9,7 +9,9 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/proc.h"
 
 /* Runs the gateway with args to completion; returns its exit code, out gets stdout+stderr. */
 static int run(const char *const *args, char *out, size_t cap)

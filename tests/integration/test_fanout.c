@@ -10,7 +10,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct fixture fx;
 

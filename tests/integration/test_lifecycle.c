@@ -14,7 +14,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct proc stub;
 static struct proc gw;

@@ -7,7 +7,9 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
 
 static struct fixture fx;
 

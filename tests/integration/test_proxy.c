@@ -8,7 +8,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct fixture fx;
 

@@ -20,7 +20,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 #define SMUGGLED      "GET /raw/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
 #define READ_TIMEOUT  5000 /* ms for an answer; generous for an ASan build */

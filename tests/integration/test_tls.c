@@ -11,7 +11,9 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
 
 static struct fixture fx;
 static char dir[128];
