@@ -38,12 +38,7 @@ static void setup(void)
     const char *specs[] = {"0:test"};
 
     fixture_stub_start(&fx, specs, 1, true);
-    fixture_gateway_start(
-        &fx,
-        "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"}},"
-        "\"routes\":[{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"}]}",
-        fx.stub.ports[0]);
+    fixture_gateway_start(&fx, "smuggling.json", NULL, 0);
 }
 
 static void teardown(void)

@@ -1,7 +1,7 @@
 #include "tests/support/fixture.h"
 
 #include <signal.h>
-#include <stdarg.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -19,15 +19,23 @@ void fixture_stub_start(struct fixture *f, const char *const *specs, size_t n_sp
                  "stub did not start: %s", f->stub.log_path);
 }
 
-void fixture_gateway_start(struct fixture *f, const char *conf_fmt, ...)
+void fixture_gateway_start(struct fixture *f, const char *tmpl, const struct conf_var *vars,
+                           size_t n_vars)
 {
-    va_list ap;
-    int rc;
+    char ports[PROC_PORTS_MAX][2][16];
+    struct conf_var all[PROC_PORTS_MAX + 16];
+    size_t n = 0;
 
-    va_start(ap, conf_fmt);
-    rc = conf_vwrite(f->conf_path, sizeof(f->conf_path), conf_fmt, ap);
-    va_end(ap);
-    cr_assert_eq(rc, 0, "cannot write the conf %s", f->conf_path);
+    cr_assert_leq(n_vars, 16, "too many conf vars");
+    for (size_t i = 0; i < f->stub.n_ports; i++) {
+        snprintf(ports[i][0], sizeof(ports[i][0]), "STUB_PORT_%zu", i);
+        snprintf(ports[i][1], sizeof(ports[i][1]), "%d", f->stub.ports[i]);
+        all[n++] = (struct conf_var){ports[i][0], ports[i][1]};
+    }
+    for (size_t i = 0; i < n_vars; i++) {
+        all[n++] = vars[i];
+    }
+    conf_template_write(f->conf_path, sizeof(f->conf_path), tmpl, all, n);
     cr_assert_eq(gateway_start(&f->gw, f->conf_path, NULL), 0, "gateway did not start: %s",
                  f->gw.log_path);
 }

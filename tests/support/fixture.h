@@ -10,6 +10,8 @@
 
 #include "tests/support/proc.h"
 
+struct conf_var;
+
 struct fixture {
     struct proc stub;
     struct proc gw;
@@ -22,11 +24,12 @@ struct fixture {
  * start. */
 void fixture_stub_start(struct fixture *f, const char *const *specs, size_t n_specs, bool record);
 
-/* Writes the conf made from conf_fmt and its arguments (the stub's ports: f->stub.ports[i]) to
- * f->conf_path and starts the gateway on it. Fails the test (cr_assert, with the log path) if
- * either step fails. */
-void fixture_gateway_start(struct fixture *f, const char *conf_fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Writes the conf from template tmpl (tests/integration/conf/, see conf_template.h) to
+ * f->conf_path and starts the gateway on it. The placeholders are ${STUB_PORT_0}, ${STUB_PORT_1}
+ * ... (the stub's ports, one per spec given to fixture_stub_start) and those in vars (may be
+ * NULL when n_vars is 0). Fails the test (cr_assert, with the log path) if either step fails. */
+void fixture_gateway_start(struct fixture *f, const char *tmpl, const struct conf_var *vars,
+                           size_t n_vars);
 
 /* Stops the gateway (SIGTERM, 10 s) and the stub (SIGTERM, 5 s), removes the conf and record
  * files, and expects (cr_expect, with the log path) both to exit 0: under ASan, exit 0 also
