@@ -22,15 +22,16 @@ void fixture_stub_start(struct fixture *f, const char *const *specs, size_t n_sp
 void fixture_gateway_start(struct fixture *f, const char *tmpl, const struct conf_var *vars,
                            size_t n_vars)
 {
-    char ports[PROC_PORTS_MAX][2][16];
+    char names[PROC_PORTS_MAX][32];
+    char ports[PROC_PORTS_MAX][16];
     struct conf_var all[PROC_PORTS_MAX + 16];
     size_t n = 0;
 
     cr_assert_leq(n_vars, 16, "too many conf vars");
     for (size_t i = 0; i < f->stub.n_ports; i++) {
-        snprintf(ports[i][0], sizeof(ports[i][0]), "STUB_PORT_%zu", i);
-        snprintf(ports[i][1], sizeof(ports[i][1]), "%d", f->stub.ports[i]);
-        all[n++] = (struct conf_var){ports[i][0], ports[i][1]};
+        snprintf(names[i], sizeof(names[i]), "STUB_PORT_%zu", i);
+        snprintf(ports[i], sizeof(ports[i]), "%d", f->stub.ports[i]);
+        all[n++] = (struct conf_var){names[i], ports[i]};
     }
     for (size_t i = 0; i < n_vars; i++) {
         all[n++] = vars[i];
