@@ -7,6 +7,8 @@
 
 #include <criterion/criterion.h>
 
+#include "tests/support/read_file.h"
+
 #define TEMPLATE_DIR TG_SOURCE_DIR "/tests/integration/conf/"
 #define NAME_MAX_LEN 64
 
@@ -19,38 +21,6 @@ static const char *lookup(const struct conf_var *vars, size_t n_vars, const char
         }
     }
     return NULL;
-}
-
-/* The whole file at path (malloc'd, NUL-terminated), or NULL when it cannot be read. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0;
-    char chunk[4096];
-    size_t n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        char *p = realloc(buf, len + n + 1);
-        if (p == NULL) {
-            free(buf);
-            fclose(f);
-            return NULL;
-        }
-        buf = p;
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (buf == NULL) {
-        buf = calloc(1, 1);
-    } else {
-        buf[len] = '\0';
-    }
-    return buf;
 }
 
 char *conf_template_expand(const char *tmpl, const struct conf_var *vars, size_t n_vars)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tests/support/clock.h"
+#include "tests/support/read_file.h"
 
 /* Forks and execs argv with stdout and stderr in a new temporary log file. */
 static int spawn(struct proc *p, const char *const *argv)
@@ -126,31 +127,7 @@ int proc_stop(struct proc *p, int sig, int timeout_ms)
 
 char *proc_log(const struct proc *p)
 {
-    FILE *f = fopen(p->log_path, "rb");
-    char *buf = NULL;
-    size_t len = 0;
-    size_t cap = 0;
-    char chunk[8192];
-    size_t n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            buf = realloc(buf, cap);
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (buf == NULL) {
-        buf = calloc(1, 1);
-    } else {
-        buf[len] = '\0';
-    }
-    return buf;
+    return read_file(p->log_path);
 }
 
 int proc_log_count(const struct proc *p, const char *const *needles)
