@@ -12,7 +12,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 #define MANY 1000
 
@@ -38,18 +42,7 @@ static void setup(void)
 
     raise_nofile();
     fixture_stub_start(&fx, specs, 1, true);
-    fixture_gateway_start(&fx,
-                          "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-                          "\"limits\":{\"max_connections\":4000},"
-                          "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\","
-                          "\"timeout_ms\":60000}},"
-                          "\"routes\":["
-                          "{\"method\":\"GET\",\"path\":\"/hang/*\",\"upstream\":\"test\","
-                          "\"strip_prefix\":true,\"timeout_ms\":60000},"
-                          "{\"method\":\"GET\",\"path\":\"/keep/*\",\"upstream\":\"test\","
-                          "\"strip_prefix\":true,\"timeout_ms\":5000,"
-                          "\"cancel_on_disconnect\":false}]}",
-                          fx.stub.ports[0]);
+    fixture_gateway_start(&fx, "cancel.json", NULL, 0);
 }
 
 static void teardown(void)

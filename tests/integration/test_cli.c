@@ -9,7 +9,9 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/proc.h"
 
 /* Runs the gateway with args to completion; returns its exit code, out gets stdout+stderr. */
 static int run(const char *const *args, char *out, size_t cap)
@@ -73,12 +75,7 @@ Test(cli, check_names_file_line_column_and_path)
     char out[4096];
     char want[256];
 
-    cr_assert_eq(conf_write(path, sizeof(path),
-                            "{\n  \"upstreams\": {\"a\": {\"url\": \"http://127.0.0.1:1\"}},\n"
-                            "  \"routes\": [\n"
-                            "    {\"method\": \"GET\", \"path\": \"/x\", \"upstream\": \"b\"}\n"
-                            "  ]\n}\n"),
-                 0);
+    conf_template_write(path, sizeof(path), "cli_unknown_upstream.json", NULL, 0);
     const char *args[] = {"--check", "-c", path, NULL};
     cr_expect_eq(run(args, out, sizeof(out)), 1);
     snprintf(want, sizeof(want), "%s:4:49: ", path);
@@ -93,8 +90,7 @@ Test(cli, check_reports_syntax_errors_with_position)
     char out[4096];
     char want[256];
 
-    cr_assert_eq(conf_write(path, sizeof(path), "{\n  \"workers\": 2,\n  \"listen\" \"x\"\n}\n"),
-                 0);
+    conf_template_write(path, sizeof(path), "cli_syntax_error.json", NULL, 0);
     const char *args[] = {"--check", "-c", path, NULL};
     cr_expect_eq(run(args, out, sizeof(out)), 1);
     snprintf(want, sizeof(want), "%s:3:", path);
@@ -118,10 +114,7 @@ Test(cli, port_zero_reports_the_chosen_port)
     struct http_resp r;
     const char *w[] = {"--workers", "3", NULL};
 
-    cr_assert_eq(conf_write(path, sizeof(path),
-                            "{\"listen\":\"127.0.0.1:9\",\"routes\":[{\"method\":\"GET\","
-                            "\"path\":\"/healthz\",\"local\":\"health\"}]}"),
-                 0);
+    conf_template_write(path, sizeof(path), "cli_health.json", NULL, 0);
     cr_assert_eq(gateway_start(&gw, path, w), 0, "log %s", gw.log_path);
     cr_expect_gt(gw.ports[0], 1024);
     cr_expect_eq(proc_log_count(&gw, (const char *const[]){"\"workers\":3", NULL}), 1);
@@ -155,10 +148,7 @@ Test(cli, raises_the_open_file_limit)
     low = old;
     low.rlim_cur = 1024;
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    cr_assert_eq(conf_write(path, sizeof(path),
-                            "{\"listen\":\"127.0.0.1:9\",\"routes\":[{\"method\":\"GET\","
-                            "\"path\":\"/healthz\",\"local\":\"health\"}]}"),
-                 0);
+    conf_template_write(path, sizeof(path), "cli_health.json", NULL, 0);
     cr_assert_eq(gateway_start(&gw, path, NULL), 0, "log %s", gw.log_path);
     setrlimit(RLIMIT_NOFILE, &old);
     snprintf(limits, sizeof(limits), "/proc/%d/limits", (int)gw.pid);

@@ -12,7 +12,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct fixture fx;
 
@@ -21,28 +25,7 @@ static void setup(void)
     const char *specs[] = {"0:test"};
 
     fixture_stub_start(&fx, specs, 1, true);
-    fixture_gateway_start(
-        &fx,
-        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-        "\"upstreams\":{"
-        "\"test\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":30000},"
-        "\"capped\":{\"url\":\"http://127.0.0.1:%d\",\"timeout_ms\":200}},"
-        "\"routes\":["
-        "{\"method\":\"GET\",\"path\":\"/t300/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":300},"
-        "{\"method\":\"GET\",\"path\":\"/t500/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":500},"
-        "{\"method\":\"*\",\"path\":\"/t1000/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":1000},"
-        "{\"method\":\"GET\",\"path\":\"/client/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":2000,\"accept_client_timeout\":true},"
-        "{\"method\":\"GET\",\"path\":\"/noclient/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":2000},"
-        "{\"method\":\"GET\",\"path\":\"/capped/*\",\"upstream\":\"capped\","
-        "\"strip_prefix\":true,\"timeout_ms\":2000},"
-        "{\"method\":\"GET\",\"path\":\"/callcap/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"timeout_ms\":2000,\"upstream_timeout_ms\":200}]}",
-        fx.stub.ports[0], fx.stub.ports[0]);
+    fixture_gateway_start(&fx, "deadline.json", NULL, 0);
 }
 
 static void teardown(void)

@@ -16,7 +16,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
 
 /* A port nobody uses right now: the kernel's pick for a socket bound to port 0. */
 static int free_port(void)

@@ -10,23 +10,25 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct fixture fx;
 
-/* {"k":"xxxxxxxxxx"}: 18 bytes; merged under the name "a" it is 24 bytes. */
-#define SMALL_JSON_PCT "%7B%22k%22%3A%22xxxxxxxxxx%22%7D"
-#define SMALL_JSON_LEN 18
-#define SMALL_MERGED   24
+/* The stub answers the /m?body=... backends of conf/fanout.json with {"k":"xxxxxxxxxx"}: 18
+ * bytes (/cap-fits allows 18, /cap-over 17); merged under the name "a" it is 24 bytes
+ * (/merged-fits allows 24, /merged-over 23). */
+#define SMALL_MERGED 24
 
-/* Nested JSON with non-ASCII text and numbers a re-encoder would rewrite, as sent. */
+/* Nested JSON with non-ASCII text and numbers a re-encoder would rewrite, as sent. The /rich
+ * backend's path carries it percent-encoded: ${RICH_JSON_PCT} in conf/fanout.json. */
 #define RICH_JSON                                                                                \
     "{\"name\":\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\",\"dose\":0.1,\"n\":1e2," \
     "\"deep\":{\"a\":[1,{\"b\":[null,true,\"\\u00e9\"]}]},\"big\":12345678901234567890}"
-
-/* The test conf is written into a memory stream. */
-static FILE *conf_f;
-#define ADD(...) fprintf(conf_f, __VA_ARGS__)
 
 /* Percent-encodes s for a query value (every byte outside [A-Za-z0-9]). */
 static void pct(const char *s, char *out, size_t cap)
@@ -43,104 +45,15 @@ static void pct(const char *s, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static void add_backend(const char *name, const char *path, const char *extra)
-{
-    ADD("{\"name\":\"%s\",\"upstream\":\"t\",\"path\":\"%s\"%s%s}", name, path,
-        extra != NULL ? "," : "", extra != NULL ? extra : "");
-}
-
-static void add_routes(void)
-{
-    char rich[1024];
-
-    pct(RICH_JSON, rich, sizeof(rich));
-    ADD("{\"method\":\"GET\",\"path\":\"/c3/{id}\",\"backends\":[");
-    add_backend("a", "/a/{id}?delay_ms=300", NULL);
-    ADD(",");
-    add_backend("b", "/b/{id}?delay_ms=300", NULL);
-    ADD(",");
-    add_backend("c", "/c/{id}?delay_ms=300", NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/fail\",\"backends\":[");
-    add_backend("slow", "/slow?delay_ms=5000", NULL);
-    ADD(",");
-    add_backend("bad", "/bad?status=500&delay_ms=100&header=Connection:close", NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/opt\",\"backends\":[");
-    add_backend("main", "/main", NULL);
-    ADD(",");
-    add_backend("extra", "/extra?delay_ms=3000", "\"required\":false,\"timeout_ms\":200");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/rich\",\"backends\":[");
-    ADD("{\"name\":\"r\",\"upstream\":\"t\",\"path\":\"/r?body=%s\"}", rich);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/badjson-req\",\"backends\":[");
-    add_backend("ok", "/ok", NULL);
-    ADD(",");
-    add_backend("garbage", "/g?body=%7Bnot%20json", NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/badjson-opt\",\"backends\":[");
-    add_backend("ok", "/ok", NULL);
-    ADD(",");
-    add_backend("garbage", "/g?body=%7Bnot%20json", "\"required\":false");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/sixteen\",\"backends\":[");
-    for (int i = 0; i < 16; i++) {
-        char name[16], path[64];
-        snprintf(name, sizeof(name), "b%02d", i);
-        snprintf(path, sizeof(path), "/s%02d?delay_ms=200", i);
-        ADD("%s", i > 0 ? "," : "");
-        add_backend(name, path, NULL);
-    }
-    ADD("]},{\"method\":\"GET\",\"path\":\"/leave\",\"backends\":[");
-    for (int i = 0; i < 4; i++) {
-        char name[16], path[64];
-        snprintf(name, sizeof(name), "h%d", i);
-        snprintf(path, sizeof(path), "/hang%d?hang=1", i);
-        ADD("%s", i > 0 ? "," : "");
-        add_backend(name, path, i == 3 ? "\"required\":false" : NULL);
-    }
-    ADD("]},{\"method\":\"GET\",\"path\":\"/timeout\",\"backends\":[");
-    add_backend("ok", "/ok", NULL);
-    ADD(",");
-    add_backend("slow", "/t?delay_ms=3000", "\"timeout_ms\":200");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/deadline\",\"timeout_ms\":300,\"backends\":[");
-    add_backend("slow", "/d?delay_ms=3000", NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/merged-fits\",\"max_merged_bytes\":%d,\"backends\":[",
-        SMALL_MERGED);
-    add_backend("a", "/m?body=" SMALL_JSON_PCT, NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/merged-over\",\"max_merged_bytes\":%d,\"backends\":[",
-        SMALL_MERGED - 1);
-    add_backend("a", "/m?body=" SMALL_JSON_PCT, NULL);
-    ADD("]},{\"method\":\"GET\",\"path\":\"/cap-fits\",\"backends\":[");
-    add_backend("a", "/m?body=" SMALL_JSON_PCT, "\"max_body_bytes\":18");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/cap-over\",\"backends\":[");
-    add_backend("a", "/m?body=" SMALL_JSON_PCT, "\"max_body_bytes\":17");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/down\",\"backends\":[");
-    add_backend("ok", "/ok?delay_ms=2000", NULL);
-    ADD(",{\"name\":\"gone\",\"upstream\":\"down\",\"path\":\"/x\"}");
-    ADD("]},{\"method\":\"GET\",\"path\":\"/hdr/{id}\",\"backends\":[");
-    add_backend("h", "/h/{id}", NULL);
-    ADD("]},{\"method\":\"POST\",\"path\":\"/post\",\"backends\":[");
-    add_backend("p", "/p", "\"method\":\"POST\"");
-    ADD(",");
-    add_backend("g", "/g", NULL);
-    ADD("]}");
-}
-
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
-    char *conf = NULL;
-    size_t conf_size = 0;
+    char rich[1024];
+    const struct conf_var vars[] = {{"RICH_JSON_PCT", rich}};
 
+    pct(RICH_JSON, rich, sizeof(rich));
     fixture_stub_start(&fx, specs, 1, true);
-    conf_f = open_memstream(&conf, &conf_size);
-    cr_assert_not_null(conf_f);
-    ADD("{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-        "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"},"
-        "\"down\":{\"url\":\"http://127.0.0.1:1\"}},\"routes\":[",
-        fx.stub.ports[0]);
-    add_routes();
-    ADD("]}");
-    cr_assert_eq(fclose(conf_f), 0);
-    conf_f = NULL;
-    fixture_gateway_start(&fx, "%s", conf);
-    free(conf);
+    fixture_gateway_start(&fx, "fanout.json", vars, 1);
 }
 
 static void teardown(void)

@@ -14,7 +14,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct proc stub;
 static struct proc gw;
@@ -47,38 +51,32 @@ static void teardown(void)
 
 TestSuite(lifecycle, .init = setup, .fini = teardown, .timeout = 60);
 
-/* The conf with the given workers, grace and routes (a JSON array body), naming the stub. */
-static void conf_text(char *buf, size_t cap, unsigned workers, unsigned grace_ms,
-                      const char *routes)
-{
-    int n = snprintf(buf, cap,
-                     "{\"listen\":\"127.0.0.1:0\",\"workers\":%u,\"shutdown_grace_ms\":%u,"
-                     "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\","
-                     "\"timeout_ms\":30000}},"
-                     "\"routes\":[{\"method\":\"GET\",\"path\":\"/readyz\",\"local\":\"ready\"},"
-                     "%s]}",
-                     workers, grace_ms, stub.ports[0], routes);
+/* The values of the placeholders in the conf/lifecycle_ templates: the stub's port and the
+ * shutdown grace. */
+static char port_text[16];
+static char grace_text[16];
+static const struct conf_var conf_vars[] = {{"STUB_PORT_0", port_text}, {"GRACE_MS", grace_text}};
 
-    cr_assert(n > 0 && (size_t)n < cap);
+static void set_conf_vars(unsigned grace_ms)
+{
+    snprintf(port_text, sizeof(port_text), "%d", stub.ports[0]);
+    snprintf(grace_text, sizeof(grace_text), "%u", grace_ms);
 }
 
-static void start_gateway(unsigned workers, unsigned grace_ms, const char *routes)
+/* Writes conf template tmpl with a shutdown grace of grace_ms and starts the gateway on it. */
+static void start_gateway(const char *tmpl, unsigned grace_ms)
 {
-    char text[4096];
-
-    conf_text(text, sizeof(text), workers, grace_ms, routes);
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path), "%s", text), 0);
+    set_conf_vars(grace_ms);
+    conf_template_write(conf_path, sizeof(conf_path), tmpl, conf_vars, 2);
     cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
-/* Replaces the conf file the gateway was started with (it rereads that path on SIGHUP). */
-static void rewrite_conf(const char *text)
+/* Replaces the conf file the gateway was started with (it rereads that path on SIGHUP) by conf
+ * template tmpl with a shutdown grace of grace_ms. */
+static void rewrite_conf(const char *tmpl, unsigned grace_ms)
 {
-    FILE *f = fopen(conf_path, "w");
-
-    cr_assert_not_null(f);
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
+    set_conf_vars(grace_ms);
+    conf_template_rewrite(conf_path, tmpl, conf_vars, 2);
 }
 
 /* Waits up to 3 s for want log lines holding every needle; returns how many there are. */
@@ -180,9 +178,7 @@ static long get_status(const char *target)
 
 /* ---- SIGTERM ----------------------------------------------------------------------------- */
 
-#define SLOW_ROUTE                                                                          \
-    "{\"method\":\"GET\",\"path\":\"/slow/*\",\"upstream\":\"test\",\"strip_prefix\":true," \
-    "\"timeout_ms\":10000}"
+/* conf/lifecycle_slow.json: one worker, GET /slow/... to the stub with a 10 s budget. */
 
 Test(lifecycle, sigterm_lets_the_request_in_flight_finish_then_exits_0)
 {
@@ -191,7 +187,7 @@ Test(lifecycle, sigterm_lets_the_request_in_flight_finish_then_exits_0)
     char conn[64];
     int rc;
 
-    start_gateway(1, 2000, SLOW_ROUTE);
+    start_gateway("lifecycle_slow.json", 2000);
     bg_start(&b, "/slow/x?delay_ms=1000", "lc-drain");
     sigterm_and_wait_drain();
     bg_join(&b);
@@ -217,7 +213,7 @@ Test(lifecycle, readyz_is_503_while_draining)
 
     /* After SIGTERM the listen socket is closed: ask over a connection opened before. One
      * worker, so this connection and the request keeping the drain going share it. */
-    start_gateway(1, 5000, SLOW_ROUTE);
+    start_gateway("lifecycle_slow.json", 5000);
     fd = tcp_connect(gw.ports[0]);
     cr_assert_geq(fd, 0);
     cr_assert_eq(tcp_send(fd, get, strlen(get)), 0);
@@ -245,7 +241,7 @@ Test(lifecycle, new_connections_are_refused_while_draining)
     int fd;
     int rc;
 
-    start_gateway(1, 5000, SLOW_ROUTE);
+    start_gateway("lifecycle_slow.json", 5000);
     bg_start(&b, "/slow/x?delay_ms=1000", "lc-refuse");
     sigterm_and_wait_drain();
     fd = tcp_connect(gw.ports[0]);
@@ -273,7 +269,7 @@ Test(lifecycle, grace_over_cancels_the_rest_with_503)
     double ms;
     int rc;
 
-    start_gateway(1, 300, SLOW_ROUTE);
+    start_gateway("lifecycle_slow.json", 300);
     bg_start(&b, "/slow/x?delay_ms=5000", "lc-grace");
     t0 = now_us();
     proc_signal(&gw, SIGTERM);
@@ -304,10 +300,8 @@ Test(lifecycle, grace_over_cancels_the_rest_with_503)
 
 /* ---- SIGHUP ------------------------------------------------------------------------------ */
 
-#define OLD_ROUTE \
-    "{\"method\":\"GET\",\"path\":\"/old/*\",\"upstream\":\"test\",\"strip_prefix\":true}"
-#define NEW_ROUTE \
-    "{\"method\":\"GET\",\"path\":\"/new/*\",\"upstream\":\"test\",\"strip_prefix\":true}"
+/* conf/lifecycle_old.json: two workers, GET /old/... to the stub; lifecycle_old_new.json adds
+ * GET /new/... */
 
 /* n GETs on new connections, so that both workers answer; counts those with status want. */
 static int count_status(const char *target, int n, long want)
@@ -323,18 +317,13 @@ static int count_status(const char *target, int n, long want)
 Test(lifecycle, sighup_with_a_broken_conf_keeps_the_old_routes)
 {
     const char *failed[] = {"\"event\":\"conf.reload_failed\"", NULL};
-    char text[4096];
-    const char *broken[3];
-
-    start_gateway(2, 5000, OLD_ROUTE);
-    conf_text(text, sizeof(text), 2, 5000, OLD_ROUTE "," NEW_ROUTE);
     /* Cut JSON, a route naming an unknown upstream, an unknown key: each is refused whole. */
-    broken[0] = "{\"listen\":\"127.0.0.1:0\",\"routes\":[";
-    broken[1] = "{\"upstreams\":{},\"routes\":[{\"method\":\"GET\",\"path\":\"/new/*\","
-                "\"upstream\":\"nowhere\"}]}";
-    broken[2] = "{\"bogus\":1,\"routes\":[]}";
+    const char *broken[] = {"lifecycle_broken_cut.json", "lifecycle_broken_unknown_upstream.json",
+                            "lifecycle_broken_unknown_key.json"};
+
+    start_gateway("lifecycle_old.json", 5000);
     for (int i = 0; i < 3; i++) {
-        rewrite_conf(broken[i]);
+        rewrite_conf(broken[i], 5000);
         proc_signal(&gw, SIGHUP);
         cr_assert_eq(wait_log(failed, i + 1), i + 1, "no conf.reload_failed for #%d: %s", i,
                      gw.log_path);
@@ -346,13 +335,11 @@ Test(lifecycle, sighup_with_a_broken_conf_keeps_the_old_routes)
 Test(lifecycle, sighup_with_a_good_conf_serves_the_new_route)
 {
     const char *reloaded[] = {"\"event\":\"conf.reloaded\"", NULL};
-    char text[4096];
     uint64_t end;
 
-    start_gateway(2, 5000, OLD_ROUTE);
+    start_gateway("lifecycle_old.json", 5000);
     cr_expect_eq(get_status("/new/x"), 404);
-    conf_text(text, sizeof(text), 2, 5000, OLD_ROUTE "," NEW_ROUTE);
-    rewrite_conf(text);
+    rewrite_conf("lifecycle_old_new.json", 5000);
     proc_signal(&gw, SIGHUP);
     cr_assert_eq(wait_log(reloaded, 1), 1, "no conf.reloaded: %s", gw.log_path);
     /* Workers pick the new conf up on their next loop pass: allow a moment. */
@@ -372,19 +359,14 @@ Test(lifecycle, request_in_flight_across_a_reload_finishes_on_its_old_route)
     const char *new_line[] = {"\"event\":\"request.done\"", "\"trace_id\":\"lc-flight-new\"",
                               "\"route\":\"flight-b\"", "\"status\":504", NULL};
     const char *h[] = {"X-Trace-Id: lc-flight-new", NULL};
-    char text[4096];
     struct bg_get b;
     struct http_resp r;
 
-    /* Same path, new name and a budget the old request would not fit in. */
-    start_gateway(1, 5000,
-                  "{\"name\":\"flight-a\",\"method\":\"GET\",\"path\":\"/flight/*\","
-                  "\"upstream\":\"test\",\"strip_prefix\":true,\"timeout_ms\":3000}");
-    conf_text(text, sizeof(text), 1, 5000,
-              "{\"name\":\"flight-b\",\"method\":\"GET\",\"path\":\"/flight/*\","
-              "\"upstream\":\"test\",\"strip_prefix\":true,\"timeout_ms\":300}");
+    /* Route flight-a, GET /flight/... with a 3 s budget, becomes flight-b: the same path, a new
+     * name and a 300 ms budget the old request would not fit in. */
+    start_gateway("lifecycle_flight_a.json", 5000);
     bg_start(&b, "/flight/x?delay_ms=1000", "lc-flight-old");
-    rewrite_conf(text);
+    rewrite_conf("lifecycle_flight_b.json", 5000);
     proc_signal(&gw, SIGHUP);
     cr_assert_eq(wait_log(reloaded, 1), 1, "no conf.reloaded: %s", gw.log_path);
     usleep(50000);
@@ -401,16 +383,14 @@ Test(lifecycle, request_in_flight_across_a_reload_finishes_on_its_old_route)
 Test(lifecycle, sighup_changes_the_shutdown_grace)
 {
     const char *reloaded[] = {"\"event\":\"conf.reloaded\"", NULL};
-    char text[4096];
     struct bg_get b;
     uint64_t t0;
     double ms;
     int rc;
 
     /* Only listen and workers wait for a restart: a new grace applies to the next drain. */
-    start_gateway(1, 10000, SLOW_ROUTE);
-    conf_text(text, sizeof(text), 1, 300, SLOW_ROUTE);
-    rewrite_conf(text);
+    start_gateway("lifecycle_slow.json", 10000);
+    rewrite_conf("lifecycle_slow.json", 300);
     proc_signal(&gw, SIGHUP);
     cr_assert_eq(wait_log(reloaded, 1), 1, "no conf.reloaded: %s", gw.log_path);
     bg_start(&b, "/slow/x?delay_ms=5000", "lc-grace-reload");

@@ -7,24 +7,18 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
 
 static struct fixture fx;
-
-#define LOCAL_CONF                                                                                 \
-    "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"                                                   \
-    "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"}},"                                     \
-    "\"routes\":[{\"method\":\"GET\",\"path\":\"/s/*\",\"upstream\":\"t\",\"strip_prefix\":true}," \
-    "{\"method\":\"GET\",\"path\":\"/healthz\",\"local\":\"health\"},"                             \
-    "{\"method\":\"GET\",\"path\":\"/readyz\",\"local\":\"ready\"},"                               \
-    "{\"method\":\"GET\",\"path\":\"/metrics\",\"local\":\"metrics\"}]}"
 
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
 
     fixture_stub_start(&fx, specs, 1, false);
-    fixture_gateway_start(&fx, LOCAL_CONF, fx.stub.ports[0]);
+    fixture_gateway_start(&fx, "local.json", NULL, 0);
 }
 
 static void teardown(void)

@@ -7,7 +7,9 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
 
 static struct fixture fx;
 
@@ -16,13 +18,7 @@ static void setup(void)
     const char *specs[] = {"0:test"};
 
     fixture_stub_start(&fx, specs, 1, false);
-    fixture_gateway_start(&fx,
-                          "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                          "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\","
-                          "\"max_in_flight\":2}},"
-                          "\"routes\":[{\"method\":\"GET\",\"path\":\"/s/*\",\"upstream\":\"t\","
-                          "\"strip_prefix\":true}]}",
-                          fx.stub.ports[0]);
+    fixture_gateway_start(&fx, "overload.json", NULL, 0);
 }
 
 static void teardown(void)

@@ -8,10 +8,14 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct fixture fx;
 
+/* limits.max_body_bytes in conf/proxy.json */
 #define LIMIT 65536
 
 static void setup(void)
@@ -19,24 +23,7 @@ static void setup(void)
     const char *specs[] = {"0:test", "0:questionnaire"};
 
     fixture_stub_start(&fx, specs, 2, true);
-    fixture_gateway_start(
-        &fx,
-        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-        "\"limits\":{\"max_body_bytes\":%d},"
-        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
-        "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
-        "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
-        "\"routes\":["
-        "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
-        "\"upstream_path\":\"/questionnaires/submissions\"},"
-        "{\"method\":\"*\",\"path\":\"/big/*\",\"upstream\":\"test\","
-        "\"strip_prefix\":true,\"max_body_bytes\":4194304},"
-        "{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"test\",\"strip_prefix\":true},"
-        "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
-        "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-        "{\"method\":\"DELETE\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-        "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
-        LIMIT, fx.stub.ports[0], fx.stub.ports[1]);
+    fixture_gateway_start(&fx, "proxy.json", NULL, 0);
 }
 
 static void teardown(void)

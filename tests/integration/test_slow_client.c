@@ -10,7 +10,11 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
 static struct proc stub;
 static struct proc gw;
@@ -19,16 +23,12 @@ static char conf_path[128];
 static void setup(void)
 {
     const char *specs[] = {"0:test"};
+    char port[16];
+    const struct conf_var vars[] = {{"STUB_PORT_0", port}};
 
     cr_assert_eq(stub_start(&stub, specs, 1, NULL), 0);
-    cr_assert_eq(conf_write(conf_path, sizeof(conf_path),
-                            "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                            "\"limits\":{\"client_timeout_ms\":1000},"
-                            "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"}},"
-                            "\"routes\":[{\"method\":\"*\",\"path\":\"/s/*\",\"upstream\":\"t\","
-                            "\"strip_prefix\":true}]}",
-                            stub.ports[0]),
-                 0);
+    snprintf(port, sizeof(port), "%d", stub.ports[0]);
+    conf_template_write(conf_path, sizeof(conf_path), "slow_client.json", vars, 1);
     cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "log %s", gw.log_path);
 }
 

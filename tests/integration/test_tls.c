@@ -11,7 +11,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/conf_template.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
 
 static struct fixture fx;
 static char dir[128];
@@ -20,6 +23,9 @@ static void setup(void)
 {
     const char *specs[] = {"0:test"};
     char cmd[1024];
+    char cert[256];
+    char key[256];
+    const struct conf_var vars[] = {{"TLS_CERT", cert}, {"TLS_KEY", key}};
 
     snprintf(dir, sizeof(dir), "/tmp/tg-tls-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
@@ -29,13 +35,9 @@ static void setup(void)
              dir, dir);
     cr_assert_eq(system(cmd), 0, "openssl failed");
     fixture_stub_start(&fx, specs, 1, false);
-    fixture_gateway_start(&fx,
-                          "{\"listen\":\"127.0.0.1:0\",\"workers\":1,"
-                          "\"tls\":{\"cert\":\"%s/cert.pem\",\"key\":\"%s/key.pem\"},"
-                          "\"upstreams\":{\"t\":{\"url\":\"http://127.0.0.1:%d\"}},"
-                          "\"routes\":[{\"method\":\"*\",\"path\":\"/api/*\",\"upstream\":\"t\","
-                          "\"strip_prefix\":true}]}",
-                          dir, dir, fx.stub.ports[0]);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    fixture_gateway_start(&fx, "tls.json", vars, 2);
 }
 
 static void teardown(void)

@@ -12,8 +12,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tests/support/spawn.h"
+#include "tests/support/client.h"
+#include "tests/support/clock.h"
+#include "tests/support/fixture.h"
+#include "tests/support/proc.h"
+#include "tests/support/stub_ctl.h"
 
+/* limits.max_body_bytes in conf/trace.json */
 #define BODY_LIMIT 1024
 
 #define TP_TRACE      "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,22 +32,7 @@ static void setup(void)
     const char *specs[] = {"0:test", "0:questionnaire"};
 
     fixture_stub_start(&fx, specs, 2, true);
-    fixture_gateway_start(
-        &fx,
-        "{\"listen\":\"127.0.0.1:0\",\"workers\":2,"
-        "\"trace\":{\"header\":\"X-Trace-Id\",\"accept\":[\"trace-id\"]},"
-        "\"limits\":{\"max_body_bytes\":%d},"
-        "\"upstreams\":{\"test\":{\"url\":\"http://127.0.0.1:%d\"},"
-        "\"questionnaire\":{\"url\":\"http://127.0.0.1:%d\"},"
-        "\"closed\":{\"url\":\"http://127.0.0.1:1\"}},"
-        "\"routes\":["
-        "{\"method\":\"POST\",\"path\":\"/submit\",\"upstream\":\"questionnaire\","
-        "\"upstream_path\":\"/questionnaires/submissions\"},"
-        "{\"method\":\"*\",\"path\":\"/raw/*\",\"upstream\":\"test\"},"
-        "{\"method\":\"GET\",\"path\":\"/slow/*\",\"upstream\":\"test\",\"timeout_ms\":300},"
-        "{\"method\":\"GET\",\"path\":\"/only-get\",\"upstream\":\"test\"},"
-        "{\"method\":\"GET\",\"path\":\"/down\",\"upstream\":\"closed\"}]}",
-        BODY_LIMIT, fx.stub.ports[0], fx.stub.ports[1]);
+    fixture_gateway_start(&fx, "trace.json", NULL, 0);
 }
 
 static void teardown(void)
