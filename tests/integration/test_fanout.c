@@ -158,7 +158,8 @@ static void expect_completed(const struct http_resp *r, const char *want)
     cr_expect_str_eq(buf, want);
 }
 
-/* A 502/504 naming backend and cause, with the trace id of the X-Trace-Id header. */
+/* A 502/504 in the one error shape; the routes of this suite set expose_errors, so it names the
+ * backend and the cause ("detail"). The trace id is the X-Trace-Id header's. */
 static void expect_backend_failed(const struct http_resp *r, long status, const char *backend,
                                   const char *cause)
 {
@@ -169,9 +170,10 @@ static void expect_backend_failed(const struct http_resp *r, long status, const 
     cr_expect_str_eq(http_header(r, "Content-Type", buf, sizeof(buf)), "application/json");
     cr_expect_null(http_header(r, "X-Tracegate-Completed", buf, sizeof(buf)));
     j = body_json(r);
-    cr_expect_str_eq(str_of(j, "error"), "backend failed", "%s", r->body);
+    cr_expect_str_eq(str_of(j, "error"), status == 504 ? "upstream timeout" : "upstream unavailable",
+                     "%s", r->body);
     cr_expect_str_eq(str_of(j, "backend"), backend, "%s", r->body);
-    cr_expect_str_eq(str_of(j, "cause"), cause, "%s", r->body);
+    cr_expect_str_eq(str_of(j, "detail"), cause, "%s", r->body);
     cr_assert_not_null(http_header(r, "X-Trace-Id", id, sizeof(id)));
     cr_expect_str_eq(str_of(j, "trace_id"), id);
     json_decref(j);
@@ -291,7 +293,8 @@ Test(fanout, merged_size_cap_both_sides)
     get("/merged-over", &r);
     cr_expect_eq(r.status, 502, "%s", r.body);
     j = body_json(&r);
-    cr_expect_str_eq(str_of(j, "error"), "merged response too large");
+    cr_expect_str_eq(str_of(j, "error"), "upstream response too large");
+    cr_expect_str_eq(str_of(j, "detail"), "merged response too large");
     cr_expect(json_is_string(json_object_get(j, "trace_id")));
     json_decref(j);
     http_resp_free(&r);
@@ -391,6 +394,28 @@ Test(fanout, optional_invalid_json_is_null_with_error)
     cr_expect_eq(json_integer_value(json_object_get(e, "status")), 200, "%s", r.body);
     json_decref(j);
     http_resp_free(&r);
+}
+
+/* Without expose_errors the patient's app learns nothing of the topology: the body is the
+ * error and the trace id only, and the log line has the backend and the cause. */
+Test(fanout, errors_name_no_backend_unless_exposed)
+{
+    const char *needles[] = {"\"event\":\"request.done\"", "\"backend\":\"gone\"",
+                             "\"reason\":\"connect refused\"", NULL};
+    struct http_resp r;
+    json_t *j;
+
+    get("/down-quiet", &r);
+    cr_expect_eq(r.status, 502, "%s", r.body);
+    j = body_json(&r);
+    cr_expect_eq(json_object_size(j), 2, "%s", r.body);
+    cr_expect_str_eq(str_of(j, "error"), "upstream unavailable", "%s", r.body);
+    cr_expect(json_is_string(json_object_get(j, "trace_id")), "%s", r.body);
+    cr_expect_null(strstr(r.body, "gone"), "%s", r.body);
+    cr_expect_null(strstr(r.body, "refused"), "%s", r.body);
+    json_decref(j);
+    http_resp_free(&r);
+    cr_expect_eq(proc_log_wait(&fx.gw, needles, 1, 3000), 1, "log %s", fx.gw.log_path);
 }
 
 Test(fanout, required_timeout_is_504)

@@ -53,5 +53,7 @@ void fixture_stop(struct fixture *f)
         unlink(f->record);
     }
     cr_expect_eq(gw_rc, 0, "gateway exit %d, log %s", gw_rc, f->gw.log_path);
-    cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, f->stub.log_path);
+    if (f->stub.pid > 0 || f->stub.log_path[0] != '\0') {
+        cr_expect_eq(stub_rc, 0, "stub exit %d, log %s", stub_rc, f->stub.log_path);
+    }
 }
