@@ -170,8 +170,8 @@ static void expect_backend_failed(const struct http_resp *r, long status, const 
     cr_expect_str_eq(http_header(r, "Content-Type", buf, sizeof(buf)), "application/json");
     cr_expect_null(http_header(r, "X-Tracegate-Completed", buf, sizeof(buf)));
     j = body_json(r);
-    cr_expect_str_eq(str_of(j, "error"), status == 504 ? "upstream timeout" : "upstream unavailable",
-                     "%s", r->body);
+    cr_expect_str_eq(str_of(j, "error"),
+                     status == 504 ? "upstream timeout" : "upstream unavailable", "%s", r->body);
     cr_expect_str_eq(str_of(j, "backend"), backend, "%s", r->body);
     cr_expect_str_eq(str_of(j, "detail"), cause, "%s", r->body);
     cr_assert_not_null(http_header(r, "X-Trace-Id", id, sizeof(id)));

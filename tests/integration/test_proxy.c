@@ -304,6 +304,7 @@ Test(proxy, submit_reaches_questionnaire_service)
     http_resp_free(&r);
 }
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): libcurl's write callback type */
 static size_t discard(char *data, size_t size, size_t nmemb, void *userp)
 {
     (void)data;

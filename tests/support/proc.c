@@ -58,7 +58,7 @@ static int wait_listening(struct proc *p, size_t want)
         while (log != NULL && (s = strstr(s, "\"event\":\"listening\"")) != NULL) {
             const char *port = strstr(s, "\"port\":");
             if (port != NULL && n < PROC_PORTS_MAX) {
-                p->ports[n++] = atoi(port + 7);
+                p->ports[n++] = (int)strtol(port + 7, NULL, 10);
             }
             s += 10;
         }

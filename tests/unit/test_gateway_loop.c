@@ -133,9 +133,9 @@ static int registrations(int epfd, int fd)
     f = fopen(path, "r");
     cr_assert(not(zero(ptr, f)), "cannot read %s", path);
     while (fgets(line, sizeof(line), f) != NULL) {
-        int tfd;
+        char *end = NULL;
 
-        n += sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd;
+        n += strncmp(line, "tfd:", 4) == 0 && strtol(line + 4, &end, 10) == fd && end != line + 4;
     }
     fclose(f);
     return n;

@@ -10,7 +10,7 @@ lint_tool()
     local name=$1 override=${!2:-} cand
     for cand in $override "$name-$LINT_LLVM" "$name"; do
         if command -v "$cand" >/dev/null 2>&1 &&
-            "$cand" --version 2>/dev/null | grep -q "version $LINT_LLVM\."; then
+            "$cand" --version 2>/dev/null | grep "version $LINT_LLVM\." >/dev/null; then
             printf '%s\n' "$cand"
             return 0
         fi

@@ -37,7 +37,7 @@ put gateway/server.c '#include "gateway/server.h"' '#include "gateway/loop.h"' '
 put gateway/main.c '#include "gateway/server.h"' '#include "middleware/chain.h"' '#include "routes/table.h"'
 put routes/table.c '#include "routes/table.h"' '  #  include "gateway/conf.h"' '#include "gateway/loop.h"'
 put middleware/chain.h '#include "gateway/req.h"'
-put middleware/router.c '#include "middleware/chain.h"' '#include "routes/table.h"'
+put middleware/route.c '#include "middleware/chain.h"' '#include "routes/table.h"'
 put middleware/trace.c '#include "middleware/chain.h"' '/* #include "routes/table.h" */'
 put tests/unit/test_x.c '#include "middleware/chain.h"' '#include "routes/table.h"' '#include "stub.h"'
 run "good tree" 0 "layers: 11 files, 15 project includes, none points up"
@@ -58,7 +58,7 @@ bad "layer 0 includes layer 1" gateway/req.h gateway/upstream.h \
 bad "routes include middleware" routes/proxy.c middleware/chain.h \
     "routes/proxy.c:2: includes middleware/chain.h (layer 3 above 2)"
 bad "middleware besides the router includes routes" middleware/trace.h routes/table.h \
-    "middleware/trace.h:2: includes routes/table.h (of middleware/ only middleware/router.c includes routes/)"
+    "middleware/trace.h:2: includes routes/table.h (of middleware/ only middleware/route.c includes routes/)"
 bad "product includes tests" gateway/loop.c tests/support/spawn.h \
     "gateway/loop.c:2: includes tests/support/spawn.h (tests/ is outside the layers)"
 bad "include not from the root" routes/fanout.c table.h \

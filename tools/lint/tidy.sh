@@ -48,7 +48,7 @@ for conf in "${CONFIGS[@]}"; do
         if ! grep -qxF "$check" <<<"$enabled"; then
             problem "$conf: option $key: check $check is not enabled"
         elif ! "$ct" --config="{Checks: '-*,$check', CheckOptions: [{key: $key, value: '${value:-x}'}]}" \
-            --dump-config 2>/dev/null | grep -qE "key: +$key\$"; then
+            --dump-config 2>/dev/null | grep -E "key: +$key\$" >/dev/null; then # not -q: under pipefail an early exit fails clang-tidy with SIGPIPE
             problem "$conf: option $key is not an option of $check in clang-tidy $LINT_LLVM"
         fi
     done < <(sed -n 's/.*key: *\([A-Za-z0-9._-]*\).*value: *'\''\{0,1\}\([^'\''}]*\).*/\1 \2/p' "$conf")
