@@ -28,7 +28,7 @@ static long long curl_due_us; /* 0: no curl timer armed */
 static CURL *idle[1024];
 static int n_idle;
 static const char *upstream;
-static int resumed;          /* a connection was resumed: MHD must run */
+static int resumed;                 /* a connection was resumed: MHD must run */
 static unsigned char in_set[65536]; /* curl socket registered in epfd (1), and wanted by curl (2) */
 
 static size_t on_body(char *d, size_t sz, size_t n, void *arg)
@@ -91,7 +91,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return ok;
 }
 
-static void on_done(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_RequestTerminationCode t)
+static void on_done(void *cls, struct MHD_Connection *conn, void **ctx,
+                    enum MHD_RequestTerminationCode t)
 {
     struct call *c = *ctx;
 
@@ -193,7 +194,9 @@ int main(int argc, char **argv)
         MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
         long long now = now_us();
         long t = MHD_get_timeout(d, &mhd_ms) == MHD_YES ? (long)mhd_ms : -1;
-        long curl_ms = curl_due_us == 0 ? -1 : curl_due_us <= now ? 0 : (long)((curl_due_us - now + 999) / 1000);
+        long curl_ms = curl_due_us == 0     ? -1
+                       : curl_due_us <= now ? 0
+                                            : (long)((curl_due_us - now + 999) / 1000);
         int n, mhd_ready = 0;
 
         if (curl_ms >= 0 && (t < 0 || curl_ms < t)) {
