@@ -42,6 +42,8 @@ RUN=${RUN_DIR:-$BENCH/.run}        # scratch: rendered confs, logs, pid files
 
 TG_DEFAULT=$ROOT/build/tracegate
 TRACEGATE=${TRACEGATE:-$TG_DEFAULT}
+TG_CURL_LIB=${TG_CURL_LIB:-}      # a folder holding another libcurl.so.4 for tracegate (and the floor)
+TG_POOL=${TG_POOL:-}              # tracegate's limits.connection_buffer_bytes (empty: its default)
 TG_STUB=${TG_STUB:-$(dirname "$TRACEGATE")/tg-stub}
 
 declare -A PIDS=()   # name -> pid of every process this script started and has not stopped
@@ -254,6 +256,7 @@ setup_common() {
         echo "nginx: $(nginx -v 2>&1 | sed 's/.*: //')"; echo "haproxy: $(haproxy -v | awk 'NR == 1 { print $3 }')"
         echo "wrk: $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"; echo "python: $($PY -V 2>&1)"
         echo "tracegate: ${TRACEGATE#"$ROOT"/} (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+        echo "libcurl (tracegate, floor): $(LD_LIBRARY_PATH=$TG_CURL_LIB "$PY" -c 'import ctypes; f = ctypes.CDLL("libcurl.so.4").curl_version; f.restype = ctypes.c_char_p; print(f().decode())' 2>/dev/null || echo '?')"
         echo "pinning: load core cpu$CPU_LOAD = wrk + idle client + upstream (proxied rows); system under test on cpu$CPU_SUT (the upstream itself in direct rows)"
         echo "settings: DURATION=$DURATION WARMUP=$WARMUP CONNS='$CONNS' SLOW_CONNS='$SLOW_CONNS' FANOUT_CONNS='$FANOUT_CONNS' IDLE_CONNS=$IDLE_CONNS SLOW_MS=$SLOW_MS NGINX_KEEPALIVE=$NGINX_KEEPALIVE nofile=$NOFILE"
     } >"$RES/env.txt"
@@ -365,7 +368,8 @@ prepare() {
     local v=(FANOUT="$fanout" SLOW_SERVER="$slow" NOFILE="$NOFILE" WORKER_CONNS=$((NOFILE / 2))
              MAXCONN=$(((NOFILE - 500) / 2)) ECHO_LOAD="$echo_load" UP_FAST="$UP_FAST" UP_SLOW="$UP_SLOW"
              NGINX_PORT="$NGINX_PORT" HAPROXY_PORT="$HAPROXY_PORT" TG_PORT="$TG_PORT"
-             NGINX_KEEPALIVE="$NGINX_KEEPALIVE" SLOW_S="$(awk -v m="$SLOW_MS" 'BEGIN { printf "%.3f", m / 1000 }')")
+             NGINX_KEEPALIVE="$NGINX_KEEPALIVE" TG_LIMITS_EXTRA="${TG_POOL:+, \"connection_buffer_bytes\": $TG_POOL}"
+             SLOW_S="$(awk -v m="$SLOW_MS" 'BEGIN { printf "%.3f", m / 1000 }')")
     render "$BENCH/conf/upstream.nginx.conf" "$RUN/upstream.conf" "${v[@]}"
     render "$BENCH/conf/proxy.nginx.conf" "$RUN/proxy.conf" "${v[@]}"
     render "$BENCH/conf/haproxy.cfg" "$RUN/haproxy.cfg" "${v[@]}"
@@ -386,6 +390,8 @@ target_cmd() {
         tracegate) TCMD=("$TRACEGATE" -c "$RUN/tracegate.json" --port "$TG_PORT" --workers 1) ;;
         floor) TCMD=("$RUN/floor" "$FLOOR_PORT" "http://127.0.0.1:$UP_FAST/fast") ;;
     esac
+    TENV=(env)
+    [[ -n $TG_CURL_LIB && ($1 == tracegate || $1 == floor) ]] && TENV=(env "LD_LIBRARY_PATH=$TG_CURL_LIB")
 }
 
 throughput() {
@@ -403,10 +409,12 @@ throughput() {
     if has "$TARGETS" haproxy && start_target haproxy "http://127.0.0.1:$HAPROXY_PORT/fast" "$RUN/haproxy.out" \
         haproxy -db -f "$RUN/haproxy.cfg"; then active+=" haproxy"; fi
     # Its per-request log lines go to /dev/null: writing them is measured, storing them is not.
+    target_cmd tracegate
     if has "$TARGETS" tracegate && ((TG_OK)) && start_target tracegate "http://127.0.0.1:$TG_PORT/fast" /dev/null \
-        "$TRACEGATE" -c "$RUN/tracegate.json" --port "$TG_PORT" --workers 1; then active+=" tracegate"; fi
+        "${TENV[@]}" "${TCMD[@]}"; then active+=" tracegate"; fi
+    target_cmd floor
     if has "$TARGETS" floor && ((FLOOR_OK)) && start_target floor "http://127.0.0.1:$FLOOR_PORT/fast" /dev/null \
-        "$RUN/floor" "$FLOOR_PORT" "http://127.0.0.1:$UP_FAST/fast"; then active+=" floor"; fi
+        "${TENV[@]}" "${TCMD[@]}"; then active+=" floor"; fi
     log "targets running:$active"
 
     if has "$SCENARIOS" memory; then
@@ -471,7 +479,7 @@ cost_cell() {
     url=$(url_of "$sc" "$tg")
     target_cmd "$tg"; cmd=("${TCMD[@]}")
     # 1. System calls, at full speed.
-    if start_target "$tg" "$url" /dev/null "${cmd[@]}"; then
+    if start_target "$tg" "$url" /dev/null "${TENV[@]}" "${cmd[@]}"; then
         pid=${PIDS[$tg]}
         wrk_count "$WARMUP" "$url" "$c" >/dev/null
         syscalls_of "$COST_SECS" "$pid" >"$RUN/calls" &
@@ -484,7 +492,7 @@ cost_cell() {
     fi
     # 2. Instructions, under callgrind: collected only while the measured load runs.
     rm -f "$RUN/cg.$tg".*
-    start "$tg-cg" "$CPU_SUT" /dev/null valgrind --tool=callgrind --instr-atstart=no \
+    start "$tg-cg" "$CPU_SUT" /dev/null "${TENV[@]}" valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$RUN/cg.$tg" "${cmd[@]}"
     if wait_http "$url" 60 "${PIDS[$tg-cg]}"; then
         pid=${PIDS[$tg-cg]}
