@@ -9,11 +9,13 @@ PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libcriterion-dev curl openssl
+	libjansson-dev uuid-dev libssl-dev libcriterion-dev curl openssl
+# What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics.
+TEST_PACKAGES := prometheus
 # Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
 LINT_PACKAGES := clang-format clang-tidy
 
-.PHONY: all deps lint-deps build configure asan run test test-plain test-asan lint format \
+.PHONY: all deps test-deps lint-deps build configure asan run test test-plain test-asan lint format \
 	check-conf bench clean
 
 all: build
@@ -32,6 +34,9 @@ endef
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_PACKAGES))
 
 lint-deps:
 	$(call install_missing,$(LINT_PACKAGES))
@@ -55,10 +60,10 @@ check-conf: build
 
 test: test-plain test-asan
 
-test-plain: build
+test-plain: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure
 
-test-asan: asan
+test-asan: asan test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
 

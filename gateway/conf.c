@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "gateway/digest.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
@@ -520,6 +522,18 @@ static struct tg_conf *conf_new(const char *file)
     return conf;
 }
 
+/* What the conf is and when it came: for /metrics, the admin listener and the logs. */
+static void stamp(struct tg_conf *conf, const char *text, size_t len)
+{
+    struct timespec ts;
+
+    if (tg_sha256_hex(text, len, conf->checksum) != TG_OK) {
+        snprintf(conf->checksum, sizeof(conf->checksum), "unknown");
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    conf->loaded_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
                  size_t errlen)
 {
@@ -543,6 +557,7 @@ int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_con
         goto out;
     }
     ctx.pos = pos;
+    stamp(conf, text, len);
     rc = parse_json(&ctx, text, len, &root);
     if (rc == TG_OK) {
         rc = load_settings(&ctx, root, conf);

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -30,6 +31,8 @@ struct tg_upstream {
  * Replaced as a whole on reload: requests hold a reference until they finish. */
 struct tg_conf {
     char *file;                              /* owned: path it was read from */
+    char checksum[65];                       /* SHA-256 of the file's bytes, hex */
+    uint64_t loaded_us;                      /* when it was loaded, CLOCK_REALTIME us */
     char *listen_host;                       /* owned: default "0.0.0.0" */
     unsigned port;                           /* default 8080 */
     unsigned workers;                        /* 0 = one per online CPU */

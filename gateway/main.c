@@ -390,7 +390,12 @@ int main(int argc, char **argv)
         tg_conf_unref(conf);
         return 1;
     }
-    tg_stats.started_unix = (uint64_t)time(NULL);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        tg_stats.started_unix = (uint64_t)ts.tv_sec;
+        tg_stats.started_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    }
     rc = run(conf, &opt);
     curl_global_cleanup();
     return rc;

@@ -88,6 +88,7 @@ struct tg_req_end {
     const char *backend;  /* the backend a fan-out failure came from, or NULL */
     int upstream_status;  /* last upstream status, 0 if none */
     uint64_t upstream_us; /* time spent on upstream calls */
+    uint64_t duration_us; /* from the request line to the end, set with status */
     size_t bytes_in;
     size_t bytes_out;
     bool client_gone; /* the client connection closed before the answer was sent */

@@ -5,10 +5,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gateway/series.h"
+
 #define TG_WORKERS_MAX 64
 
 /* Counters of one worker. Written only by that worker's thread (relaxed load + store, no
- * locked instruction), read by any thread for /metrics. */
+ * locked instruction), read by any thread for /metrics. An unlabelled counter is a field here,
+ * counted with TG_STAT_ADD and exported by one row of the families table (gateway/metrics.c);
+ * labelled ones live in series (tg_metric_add, tg_metric_observe). */
 struct tg_worker_stats {
     _Atomic uint64_t requests;
     _Atomic uint64_t status_2xx;
@@ -23,6 +27,7 @@ struct tg_worker_stats {
     _Atomic uint64_t upstream_calls;
     _Atomic int64_t live;        /* gauge: requests in progress */
     _Atomic int64_t connections; /* gauge: open client connections */
+    struct tg_series_table series; /* labelled series: histograms, per route and upstream */
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \
@@ -36,6 +41,7 @@ struct tg_stats_registry {
     unsigned n;
     atomic_bool draining; /* readiness fails once shutdown began */
     uint64_t started_unix;
+    uint64_t started_us; /* CLOCK_REALTIME microseconds at start: process_start_time_seconds */
     _Atomic uint64_t reloads;
     _Atomic uint64_t reload_failures;
 };
@@ -43,9 +49,17 @@ struct tg_stats_registry {
 /* The process-wide registry. */
 extern struct tg_stats_registry tg_stats;
 
-struct tg_req_end;
+struct tg_req;
 
-/* Counts how one request ended (its final status) in st. Loop thread of st's worker. */
-void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req_end *end);
+/* Counts how one request ended (req->end is final) in st: the status class counters, the
+ * bytes, and the request duration histogram by route, method and status class. Loop thread
+ * of st's worker. */
+void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req *req);
+
+/* "2xx", "4xx", ... or "499" for a final status; "5xx" for anything out of range. */
+const char *tg_stats_class(int status);
+
+/* Frees what st holds (its series). No other thread may read st any more. */
+void tg_stats_cleanup(struct tg_worker_stats *st);
 
 #endif

@@ -13,6 +13,7 @@
 #include "gateway/conf.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/metrics.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
@@ -44,7 +45,8 @@ struct tg_up_call {
     void *hdr_block;            /* owned: header nodes and text, one allocation */
     tg_up_done_fn *done;
     void *arg;
-    const char *label;  /* borrowed from the conf held by req */
+    const char *label;    /* borrowed from the conf held by req */
+    const char *upstream; /* borrowed from the conf held by req: the metrics label */
     struct tg_buf body; /* the answer's body, limited to max_body */
     struct tg_resp rh;  /* owned: the answer's headers (only its header part is used) */
     int status;
@@ -271,6 +273,35 @@ static void log_done(const struct tg_up_call *call, int err)
     tg_logline_end(&l);
 }
 
+/* The outcome label of a finished call: its status class, or why it has none. */
+static const char *outcome_of(const struct tg_up_call *call, int err)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    switch (err) {
+    case TG_OK:
+        return call->status >= 100 && call->status <= 599 ? classes[call->status / 100 - 1]
+                                                          : "error";
+    case TG_ETIMEDOUT:
+        return "timeout";
+    case TG_ERESPTOOBIG:
+        return "too_large";
+    case TG_EUPSTREAM:
+        return "error";
+    default:
+        return "cancelled"; /* the client left, a sibling failed, the gateway drains */
+    }
+}
+
+static void count_done(const struct tg_up_call *call, int err)
+{
+    const char *labels[2] = {call->upstream, outcome_of(call, err)};
+
+    tg_metric_observe(call->req->stats, TG_M_UPSTREAM_DURATION, labels,
+                      call->end_us - call->start_us);
+    tg_metric_add(call->req->stats, TG_M_UPSTREAM_IN_FLIGHT, labels, -1);
+}
+
 /* Unlinks call from its request and the multi handle, runs done, frees the call. */
 static void call_finish(struct tg_up_call *call, int err)
 {
@@ -288,6 +319,7 @@ static void call_finish(struct tg_up_call *call, int err)
         req->end.upstream_status = call->status;
     }
     log_done(call, err);
+    count_done(call, err);
     call->done(call->arg, call, err);
     call_release(call);
 }
@@ -646,6 +678,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->done = done;
     call->arg = arg;
     call->label = r->label;
+    call->upstream = r->upstream != NULL ? r->upstream : r->label;
     call->body.limit = r->max_body;
     tg_list_init(&call->link);
     call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
@@ -670,6 +703,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     if (req->stats != NULL) {
         TG_STAT_ADD(req->stats, upstream_calls, 1);
     }
+    tg_metric_add(req->stats, TG_M_UPSTREAM_IN_FLIGHT, &call->upstream, 1);
     if (out != NULL) {
         *out = call;
     }
@@ -718,4 +752,9 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
 const char *tg_up_call_detail(const struct tg_up_call *call)
 {
     return call->detail;
+}
+
+const char *tg_up_lib_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
 }

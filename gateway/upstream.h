@@ -27,7 +27,8 @@ typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
  * stay valid until done (it normally is req->body). */
 struct tg_up_request {
-    const char *label; /* upstream or backend name, for logs */
+    const char *label;    /* upstream or backend name, for logs */
+    const char *upstream; /* the upstream's name, for metrics (label when NULL) */
     const char *method;
     const char *url;          /* absolute: scheme://host:port/path?query */
     const struct tg_kv *hdrs; /* headers to send as they are */
@@ -75,6 +76,9 @@ char *tg_up_call_take_body(struct tg_up_call *call, size_t *len);
 /* Inside done: iterates the response headers; *pos starts at 0; false at the end. */
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
                             const char **value);
+
+/* The version of the libcurl loaded ("7.88.1"). Any thread. */
+const char *tg_up_lib_version(void);
 
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);

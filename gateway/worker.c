@@ -142,6 +142,7 @@ static void worker_cleanup(struct worker *w)
     tg_server_stop(w->srv);
     tg_up_free(w->up);
     tg_loop_free(w->loop);
+    tg_stats_cleanup(&w->stats);
     w->srv = NULL;
     w->up = NULL;
     w->loop = NULL;

@@ -9,7 +9,6 @@ static void access_on_done(struct tg_req *req)
 {
     const struct tg_req_end *e = &req->end;
     struct tg_logline l;
-    uint64_t us = tg_now_us() - req->start_us;
 
     tg_logline_begin(&l, TG_LOG_INFO, req, "request.done");
     tg_logline_str(&l, "method", req->method);
@@ -19,7 +18,7 @@ static void access_on_done(struct tg_req *req)
     if (e->upstream_status > 0) {
         tg_logline_int(&l, "upstream_status", e->upstream_status);
     }
-    tg_logline_ms(&l, "duration_ms", (double)us / 1000.0);
+    tg_logline_ms(&l, "duration_ms", (double)e->duration_us / 1000.0);
     if (e->upstream_us > 0) {
         tg_logline_ms(&l, "upstream_ms", (double)e->upstream_us / 1000.0);
     }

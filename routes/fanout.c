@@ -253,6 +253,7 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
     bool body = method_has_body(b->method);
     struct tg_up_request up = {
         .label = b->name,
+        .upstream = u->name,
         .method = b->method,
         .url = url,
         .hdrs = f->kv,

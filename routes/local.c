@@ -8,6 +8,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "gateway/metrics.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "routes/table.h"
@@ -26,83 +27,26 @@ static int answer(struct tg_req *req, int status, const char *ctype, const char 
     return TG_MW_DONE;
 }
 
-static uint64_t sum(size_t offset)
-{
-    uint64_t total = 0;
-
-    for (unsigned i = 0; i < tg_stats.n; i++) {
-        const _Atomic uint64_t *f =
-            (const _Atomic uint64_t *)(const void *)((const char *)tg_stats.workers[i] + offset);
-        total += atomic_load_explicit(f, memory_order_relaxed);
-    }
-    return total;
-}
-
-static int64_t gauge(size_t offset)
-{
-    int64_t total = 0;
-
-    for (unsigned i = 0; i < tg_stats.n; i++) {
-        const _Atomic int64_t *f =
-            (const _Atomic int64_t *)(const void *)((const char *)tg_stats.workers[i] + offset);
-        total += atomic_load_explicit(f, memory_order_relaxed);
-    }
-    return total;
-}
-
-#define SUM(field)   sum(offsetof(struct tg_worker_stats, field))
-#define GAUGE(field) gauge(offsetof(struct tg_worker_stats, field))
-
-/* Prometheus text exposition, summed over the workers. */
+/* Prometheus text exposition of every family (gateway/metrics.c), summed over the workers. */
 static int metrics(struct tg_req *req)
 {
-    char buf[4096];
-    int n =
-        snprintf(buf, sizeof(buf),
-                 "# HELP tracegate_requests_total Requests received.\n"
-                 "# TYPE tracegate_requests_total counter\n"
-                 "tracegate_requests_total %llu\n"
-                 "# HELP tracegate_responses_total Responses by status class.\n"
-                 "# TYPE tracegate_responses_total counter\n"
-                 "tracegate_responses_total{class=\"2xx\"} %llu\n"
-                 "tracegate_responses_total{class=\"3xx\"} %llu\n"
-                 "tracegate_responses_total{class=\"4xx\"} %llu\n"
-                 "tracegate_responses_total{class=\"5xx\"} %llu\n"
-                 "tracegate_responses_total{class=\"499\"} %llu\n"
-                 "# TYPE tracegate_upstream_timeouts_total counter\n"
-                 "tracegate_upstream_timeouts_total %llu\n"
-                 "# TYPE tracegate_upstream_errors_total counter\n"
-                 "tracegate_upstream_errors_total %llu\n"
-                 "# TYPE tracegate_upstream_calls_total counter\n"
-                 "tracegate_upstream_calls_total %llu\n"
-                 "# TYPE tracegate_bytes_in_total counter\n"
-                 "tracegate_bytes_in_total %llu\n"
-                 "# TYPE tracegate_bytes_out_total counter\n"
-                 "tracegate_bytes_out_total %llu\n"
-                 "# TYPE tracegate_requests_in_flight gauge\n"
-                 "tracegate_requests_in_flight %lld\n"
-                 "# TYPE tracegate_connections gauge\n"
-                 "tracegate_connections %lld\n"
-                 "# TYPE tracegate_conf_reloads_total counter\n"
-                 "tracegate_conf_reloads_total %llu\n"
-                 "# TYPE tracegate_conf_reload_failures_total counter\n"
-                 "tracegate_conf_reload_failures_total %llu\n"
-                 "# TYPE tracegate_draining gauge\n"
-                 "tracegate_draining %d\n",
-                 (unsigned long long)SUM(requests), (unsigned long long)SUM(status_2xx),
-                 (unsigned long long)SUM(status_3xx), (unsigned long long)SUM(status_4xx),
-                 (unsigned long long)SUM(status_5xx), (unsigned long long)SUM(client_closed),
-                 (unsigned long long)SUM(timeouts), (unsigned long long)SUM(upstream_errors),
-                 (unsigned long long)SUM(upstream_calls), (unsigned long long)SUM(bytes_in),
-                 (unsigned long long)SUM(bytes_out), (long long)GAUGE(live),
-                 (long long)GAUGE(connections), (unsigned long long)atomic_load(&tg_stats.reloads),
-                 (unsigned long long)atomic_load(&tg_stats.reload_failures),
-                 atomic_load(&tg_stats.draining) ? 1 : 0);
+    struct tg_buf out = {0};
+    char *text;
+    size_t len;
 
-    if (n < 0 || (size_t)n >= sizeof(buf)) {
-        return TG_EINTERNAL;
+    if (tg_metrics_write(&out, req->conf) != TG_OK) {
+        tg_buf_cleanup(&out);
+        return TG_ENOMEM;
     }
-    return answer(req, 200, "text/plain; version=0.0.4", buf);
+    text = tg_buf_steal(&out, &len);
+    if (text == NULL) {
+        return TG_ENOMEM;
+    }
+    req->resp.status = 200;
+    tg_resp_set_body(&req->resp, text, len);
+    tg_resp_add_header(&req->resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    tg_resp_add_header(&req->resp, "Cache-Control", "no-store");
+    return TG_MW_DONE;
 }
 
 static int health(struct tg_req *req)
