@@ -19,8 +19,10 @@
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams", "routes", NULL,
+    "listen", "workers", "trace",     "limits", "shutdown_grace_ms",
+    "tls",    "admin",   "upstreams", "routes", NULL,
 };
+static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
     "max_connections",   "max_body_bytes",          "max_response_bytes",
@@ -52,19 +54,16 @@ static bool parse_port(const char *s, size_t n, unsigned lo, unsigned *port)
     return true;
 }
 
-static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+/* Parses s ("IPv4:port" or "[IPv6]:port", numeric) at jpath into *host (strdup'd) and *port. */
+static int parse_listen(struct tg_conf_ctx *ctx, const char *jpath, const char *s, char **host_out,
+                        unsigned *port_out)
 {
     char host[INET6_ADDRSTRLEN + 1], quoted[96];
     unsigned char addr[sizeof(struct in6_addr)];
-    const char *s = "0.0.0.0:8080", *h, *port, *close;
+    const char *h, *port, *close;
     size_t hlen;
-    bool v6;
-    int rc = tg_conf_get_str(ctx, root, "", "listen", false, &s);
+    bool v6 = s[0] == '[';
 
-    if (rc != TG_OK) {
-        return rc;
-    }
-    v6 = s[0] == '[';
     close = v6 ? strchr(s, ']') : strrchr(s, ':');
     if (close == NULL || (v6 && close[1] != ':')) {
         goto bad;
@@ -78,16 +77,43 @@ static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1 ||
-        !parse_port(port, strlen(port), 0, &conf->port)) {
+        !parse_port(port, strlen(port), 0, port_out)) {
         goto bad;
     }
-    conf->listen_host = strdup(host);
-    return conf->listen_host != NULL ? TG_OK : TG_ENOMEM;
+    *host_out = strdup(host);
+    return *host_out != NULL ? TG_OK : TG_ENOMEM;
 bad:
-    return tg_conf_error(ctx, "listen",
+    return tg_conf_error(ctx, jpath,
                          "bad listen address %s: expected \"IPv4:port\" or \"[IPv6]:port\" with a "
                          "numeric address and a port in 0..65535",
                          tg_jpos_quote(quoted, sizeof(quoted), s));
+}
+
+static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    const char *s = "0.0.0.0:8080";
+    int rc = tg_conf_get_str(ctx, root, "", "listen", false, &s);
+
+    return rc != TG_OK ? rc : parse_listen(ctx, "listen", s, &conf->listen_host, &conf->port);
+}
+
+/* admin.listen: the admin listener's address, or "off". */
+static int load_admin(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *admin = NULL;
+    const char *s = "127.0.0.1:9901";
+    int rc = tg_conf_get_json(ctx, root, "", "admin", JSON_OBJECT, false, &admin);
+
+    if (rc == TG_OK && admin != NULL) {
+        rc = tg_conf_check_keys(ctx, admin, "admin", admin_keys);
+        if (rc == TG_OK) {
+            rc = tg_conf_get_str(ctx, admin, "admin", "listen", false, &s);
+        }
+    }
+    if (rc != TG_OK || strcmp(s, "off") == 0) {
+        return rc;
+    }
+    return parse_listen(ctx, "admin.listen", s, &conf->admin_host, &conf->admin_port);
 }
 
 /* A header name: an HTTP token of at most TOKEN_MAX_LEN characters, at jpath. */
@@ -440,6 +466,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         rc = load_tls(ctx, root, conf);
     }
     if (rc == TG_OK) {
+        rc = load_admin(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
     return rc;
@@ -493,6 +522,7 @@ static void conf_free(struct tg_conf *conf)
     }
     free(conf->file);
     free(conf->listen_host);
+    free(conf->admin_host);
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);

@@ -35,6 +35,8 @@ struct tg_conf {
     uint64_t loaded_us;                      /* when it was loaded, CLOCK_REALTIME us */
     char *listen_host;                       /* owned: default "0.0.0.0" */
     unsigned port;                           /* default 8080 */
+    char *admin_host;                        /* owned: the admin listener, NULL when off */
+    unsigned admin_port;                     /* default 9901 */
     unsigned workers;                        /* 0 = one per online CPU */
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */

@@ -1,5 +1,6 @@
 /* tracegate: argv, signals, the conf, and the wiring of the middleware chain and the routes
  * into the workers' servers. The only file that sees every layer. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "gateway/admin.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
@@ -56,49 +58,63 @@ static const struct tg_chain chain = {
     .done = {on_done, COUNT(on_done)},
 };
 
+/* The admin listener's chain: the same steps, its own fixed routes, and no access log (probes
+ * and scrapes every few seconds would drown the request lines). */
+static const struct tg_mw_ops *const admin_headers[] = {&tg_mw_trace, &tg_mw_validate,
+                                                        &tg_mw_route_admin};
+
+static const struct tg_chain admin_chain = {
+    .headers = {admin_headers, COUNT(admin_headers)},
+    .request = {on_request, COUNT(on_request)},
+    .response = {on_response, COUNT(on_response)},
+    .done = {NULL, 0},
+};
+
 #define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */
 
 struct options {
     const char *conf_file;
-    int port;    /* -1: from the conf */
+    int port;       /* -1: from the conf */
+    int admin_port; /* -1: from the conf */
     int workers; /* -1: from the conf */
     bool check;
 };
 
+/* The application a server runs: arg is its chain. */
 static int app_headers(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    return tg_chain_headers(&chain, req);
+    return tg_chain_headers(arg, req);
 }
 
 static int app_request(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    return tg_chain_request(&chain, req);
+    return tg_chain_request(arg, req);
 }
 
 static void app_response(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    tg_chain_response(&chain, req);
+    tg_chain_response(arg, req);
 }
 
 static void app_done(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    tg_chain_done(&chain, req);
+    tg_chain_done(arg, req);
 }
 
-static const struct tg_server_app app = {NULL, app_headers, app_request, app_response, app_done};
+static const struct tg_server_app app = {(void *)&chain, app_headers, app_request, app_response,
+                                         app_done};
+static const struct tg_server_app admin_app = {(void *)&admin_chain, app_headers, app_request,
+                                               app_response, app_done};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tracegate -c FILE [--port N] [--workers N]\n"
+    fprintf(f, "usage: tracegate -c FILE [--port N] [--admin-port N] [--workers N]\n"
                "       tracegate --check -c FILE\n"
                "       tracegate --version | --help\n"
                "\n"
                "  -c, --conf FILE   conf file (JSON)\n"
                "  -p, --port N      listen on port N instead of the conf's (0: the kernel picks)\n"
+               "  -a, --admin-port N  the admin listener on port N (0: the kernel picks)\n"
                "  -w, --workers N   worker threads (default: the conf's, else one per CPU)\n"
                "  -t, --check       validate the conf and exit: 0 valid, 1 with FILE:LINE:COL\n"
                "  -V, --version     print the version\n"
@@ -126,6 +142,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     static const struct option longs[] = {
         {"conf", required_argument, NULL, 'c'},
         {"port", required_argument, NULL, 'p'},
+        {"admin-port", required_argument, NULL, 'a'},
         {"workers", required_argument, NULL, 'w'},
         {"check", no_argument, NULL, 't'},
         {"version", no_argument, NULL, 'V'},
@@ -135,9 +152,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     int c;
 
     o->port = -1;
+    o->admin_port = -1;
     o->workers = -1;
     /* Before any thread exists. NOLINTNEXTLINE(concurrency-mt-unsafe) */
-    while ((c = getopt_long(argc, argv, "c:p:w:tVh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:p:a:w:tVh", longs, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->conf_file = optarg;
@@ -146,6 +164,13 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->port = parse_uint(optarg, 65535);
             if (o->port < 0) {
                 fprintf(stderr, "tracegate: bad port '%s'\n", optarg);
+                return 3;
+            }
+            break;
+        case 'a':
+            o->admin_port = parse_uint(optarg, 65535);
+            if (o->admin_port < 0) {
+                fprintf(stderr, "tracegate: bad admin port '%s'\n", optarg);
                 return 3;
             }
             break;
@@ -195,27 +220,46 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
-static void reload(struct tg_workers *ws, struct tg_conf **current)
+/* What runs: the workers, the admin listener (NULL when off), the conf in use (a reference). */
+struct running {
+    struct tg_workers *ws;
+    struct tg_admin *admin;
+    struct tg_conf *conf;
+};
+
+/* Whether next changes what only a restart applies: the listening sockets and the threads. */
+static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
 {
-    struct tg_conf *next = load_conf((*current)->file, true);
+    bool admin_differs = (next->admin_host == NULL) != (cur->admin_host == NULL) ||
+                         (next->admin_host != NULL &&
+                          (strcmp(next->admin_host, cur->admin_host) != 0 ||
+                           next->admin_port != cur->admin_port));
+
+    return next->port != cur->port || next->workers != cur->workers ||
+           strcmp(next->listen_host, cur->listen_host) != 0 ||
+           next->max_connections != cur->max_connections ||
+           next->client_timeout_ms != cur->client_timeout_ms ||
+           next->connection_buffer_bytes != cur->connection_buffer_bytes ||
+           (next->tls_cert == NULL) != (cur->tls_cert == NULL) || admin_differs;
+}
+
+static void reload(struct running *r)
+{
+    struct tg_conf *next = load_conf(r->conf->file, true);
 
     if (next == NULL) {
         atomic_fetch_add(&tg_stats.reload_failures, 1);
         tg_log(TG_LOG_ERROR, NULL, "conf.reload_failed", "keeping the running conf");
         return;
     }
-    if (next->port != (*current)->port || next->workers != (*current)->workers ||
-        strcmp(next->listen_host, (*current)->listen_host) != 0 ||
-        next->max_connections != (*current)->max_connections ||
-        next->client_timeout_ms != (*current)->client_timeout_ms ||
-        next->connection_buffer_bytes != (*current)->connection_buffer_bytes ||
-        (next->tls_cert == NULL) != ((*current)->tls_cert == NULL)) {
+    if (needs_restart(next, r->conf)) {
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
-               "listen, workers, tls and the connection limits change only on restart");
+               "listen, admin, workers, tls and the connection limits change only on restart");
     }
-    tg_workers_reload(ws, next);
-    tg_conf_unref(*current);
-    *current = next;
+    tg_workers_reload(r->ws, next);
+    tg_admin_reload(r->admin, next);
+    tg_conf_unref(r->conf);
+    r->conf = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
     tg_log(TG_LOG_INFO, NULL, "conf.reloaded", "%zu routes", tg_route_table_count(next->routes));
 }
@@ -259,9 +303,11 @@ static void raise_nofile(const struct tg_conf *conf)
     }
 }
 
-static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
+static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf,
+                          unsigned admin_port)
 {
     struct tg_logline l;
+    char admin[INET6_ADDRSTRLEN + 16];
 
     tg_logline_begin_always(&l, TG_LOG_INFO, "listening"); /* scripts and tests wait for it */
     tg_logline_int(&l, "port", port);
@@ -270,35 +316,57 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
     tg_logline_str(&l, "conf", conf->file);
     tg_logline_int(&l, "routes", (int64_t)tg_route_table_count(conf->routes));
     tg_logline_bool(&l, "tls", conf->tls_cert != NULL);
+    if (conf->admin_host != NULL) {
+        snprintf(admin, sizeof(admin), strchr(conf->admin_host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+                 conf->admin_host, admin_port);
+        tg_logline_str(&l, "admin", admin);
+    }
     tg_logline_str(&l, "version", TG_VERSION);
     tg_logline_end(&l);
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct running *r, sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, conf);
+            reload(r);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             tg_log(TG_LOG_INFO, NULL, "shutdown", "signal %d: draining", sig);
             atomic_store(&tg_stats.draining, true);
-            tg_workers_drain(ws);
+            tg_workers_drain(r->ws);
             return;
         }
     }
 }
 
+/* The admin listener on the conf's address (or --admin-port), if the conf has one. */
+static int start_admin(struct running *r, const struct options *opt,
+                       const struct tg_server_opts *pub, unsigned *port)
+{
+    struct tg_server_opts o = *pub;
+
+    if (r->conf->admin_host == NULL) {
+        return TG_OK;
+    }
+    o.host = r->conf->admin_host;
+    o.port = opt->admin_port >= 0 ? (unsigned)opt->admin_port : r->conf->admin_port;
+    o.max_connections = 64; /* probes and scrapes */
+    o.tls_cert_pem = NULL;  /* plain HTTP: keep it on a private address */
+    o.tls_key_pem = NULL;
+    return tg_admin_start(&o, &admin_app, r->conf, port, &r->admin);
+}
+
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    struct tg_workers *ws = NULL;
+    struct running r = {NULL, NULL, conf};
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
-    unsigned port = 0;
+    unsigned port = 0, admin_port = 0;
     sigset_t set;
     int rc = 1;
     struct tg_server_opts o = {
@@ -327,16 +395,25 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
+    if (tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
-    log_listening(port, n, conf);
-    supervise(ws, &conf, &set);
-    tg_workers_join(ws);
+    if (start_admin(&r, opt, &o, &admin_port) != TG_OK) {
+        tg_workers_drain(r.ws);
+        tg_workers_join(r.ws);
+        goto out;
+    }
+    log_listening(port, n, r.conf, admin_port);
+    supervise(&r, &set);
+    /* The admin listener answers (readiness 503) while the workers drain, and stops before
+     * their counters are freed. */
+    tg_workers_wait(r.ws);
+    tg_admin_stop(r.admin);
+    tg_workers_join(r.ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
-    tg_conf_unref(conf);
+    tg_conf_unref(r.conf);
     free(cert);
     free(key);
     return rc;

@@ -207,7 +207,7 @@ void tg_workers_drain(struct tg_workers *ws)
     }
 }
 
-void tg_workers_join(struct tg_workers *ws)
+void tg_workers_wait(struct tg_workers *ws)
 {
     if (ws == NULL) {
         return;
@@ -215,8 +215,17 @@ void tg_workers_join(struct tg_workers *ws)
     for (unsigned i = 0; i < ws->n; i++) {
         if (ws->w[i].running) {
             pthread_join(ws->w[i].thread, NULL);
+            ws->w[i].running = false;
         }
     }
+}
+
+void tg_workers_join(struct tg_workers *ws)
+{
+    if (ws == NULL) {
+        return;
+    }
+    tg_workers_wait(ws);
     for (unsigned i = 0; i < ws->n; i++) {
         worker_cleanup(&ws->w[i]);
     }

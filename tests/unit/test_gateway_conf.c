@@ -746,3 +746,38 @@ Test(conf, connection_buffer_bytes_default_and_range)
                "(at limits.connection_buffer_bytes)");
     teardown();
 }
+
+Test(conf, admin_listens_on_loopback_9901_unless_told)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    cr_assert(eq(str, conf->admin_host, "127.0.0.1"));
+    cr_assert(eq(u32, conf->admin_port, 9901));
+    tg_conf_unref(conf);
+    conf = load_ok("{\"admin\": {\"listen\": \"[::1]:9000\"}}");
+    cr_assert(eq(str, conf->admin_host, "::1"));
+    cr_assert(eq(u32, conf->admin_port, 9000));
+    tg_conf_unref(conf);
+    conf = load_ok("{\"admin\": {\"listen\": \"off\"}}");
+    cr_assert(zero(ptr, conf->admin_host));
+    tg_conf_unref(conf);
+}
+
+Test(conf, admin_errors_name_the_key)
+{
+    expect_err("{\"admin\":\n{\"listen\": \"localhost:1\"}}",
+               "2:12: bad listen address \"localhost:1\": expected \"IPv4:port\" or "
+               "\"[IPv6]:port\" with a numeric address and a port in 0..65535 (at admin.listen)");
+    expect_err("{\"admin\":\n{\"port\": 1}}", "2:2: unknown key \"port\" (at admin.port)");
+}
+
+Test(conf, checksum_is_the_sha256_of_the_file)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    /* sha256("{}") */
+    cr_assert(eq(str, conf->checksum,
+                 "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+    cr_assert(gt(u64, conf->loaded_us, 1600000000000000u));
+    tg_conf_unref(conf);
+}

@@ -595,8 +595,8 @@ Test(route_table, keys_of_another_kind)
 Test(route_table, local_values)
 {
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"local\":\n\"stats\"}",
-               "4:1: unknown local handler \"stats\": expected \"health\", \"ready\" or "
-               "\"metrics\" (at routes[0].local)");
+               "4:1: unknown local handler \"stats\": expected \"health\", \"ready\", "
+               "\"metrics\" or \"info\" (at routes[0].local)");
     tg_conf_unref(load_ok("{\"method\": \"GET\", \"path\": \"/a\", \"local\": \"metrics\"}"));
 }
 
