@@ -19,8 +19,8 @@
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace",     "limits", "shutdown_grace_ms",
-    "tls",    "admin",   "upstreams", "routes", NULL,
+    "listen", "reuse_port", "workers",   "trace",  "limits", "shutdown_grace_ms",
+    "tls",    "admin",      "upstreams", "routes", NULL,
 };
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
@@ -448,6 +448,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     rc = tg_conf_check_keys(ctx, root, "", top_keys);
     if (rc == TG_OK) {
         rc = load_listen(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
+        rc = tg_conf_get_bool(ctx, root, "", "reuse_port", &conf->reuse_port);
     }
     if (rc == TG_OK) {
         rc = tg_conf_get_unsigned(ctx, root, "", "workers", 0, 64, &conf->workers);

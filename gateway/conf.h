@@ -37,6 +37,7 @@ struct tg_conf {
     unsigned port;                           /* default 8080 */
     char *admin_host;                        /* owned: the admin listener, NULL when off */
     unsigned admin_port;                     /* default 9901 */
+    bool reuse_port;                         /* share the ports with another process */
     unsigned workers;                        /* 0 = one per online CPU */
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */

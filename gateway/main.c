@@ -19,6 +19,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
+#include "gateway/listen.h"
 #include "gateway/log.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
@@ -360,6 +361,22 @@ static int start_admin(struct running *r, const struct options *opt,
     return tg_admin_start(&o, &admin_app, r->conf, port, &r->admin);
 }
 
+/* A port another process listens on is an error unless the conf shares it (reuse_port). */
+static int check_port_free(const struct tg_conf *conf, const char *what, const char *host,
+                           unsigned port)
+{
+    char why[128];
+
+    if (conf->reuse_port || tg_listen_probe(host, port, why, sizeof(why)) == TG_OK) {
+        return TG_OK;
+    }
+    tg_log(TG_LOG_ERROR, NULL, "listen.error",
+           "%s %s port %u: %s; stop it, or set \"reuse_port\": true to share the port (a "
+           "zero-downtime binary upgrade)",
+           what, host, port, why);
+    return TG_EINVAL;
+}
+
 static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct running r = {NULL, NULL, conf};
@@ -395,7 +412,12 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
+    if (check_port_free(conf, "listen", o.host, o.port) != TG_OK ||
+        (conf->admin_host != NULL &&
+         check_port_free(conf, "admin.listen", conf->admin_host,
+                         opt->admin_port >= 0 ? (unsigned)opt->admin_port : conf->admin_port) !=
+             TG_OK) ||
+        tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
     if (start_admin(&r, opt, &o, &admin_port) != TG_OK) {
