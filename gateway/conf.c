@@ -20,7 +20,10 @@
 
 static const char *const top_keys[] = {
     "listen", "reuse_port", "workers",   "trace",  "limits", "shutdown_grace_ms",
-    "tls",    "admin",      "upstreams", "routes", NULL,
+    "tls",    "admin",      "otlp",      "upstreams", "routes", NULL,
+};
+static const char *const otlp_keys[] = {
+    "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
 };
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
@@ -95,6 +98,46 @@ static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     int rc = tg_conf_get_str(ctx, root, "", "listen", false, &s);
 
     return rc != TG_OK ? rc : parse_listen(ctx, "listen", s, &conf->listen_host, &conf->port);
+}
+
+static int parse_url(struct tg_conf_ctx *ctx, const char *jpath, const char *url,
+                     struct tg_upstream *up);
+
+/* otlp: where spans go (the URL is checked like an upstream's) and how they are batched. */
+static int load_otlp(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *o = NULL;
+    const char *endpoint = NULL;
+    struct tg_upstream tmp = {0};
+    int rc = tg_conf_get_json(ctx, root, "", "otlp", JSON_OBJECT, false, &o);
+
+    if (rc != TG_OK || o == NULL) {
+        return rc;
+    }
+    rc = tg_conf_check_keys(ctx, o, "otlp", otlp_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, o, "otlp", "endpoint", false, &endpoint);
+    if (rc == TG_OK && endpoint != NULL) {
+        rc = parse_url(ctx, "otlp.endpoint", endpoint, &tmp);
+        free(tmp.url);
+        free(tmp.base_path);
+        conf->otlp_endpoint = rc == TG_OK ? strdup(endpoint) : NULL;
+        rc = rc == TG_OK && conf->otlp_endpoint == NULL ? TG_ENOMEM : rc;
+    }
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_double(ctx, o, "otlp", "sample_ratio", 0, 1,
+                                          &conf->otlp_sample_ratio);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, o, "otlp", "queue_size", 16, 1000000,
+                                            &conf->otlp_queue_size);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, o, "otlp", "batch_size", 1, 65536,
+                                            &conf->otlp_batch_size);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, o, "otlp", "batch_timeout_ms", 1, 600000,
+                                            &conf->otlp_batch_timeout_ms);
+    return rc != TG_OK ? rc
+                       : tg_conf_get_unsigned(ctx, o, "otlp", "timeout_ms", 1, 600000,
+                                              &conf->otlp_timeout_ms);
 }
 
 /* admin.listen: the admin listener's address, or "off". */
@@ -472,6 +515,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         rc = load_admin(ctx, root, conf);
     }
     if (rc == TG_OK) {
+        rc = load_otlp(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
     return rc;
@@ -526,6 +572,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->file);
     free(conf->listen_host);
     free(conf->admin_host);
+    free(conf->otlp_endpoint);
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
@@ -551,6 +598,11 @@ static struct tg_conf *conf_new(const char *file)
     conf->client_timeout_ms = 30000;
     conf->connection_buffer_bytes = 16384;
     conf->shutdown_grace_ms = 10000;
+    conf->otlp_sample_ratio = 1.0;
+    conf->otlp_queue_size = 2048;
+    conf->otlp_batch_size = 512;
+    conf->otlp_batch_timeout_ms = 5000;
+    conf->otlp_timeout_ms = 10000;
     atomic_init(&conf->refs, 1);
     return conf;
 }

@@ -50,6 +50,12 @@ struct tg_conf {
                                      * (default 16384: about 8 KiB of request headers). An idle
                                      * keep-alive connection costs this much memory. */
     unsigned shutdown_grace_ms;     /* default 10000 */
+    char *otlp_endpoint;            /* owned: OTLP/HTTP base URL, NULL = from the environment */
+    double otlp_sample_ratio;       /* traces the gateway starts that are exported (default 1) */
+    unsigned otlp_queue_size;       /* spans waiting, all workers (default 2048) */
+    unsigned otlp_batch_size;       /* spans per export (default 512) */
+    unsigned otlp_batch_timeout_ms; /* longest wait for a batch (default 5000) */
+    unsigned otlp_timeout_ms;       /* one export request (default 10000) */
     char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                  /* owned: PEM file path */
     struct tg_upstream *upstreams;  /* owned array */
@@ -109,6 +115,9 @@ int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
 /* *out = a JSON integer (not a real) in min..max. */
 int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                          const char *key, unsigned min, unsigned max, unsigned *out);
+/* *out = a JSON number (integer or real) in min..max. */
+int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                       const char *key, double min, double max, double *out);
 int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t min, size_t max, size_t *out);
 

@@ -205,6 +205,29 @@ int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
     return rc;
 }
 
+int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                       const char *key, double min, double max, double *out)
+{
+    char path[TG_JPATH_MAX];
+    json_t *v = json_object_get(obj, key);
+    double d;
+
+    if (v == NULL) {
+        return TG_OK;
+    }
+    tg_jpos_path_key(path, sizeof(path), jpath, key);
+    if (!json_is_number(v)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %s", min, max,
+                             kind_name(json_typeof(v)));
+    }
+    d = json_number_value(v);
+    if (!(d >= min && d <= max)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %g", min, max, d);
+    }
+    *out = d;
+    return TG_OK;
+}
+
 bool tg_conf_is_token(const char *s)
 {
     if (s[0] == '\0') {

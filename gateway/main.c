@@ -21,6 +21,7 @@
 #include "gateway/file.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
+#include "gateway/otlp.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
@@ -29,6 +30,7 @@
 #include "middleware/chain.h"
 #include "middleware/deadline.h"
 #include "middleware/route.h"
+#include "middleware/span.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
 #include "routes/table.h"
@@ -44,11 +46,12 @@
  *   response (every answer, early ones and errors too, just before it leaves)
  *     trace     the trace id and the gateway's traceparent on the answer
  *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
- *     access_log  one request.done line with the final status */
+ *     access_log  one request.done line with the final status
+ *     span        the request's SERVER span to the OTLP exporter (sampled, export on) */
 static const struct tg_mw_ops *const on_headers[] = {&tg_mw_trace, &tg_mw_validate, &tg_mw_route};
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
-static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
+static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log, &tg_mw_span};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -70,6 +73,16 @@ static const struct tg_chain admin_chain = {
     .response = {on_response, COUNT(on_response)},
     .done = {NULL, 0},
 };
+
+/* The span exporter's settings from the environment (OpenTelemetry's variables), read on the
+ * main thread before any other thread exists. */
+struct otel_env {
+    const char *endpoint;       /* OTEL_EXPORTER_OTLP_ENDPOINT */
+    const char *service_name;   /* OTEL_SERVICE_NAME */
+    const char *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
+};
+
+static struct otel_env otel_env;
 
 #define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */
 
@@ -361,6 +374,44 @@ static int start_admin(struct running *r, const struct options *opt,
     return tg_admin_start(&o, &admin_app, r->conf, port, &r->admin);
 }
 
+/* Starts the span exporter when an endpoint is known (the conf's otlp.endpoint, else
+ * OTEL_EXPORTER_OTLP_ENDPOINT) and points each worker's ring at it. */
+static int start_otlp(const struct tg_conf *conf, unsigned n, struct tg_otlp **out)
+{
+    const char *base = conf->otlp_endpoint != NULL ? conf->otlp_endpoint : otel_env.endpoint;
+    char url[2048];
+    size_t len;
+    int rc;
+    struct tg_otlp_opts o = {
+        .n_workers = n,
+        .queue_size = conf->otlp_queue_size,
+        .batch_size = conf->otlp_batch_size,
+        .batch_timeout_ms = conf->otlp_batch_timeout_ms,
+        .timeout_ms = conf->otlp_timeout_ms,
+        .service_name = otel_env.service_name,
+        .resource_attrs = otel_env.resource_attrs,
+    };
+
+    *out = NULL;
+    if (base == NULL || base[0] == '\0') {
+        return TG_OK;
+    }
+    len = strlen(base);
+    while (len > 0 && base[len - 1] == '/') {
+        len--;
+    }
+    snprintf(url, sizeof(url), "%.*s/v1/traces", (int)len, base);
+    o.url = url;
+    rc = tg_otlp_start(&o, out);
+    for (unsigned i = 0; rc == TG_OK && i < n; i++) {
+        tg_stats.span_rings[i] = tg_otlp_ring(*out, i);
+    }
+    if (rc == TG_OK) {
+        tg_log(TG_LOG_INFO, NULL, "otlp.start", "exporting spans to %s", url);
+    }
+    return rc;
+}
+
 /* A port another process listens on is an error unless the conf shares it (reuse_port). */
 static int check_port_free(const struct tg_conf *conf, const char *what, const char *host,
                            unsigned port)
@@ -380,6 +431,7 @@ static int check_port_free(const struct tg_conf *conf, const char *what, const c
 static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct running r = {NULL, NULL, conf};
+    struct tg_otlp *otlp = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
@@ -417,6 +469,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
          check_port_free(conf, "admin.listen", conf->admin_host,
                          opt->admin_port >= 0 ? (unsigned)opt->admin_port : conf->admin_port) !=
              TG_OK) ||
+        start_otlp(conf, n, &otlp) != TG_OK ||
         tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
@@ -431,10 +484,13 @@ static int run(struct tg_conf *conf, const struct options *opt)
      * their counters are freed. */
     tg_workers_wait(r.ws);
     tg_admin_stop(r.admin);
+    tg_otlp_stop(otlp); /* after the workers: their last spans go out too */
+    otlp = NULL;
     tg_workers_join(r.ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
+    tg_otlp_stop(otlp);
     tg_conf_unref(r.conf);
     free(cert);
     free(key);
@@ -473,6 +529,11 @@ int main(int argc, char **argv)
     if (set_log_level() != TG_OK) {
         return 2;
     }
+    /* Before any thread exists. NOLINTBEGIN(concurrency-mt-unsafe) */
+    otel_env.endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    otel_env.service_name = getenv("OTEL_SERVICE_NAME");
+    otel_env.resource_attrs = getenv("OTEL_RESOURCE_ATTRIBUTES");
+    /* NOLINTEND(concurrency-mt-unsafe) */
     signal(SIGPIPE, SIG_IGN);
     conf = load_conf(opt.conf_file, !opt.check);
     if (conf == NULL) {

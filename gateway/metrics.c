@@ -14,6 +14,7 @@
 #include "gateway/buf.h"
 #include "gateway/build.h"
 #include "gateway/conf.h"
+#include "gateway/otlp.h"
 #include "gateway/procstat.h"
 #include "gateway/stats.h"
 
@@ -68,6 +69,7 @@ static void collect_conf_loaded(struct writer *w, const struct family *f);
 static void collect_draining(struct writer *w, const struct family *f);
 static void collect_overflow(struct writer *w, const struct family *f);
 static void collect_build(struct writer *w, const struct family *f);
+static void collect_otlp(struct writer *w, const struct family *f);
 static void collect_process(struct writer *w, const struct family *f);
 
 #define U(fieldname) .src = FIELD, .field = offsetof(struct tg_worker_stats, fieldname)
@@ -125,6 +127,17 @@ static const struct family families[TG_M_COUNT] = {
                               "Labelled metric updates dropped: a worker's series table was "
                               "full.",
                               COUNTER, {NULL}, .src = FN, .collect = collect_overflow},
+    [TG_M_OTLP_EXPORTED] = {"tracegate_otlp_spans_exported_total",
+                            "Spans the OTLP collector accepted.", COUNTER, {NULL}, .src = FN,
+                            .collect = collect_otlp},
+    [TG_M_OTLP_DROPPED] = {"tracegate_otlp_spans_dropped_total",
+                           "Spans not exported, by reason: queue_full (a worker's queue was "
+                           "full), rejected (the collector refused them), failed (no success "
+                           "after the retries).",
+                           COUNTER, {"reason", NULL}, .src = FN, .collect = collect_otlp},
+    [TG_M_OTLP_RETRIES] = {"tracegate_otlp_export_retries_total",
+                           "Export requests sent again (429, 502, 503, 504, no answer).",
+                           COUNTER, {NULL}, .src = FN, .collect = collect_otlp},
     [TG_M_BUILD_INFO] = {"tracegate_build_info",
                          "The binary: version, commit and the library versions it runs on.",
                          GAUGE, {"version", "commit", "libmicrohttpd", "libcurl", NULL}, .src = FN,
@@ -479,6 +492,22 @@ static void collect_overflow(struct writer *w, const struct family *f)
         total += atomic_load_explicit(&tg_stats.workers[i]->series.overflow, memory_order_relaxed);
     }
     sample_u64(w, f, NULL, total);
+}
+
+static void collect_otlp(struct writer *w, const struct family *f)
+{
+    static const char *const reasons[] = {"queue_full", "rejected", "failed"};
+    enum tg_metric m = (enum tg_metric)(f - families);
+
+    if (m == TG_M_OTLP_EXPORTED) {
+        sample_u64(w, f, NULL, atomic_load(&tg_otlp_stats.exported));
+    } else if (m == TG_M_OTLP_RETRIES) {
+        sample_u64(w, f, NULL, atomic_load(&tg_otlp_stats.retries));
+    } else {
+        sample_u64(w, f, &reasons[0], tg_otlp_queue_drops(atomic_load(&tg_otlp_stats.running)));
+        sample_u64(w, f, &reasons[1], atomic_load(&tg_otlp_stats.rejected));
+        sample_u64(w, f, &reasons[2], atomic_load(&tg_otlp_stats.failed));
+    }
 }
 
 static void collect_build(struct writer *w, const struct family *f)

@@ -44,6 +44,7 @@ enum tg_req_phase {
  * as long as the conf that holds it. */
 struct tg_policy {
     const char *name;                     /* the route's name: logs, metrics */
+    const char *path;                     /* its path pattern ("/patients/{id}"): spans, logs */
     const struct tg_handler_ops *handler; /* what answers it */
     void *handler_conf;                   /* the handler's own part of the route */
     unsigned timeout_ms;                  /* total budget from receipt */
@@ -76,6 +77,7 @@ struct tg_req_trace {
     char w3c[33];                 /* W3C trace-id, 32 lower-case hex */
     uint8_t bin[16];              /* the same trace-id as bytes */
     char span[17];                /* the gateway's own span: parent of every upstream call */
+    char parent[17];              /* the client's span (traceparent's parent-id), or "" */
     uint8_t flags;                /* flags to send on */
     char *state;                  /* validated tracestate to pass on (request memory), or NULL */
 };
@@ -87,6 +89,8 @@ struct tg_req_end {
     const char *detail;   /* cause for the log (static or request memory), may be NULL */
     const char *backend;  /* the backend a fan-out failure came from, or NULL */
     int upstream_status;  /* last upstream status, 0 if none */
+    unsigned attempts;    /* upstream calls made */
+    char upstream_addr[64]; /* address:port of the last upstream connection, or "" */
     uint64_t upstream_us; /* time spent on upstream calls */
     uint64_t duration_us; /* from the request line to the end, set with status */
     size_t bytes_in;

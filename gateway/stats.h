@@ -9,6 +9,8 @@
 
 #define TG_WORKERS_MAX 64
 
+struct tg_span_ring;
+
 /* Counters of one worker. Written only by that worker's thread (relaxed load + store, no
  * locked instruction), read by any thread for /metrics. An unlabelled counter is a field here,
  * counted with TG_STAT_ADD and exported by one row of the families table (gateway/metrics.c);
@@ -28,6 +30,7 @@ struct tg_worker_stats {
     _Atomic int64_t live;        /* gauge: requests in progress */
     _Atomic int64_t connections; /* gauge: open client connections */
     struct tg_series_table series; /* labelled series: histograms, per route and upstream */
+    struct tg_span_ring *spans;    /* borrowed: where its spans go, NULL when export is off */
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \
@@ -39,6 +42,7 @@ struct tg_worker_stats {
 struct tg_stats_registry {
     struct tg_worker_stats *workers[TG_WORKERS_MAX];
     unsigned n;
+    struct tg_span_ring *span_rings[TG_WORKERS_MAX]; /* worker i's, NULL when export is off */
     atomic_bool draining; /* readiness fails once shutdown began */
     uint64_t started_unix;
     uint64_t started_us; /* CLOCK_REALTIME microseconds at start: process_start_time_seconds */

@@ -14,6 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
+#include "gateway/span.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
@@ -52,6 +53,10 @@ struct tg_up_call {
     int status;
     const char *detail;
     char span[17];
+    char host[64];     /* the URL's host: server.address */
+    unsigned port;     /* the URL's port, or the scheme's */
+    const char *method; /* borrowed from the request or the conf */
+    char peer[64];     /* "ip:port" of the connection, once known */
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
@@ -293,6 +298,60 @@ static const char *outcome_of(const struct tg_up_call *call, int err)
     }
 }
 
+/* One CLIENT span per call (each attempt), when the request is sampled and export is on. 4xx,
+ * 5xx and no answer are errors, as the conventions say for clients. The URL is not recorded:
+ * its path and query may name a patient. */
+static void record_span(const struct tg_up_call *call, int err)
+{
+    const struct tg_req *req = call->req;
+    struct tg_span_ring *ring = req->stats != NULL ? req->stats->spans : NULL;
+    struct tg_span *s;
+
+    if (ring == NULL || !(req->trace.flags & TG_TRACE_FLAG_SAMPLED)) {
+        return;
+    }
+    s = tg_span_ring_reserve(ring);
+    if (s == NULL) {
+        return;
+    }
+    tg_span_copy(s->trace_id, sizeof(s->trace_id), req->trace.w3c);
+    tg_span_copy(s->span_id, sizeof(s->span_id), call->span);
+    tg_span_copy(s->parent_id, sizeof(s->parent_id), req->trace.span);
+    s->kind = TG_SPAN_CLIENT;
+    s->start_ns = tg_span_unix_ns(call->start_us);
+    s->end_ns = s->start_ns + (call->end_us - call->start_us) * 1000u;
+    s->status = call->status;
+    s->error = err != TG_OK || call->status >= 400;
+    tg_span_copy(s->name, sizeof(s->name), call->method);
+    tg_span_copy(s->method, sizeof(s->method), call->method);
+    tg_span_copy(s->peer, sizeof(s->peer), call->host);
+    s->port = call->port;
+    tg_span_copy(s->peer_ip, sizeof(s->peer_ip), call->peer);
+    if (strrchr(s->peer_ip, ':') != NULL && call->peer[0] != '[') {
+        *strrchr(s->peer_ip, ':') = '\0'; /* the address alone */
+    }
+    tg_span_copy(s->upstream, sizeof(s->upstream), call->upstream);
+    if (err != TG_OK) {
+        tg_span_copy(s->error_type, sizeof(s->error_type), outcome_of(call, err));
+    } else if (call->status >= 400) {
+        snprintf(s->error_type, sizeof(s->error_type), "%d", call->status);
+    }
+    tg_span_ring_commit(ring);
+}
+
+/* Where the call's connection went, for the access log and the span. */
+static void note_peer(struct tg_up_call *call)
+{
+    char *ip = NULL;
+    long port = 0;
+
+    if (curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+        ip[0] != '\0' && curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
+        snprintf(call->peer, sizeof(call->peer), strchr(ip, ':') != NULL ? "[%s]:%ld" : "%s:%ld",
+                 ip, port);
+    }
+}
+
 static void count_done(const struct tg_up_call *call, int err)
 {
     const char *labels[2] = {call->upstream, outcome_of(call, err)};
@@ -310,6 +369,11 @@ static void call_finish(struct tg_up_call *call, int err)
     curl_multi_remove_handle(call->up->multi, call->easy);
     tg_list_remove(&call->link);
     req->pending--;
+    req->end.attempts++;
+    note_peer(call);
+    if (call->peer[0] != '\0') {
+        snprintf(req->end.upstream_addr, sizeof(req->end.upstream_addr), "%s", call->peer);
+    }
     if (call->count_idx >= 0) {
         call->up->counts[call->count_idx].n--;
     }
@@ -320,6 +384,7 @@ static void call_finish(struct tg_up_call *call, int err)
     }
     log_done(call, err);
     count_done(call, err);
+    record_span(call, err);
     call->done(call->arg, call, err);
     call_release(call);
 }
@@ -627,6 +692,39 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     set_method(call, r);
 }
 
+/* The host and port of an absolute URL ("http://[::1]:9102/x" gives "::1" and 9102). */
+static void url_host(const char *url, char *host, size_t cap, unsigned *port)
+{
+    const char *a = strstr(url, "://");
+    const char *end, *colon;
+    size_t n;
+
+    host[0] = '\0';
+    *port = strncmp(url, "https", 5) == 0 ? 443 : 80;
+    if (a == NULL) {
+        return;
+    }
+    a += 3;
+    end = a + strcspn(a, "/?#");
+    if (*a == '[') {
+        const char *close = memchr(a, ']', (size_t)(end - a));
+        colon = close != NULL && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        a++;
+        n = close != NULL ? (size_t)(close - a) : 0;
+    } else {
+        colon = memchr(a, ':', (size_t)(end - a));
+        n = (size_t)((colon != NULL ? colon : end) - a);
+    }
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    memcpy(host, a, n);
+    host[n] = '\0';
+    if (colon != NULL) {
+        *port = (unsigned)strtoul(colon + 1, NULL, 10);
+    }
+}
+
 /* The counter of label, made on first use; -1 when out of memory (the call is then not
  * limited rather than refused). A handful of upstreams: a linear scan is the cheap way. */
 static long count_index(struct tg_up *up, const char *label)
@@ -679,6 +777,8 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->arg = arg;
     call->label = r->label;
     call->upstream = r->upstream != NULL ? r->upstream : r->label;
+    call->method = r->method;
+    url_host(r->url, call->host, sizeof(call->host), &call->port);
     call->body.limit = r->max_body;
     tg_list_init(&call->link);
     call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
@@ -757,4 +857,78 @@ const char *tg_up_call_detail(const struct tg_up_call *call)
 const char *tg_up_lib_version(void)
 {
     return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+/* ---- one-shot posts ------------------------------------------------------------------------ */
+
+struct tg_up_post {
+    CURL *easy; /* owned */
+};
+
+struct tg_up_post *tg_up_post_new(void)
+{
+    struct tg_up_post *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        return NULL;
+    }
+    p->easy = curl_easy_init();
+    if (p->easy == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The answer's body is not needed: what the collector says goes nowhere. */
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * nmemb;
+}
+
+int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, const char *body,
+                    size_t len, unsigned timeout_ms, int *status, unsigned *retry_after_s)
+{
+    char ct[128];
+    struct curl_slist hdrs[2] = {{ct, &hdrs[1]}, {"Expect:", NULL}};
+    long code = 0;
+    curl_off_t after = 0;
+    CURLcode rc;
+
+    *status = 0;
+    *retry_after_s = 0;
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    curl_easy_reset(p->easy);
+    curl_easy_setopt(p->easy, CURLOPT_URL, url);
+    curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 5000 ? timeout_ms : 5000));
+    rc = curl_easy_perform(p->easy);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        return TG_ETIMEDOUT;
+    }
+    if (rc != CURLE_OK) {
+        return TG_EUPSTREAM;
+    }
+    curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(p->easy, CURLINFO_RETRY_AFTER, &after);
+    *status = (int)code;
+    *retry_after_s = after > 0 && after < 3600 ? (unsigned)after : 0;
+    return TG_OK;
+}
+
+void tg_up_post_free(struct tg_up_post *p)
+{
+    if (p != NULL) {
+        curl_easy_cleanup(p->easy);
+        free(p);
+    }
 }

@@ -83,4 +83,21 @@ const char *tg_up_lib_version(void);
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
 
+/* ---- one-shot posts, for the span exporter's own thread (not the loop) ---- */
+
+/* A reusable client for blocking POSTs (its connection is kept alive between posts). */
+struct tg_up_post;
+
+/* A new one, or NULL when out of memory. */
+struct tg_up_post *tg_up_post_new(void);
+
+/* POSTs len bytes of body as ctype to url and waits at most timeout_ms. TG_OK when an answer
+ * came (*status gets its status, *retry_after_s its Retry-After in seconds or 0), TG_ETIMEDOUT,
+ * or TG_EUPSTREAM (no answer: *status is 0). Blocks: never on a loop thread. */
+int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, const char *body,
+                    size_t len, unsigned timeout_ms, int *status, unsigned *retry_after_s);
+
+/* Frees it. NULL is a no-op. */
+void tg_up_post_free(struct tg_up_post *p);
+
 #endif

@@ -120,6 +120,7 @@ static int worker_init(struct worker *w, struct tg_conf *conf, const struct tg_s
     atomic_init(&w->next_conf, NULL);
     atomic_init(&w->stop_requested, false);
     w->grace_ms = conf->shutdown_grace_ms;
+    w->stats.spans = tg_stats.span_rings[w->index];
     w->loop = tg_loop_new();
     if (w->loop == NULL) {
         return TG_ENOMEM;

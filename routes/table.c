@@ -254,6 +254,7 @@ static int load_identity(struct tg_conf_ctx *ctx, const char *jpath, const json_
         snprintf(r->name, strlen(method) + strlen(pattern) + 2, "%s %s", method, pattern);
     }
     r->policy.name = r->name;
+    r->policy.path = r->path;
     return compile_path(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "path"), r);
 }
 
