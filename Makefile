@@ -69,7 +69,7 @@ test-asan: asan test-deps
 
 # The layer checker's own test, then format, layers and clang-tidy. Every step runs; the target
 # fails if any step did. clang-tidy needs cmake's compile database, not a build.
-LINT_STEPS := test_layers format layers tidy
+LINT_STEPS := test_layers format layers tidy events
 lint: configure lint-deps
 	@failed=""; for step in $(LINT_STEPS); do \
 	  echo "== tools/lint/$$step.sh"; \

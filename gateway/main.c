@@ -218,16 +218,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
-/* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. */
+/* Loads file. An error is said once: as a conf.error log line when running (log collectors read
+ * JSON lines), as plain FILE:LINE:COL text on stderr for --check (a human reads it). */
 static struct tg_conf *load_conf(const char *file, bool log)
 {
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
     if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
-        fprintf(stderr, "%s\n", err);
         if (log) {
             tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
+        } else {
+            fprintf(stderr, "%s\n", err);
         }
         return NULL;
     }

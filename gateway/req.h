@@ -52,6 +52,8 @@ struct tg_policy {
     bool accept_client_timeout;           /* honour X-Request-Timeout-Ms / grpc-timeout */
     bool cancel_on_disconnect;            /* stop upstream work when the client leaves */
     bool expose_errors;                   /* error bodies may name backends and causes */
+    bool access_log;                      /* write request.done lines (probes: off) */
+    bool log_pattern;                     /* request.done's path is the pattern, not the path */
 };
 
 /* One request header as received; strings borrowed from the HTTP server. */

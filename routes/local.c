@@ -144,6 +144,7 @@ static const struct tg_local_conf admin_confs[] = {
     {                                                                                          \
         .name = route, .path = route + 6, .handler = &tg_handler_local, .handler_conf = (void *)&admin_confs[i],  \
         .timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT, .cancel_on_disconnect = true,                  \
+        .access_log = false,                                                                   \
     }
 
 static const struct tg_policy admin_policies[] = {

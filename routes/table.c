@@ -24,6 +24,8 @@ static const char *const common_keys[] = {
     "accept_client_timeout",
     "cancel_on_disconnect",
     "expose_errors",
+    "access_log",
+    "log_path",
     NULL,
 };
 
@@ -258,6 +260,27 @@ static int load_identity(struct tg_conf_ctx *ctx, const char *jpath, const json_
     return compile_path(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "path"), r);
 }
 
+/* log_path: "raw" logs the path as the client sent it (without the query), "pattern" the
+ * route's pattern, for routes whose paths carry patient ids. */
+static int load_log_path(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
+                         struct tg_policy *p)
+{
+    char path[TG_JPATH_MAX], quoted[96];
+    const char *s = "raw";
+    int rc = tg_conf_get_str(ctx, v, jpath, "log_path", false, &s);
+
+    if (rc != TG_OK) {
+        return rc;
+    }
+    if (strcmp(s, "raw") != 0 && strcmp(s, "pattern") != 0) {
+        return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "log_path"),
+                             "bad log_path %s: expected \"raw\" or \"pattern\"",
+                             tg_jpos_quote(quoted, sizeof(quoted), s));
+    }
+    p->log_pattern = strcmp(s, "pattern") == 0;
+    return TG_OK;
+}
+
 /* The policy keys every route has. */
 static int load_policy(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
                        struct tg_policy *p)
@@ -273,7 +296,9 @@ static int load_policy(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
     rc = rc != TG_OK
              ? rc
              : tg_conf_get_bool(ctx, v, jpath, "cancel_on_disconnect", &p->cancel_on_disconnect);
-    return rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "expose_errors", &p->expose_errors);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "expose_errors", &p->expose_errors);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "access_log", &p->access_log);
+    return rc != TG_OK ? rc : load_log_path(ctx, jpath, v, p);
 }
 
 static int load_route(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
@@ -286,6 +311,7 @@ static int load_route(struct tg_conf_ctx *ctx, const char *jpath, const json_t *
     r->policy.timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT;
     r->policy.max_body_bytes = conf->max_body_bytes;
     r->policy.cancel_on_disconnect = true;
+    r->policy.access_log = true;
     if (!json_is_object(v)) {
         tg_conf_error(ctx, jpath, "expected an object, got %s", tg_conf_type_name(v));
         return TG_EINVAL; /* spelled out: the analyzer does not follow variadic calls */

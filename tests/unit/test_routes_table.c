@@ -939,3 +939,24 @@ Test(route_table, backend_query_takes_no_param)
     cr_assert(strstr(err, "character '{' is not allowed in the query") != NULL, "%s", err);
     teardown();
 }
+
+Test(route_table, access_log_and_log_path)
+{
+    struct tg_conf *c = load_ok("{\"method\": \"GET\", \"path\": \"/p/{id}\", \"local\": \"health\", "
+                                "\"access_log\": false, \"log_path\": \"pattern\"}");
+    const struct tg_route *r = tg_route_table_at(c->routes, 0);
+
+    cr_assert(not(r->policy.access_log));
+    cr_assert(r->policy.log_pattern);
+    cr_assert(eq(str, (char *)r->policy.path, "/p/{id}"));
+    tg_conf_unref(c);
+    c = load_ok("{\"method\": \"GET\", \"path\": \"/p\", \"local\": \"health\"}");
+    r = tg_route_table_at(c->routes, 0);
+    cr_assert(r->policy.access_log, "on by default");
+    cr_assert(not(r->policy.log_pattern), "raw by default");
+    tg_conf_unref(c);
+    expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"local\": \"health\", \"log_path\":\n"
+               "\"template\"}",
+               "4:1: bad log_path \"template\": expected \"raw\" or \"pattern\" (at "
+               "routes[0].log_path)");
+}
