@@ -10,12 +10,14 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libjansson-dev uuid-dev libssl-dev libcriterion-dev curl openssl
-# What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics.
-TEST_PACKAGES := prometheus
+# What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics;
+# python3-yaml reads the manifests for tools/deploy/check.py; kubectl (Debian's kubernetes-client,
+# unless a kubectl is there already) renders deploy/kubernetes.
+TEST_PACKAGES := prometheus python3 python3-yaml
 # Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
 LINT_PACKAGES := clang-format clang-tidy
 
-.PHONY: all deps test-deps lint-deps build configure asan run test test-plain test-asan lint format \
+.PHONY: all deps test-deps kubectl-deps lint-deps build configure asan run test test-plain test-asan lint format \
 	check-conf bench clean
 
 all: build
@@ -37,6 +39,10 @@ deps:
 
 test-deps:
 	$(call install_missing,$(TEST_PACKAGES))
+	@command -v kubectl >/dev/null 2>&1 || $(MAKE) --no-print-directory kubectl-deps
+
+kubectl-deps:
+	$(call install_missing,kubernetes-client)
 
 lint-deps:
 	$(call install_missing,$(LINT_PACKAGES))

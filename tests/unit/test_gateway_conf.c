@@ -690,7 +690,24 @@ Test(conf, shipped_confs_load)
 {
     load_file("conf/tracegate.json", 7);
     load_file("conf/examples/minimal.json", 1);
-    load_file("conf/examples/full.json", 6);
+    load_file("conf/examples/full.json", 7); /* every key: the info route came with "local": "info" */
+}
+
+Test(conf, full_example_sets_the_operations_keys)
+{
+    char file[1024], err[TG_CONF_ERR_MAX] = "";
+    struct tg_conf *conf = NULL;
+
+    snprintf(file, sizeof(file), "%s/conf/examples/full.json", TG_SOURCE_DIR);
+    cr_assert(eq(int, tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)), TG_OK),
+              "%s", err);
+    cr_assert(eq(str, conf->admin_host, "127.0.0.1"));
+    cr_assert(eq(u32, conf->admin_port, 9901));
+    cr_assert(eq(str, conf->otlp_endpoint, "http://otel-collector:4318"));
+    cr_assert(eq(dbl, conf->otlp_sample_ratio, 0.25));
+    cr_assert(eq(u32, conf->otlp_batch_size, 512));
+    cr_assert(not(conf->reuse_port));
+    tg_conf_unref(conf);
 }
 
 Test(conf, demo_conf_values)
