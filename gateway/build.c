@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 
+#include "gateway/digest.h"
 #include "gateway/server.h"
 #include "gateway/upstream.h"
 
@@ -16,4 +17,5 @@ void tg_build_get(struct tg_build *b)
     b->libmicrohttpd = tg_server_lib_version();
     b->libcurl = tg_up_lib_version();
     b->jansson = jansson_version_str();
+    b->openssl = tg_digest_lib_version();
 }

@@ -11,6 +11,7 @@ struct tg_build {
     const char *libmicrohttpd; /* "0.9.75" */
     const char *libcurl;       /* "7.88.1" */
     const char *jansson;       /* "2.14" */
+    const char *openssl;       /* "OpenSSL 3.0.17 1 Jul 2025" */
 };
 
 /* Static strings; any thread. */

@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "gateway/buf.h"
+
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
 #define TG_CONF_NAME_MAX    64 /* longest upstream or backend name, see tg_conf_is_name */
@@ -70,6 +72,9 @@ struct tg_conf_ctx {
     const char *file;
     const struct tg_jpos *pos;
     char err[TG_CONF_ERR_MAX]; /* "FILE:LINE:COL: message (at json.path)" after a failure */
+    struct tg_buf *all;        /* borrowed, may be NULL: every error, one per line */
+    unsigned n_errors;         /* errors reported so far */
+    bool open_files;           /* read the files the conf names (TLS) as --check does */
 };
 
 /* Parses the conf's "routes" array and attaches the result to conf->routes/routes_free.
@@ -78,10 +83,30 @@ struct tg_conf_ctx {
 typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
 
 /* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
- * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds
- * "FILE:LINE:COL: message (at json.path)". */
+ * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds the
+ * first error, "FILE:LINE:COL: message (at json.path)". */
 int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
                  size_t errlen);
+
+/* What --check does: loads FILE as tg_conf_load, but goes on after an error to report every
+ * one it can (a syntax error stops it), and reads the TLS files the conf names. Returns the
+ * number of errors (0: valid); *errors gets them, one "FILE:LINE:COL: ..." line each (malloc'd,
+ * caller frees; NULL when there are none). *out, when out is not NULL, gets the conf when it
+ * is valid. -1 when out of memory. */
+long tg_conf_check(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
+                   char **errors);
+
+/* TG_OK when a and b are, else the worse: TG_ENOMEM over TG_EINVAL. For loaders that go on
+ * after an error to report the next one too. */
+static inline int tg_conf_worst(int a, int b)
+{
+    return a == TG_ENOMEM || b == TG_ENOMEM ? TG_ENOMEM : a != TG_OK ? a : b;
+}
+
+/* ", did you mean \"x\"?" when word looks like a typo of one of the n candidates (0:
+ * NULL-terminated), else "", into buf (cap bytes). Returns buf. */
+const char *tg_conf_did_you_mean(char *buf, size_t cap, const char *word,
+                                 const char *const *candidates, size_t n);
 
 /* Sets ctx->err to "FILE:LINE:COL: <fmt> (at <jpath>)", the position being that of the value
  * at jpath (e.g. "routes[2].upstream"), or of its closest ancestor found. With jpath "" (the
@@ -100,7 +125,8 @@ int tg_conf_error_key(struct tg_conf_ctx *ctx, const char *jpath, const char *fm
  * TG_OK, or TG_EINVAL with ctx->err set (wrong type, out of range, missing when required). An
  * absent optional key leaves *out untouched, so callers preset *out to the default. */
 
-/* Fails on the first key of obj that is not in allowed (NULL-terminated), at that key. */
+/* Reports every key of obj that is not in allowed (NULL-terminated), at that key, with a "did
+ * you mean" when it looks like a typo of an allowed one. */
 int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                        const char *const *allowed);
 /* *out = obj[key] (borrowed) when it has the given type (JSON_OBJECT, JSON_ARRAY, JSON_STRING). */

@@ -1,5 +1,6 @@
 #include "gateway/digest.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 int tg_sha256_hex(const void *p, size_t n, char out[TG_SHA256_HEX_LEN + 1])
@@ -18,4 +19,9 @@ int tg_sha256_hex(const void *p, size_t n, char out[TG_SHA256_HEX_LEN + 1])
     }
     out[TG_SHA256_HEX_LEN] = '\0';
     return TG_OK;
+}
+
+const char *tg_digest_lib_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
 }

@@ -12,4 +12,7 @@
  * thread. The only OpenSSL user. */
 int tg_sha256_hex(const void *p, size_t n, char out[TG_SHA256_HEX_LEN + 1]) TG_MUST_CHECK;
 
+/* The OpenSSL loaded ("OpenSSL 3.0.17 1 Jul 2025"). Any thread. */
+const char *tg_digest_lib_version(void);
+
 #endif

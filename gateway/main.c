@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "gateway/admin.h"
+#include "gateway/build.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
@@ -137,6 +138,16 @@ static void usage(FILE *f)
                "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n");
 }
 
+/* The version, the commit and the libraries this binary runs on. */
+static void print_version(void)
+{
+    struct tg_build b;
+
+    tg_build_get(&b);
+    printf("tracegate %s (commit %s)\nlibmicrohttpd %s, libcurl %s, jansson %s, %s\n", b.version,
+           b.commit, b.libmicrohttpd, b.libcurl, b.jansson, b.openssl);
+}
+
 static int parse_uint(const char *s, int max)
 {
     char *end = NULL;
@@ -199,7 +210,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->check = true;
             break;
         case 'V':
-            printf("tracegate %s\n", TG_VERSION);
+            print_version();
             return 1;
         case 'h':
             usage(stdout);
@@ -257,6 +268,30 @@ static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
            next->client_timeout_ms != cur->client_timeout_ms ||
            next->connection_buffer_bytes != cur->connection_buffer_bytes ||
            (next->tls_cert == NULL) != (cur->tls_cert == NULL) || admin_differs;
+}
+
+/* --check: every error in the file, one FILE:LINE:COL line each on stderr, and the TLS files
+ * read. 0 valid, 1 not. */
+static int check(const char *file)
+{
+    struct tg_conf *conf = NULL;
+    char *errors = NULL;
+    long n = tg_conf_check(file, tg_route_table_load, &conf, &errors);
+
+    if (n != 0) {
+        if (errors != NULL) {
+            fputs(errors, stderr);
+        }
+        if (n > 1) {
+            fprintf(stderr, "%s: %ld errors\n", file, n);
+        }
+        free(errors);
+        return 1;
+    }
+    printf("%s: ok (%zu routes, %zu upstreams)\n", file, tg_route_table_count(conf->routes),
+           conf->n_upstreams);
+    tg_conf_unref(conf);
+    return 0;
 }
 
 static void reload(struct running *r)
@@ -537,15 +572,12 @@ int main(int argc, char **argv)
     otel_env.resource_attrs = getenv("OTEL_RESOURCE_ATTRIBUTES");
     /* NOLINTEND(concurrency-mt-unsafe) */
     signal(SIGPIPE, SIG_IGN);
-    conf = load_conf(opt.conf_file, !opt.check);
+    if (opt.check) {
+        return check(opt.conf_file);
+    }
+    conf = load_conf(opt.conf_file, true);
     if (conf == NULL) {
         return 1;
-    }
-    if (opt.check) {
-        printf("%s: ok (%zu routes, %zu upstreams)\n", opt.conf_file,
-               tg_route_table_count(conf->routes), conf->n_upstreams);
-        tg_conf_unref(conf);
-        return 0;
     }
     raise_nofile(conf);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

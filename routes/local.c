@@ -99,9 +99,9 @@ static int info(struct tg_req *req)
     char *text = NULL;
 
     tg_build_get(&b);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:{s:s, s:s, s:o, s:I, s:I}}", "version",
-                  b.version, "commit", b.commit, "libmicrohttpd", b.libmicrohttpd, "libcurl",
-                  b.libcurl, "jansson", b.jansson, "started_at", iso_time(tg_stats.started_us),
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:{s:s, s:s, s:o, s:I, s:I}}",
+                  "version", b.version, "commit", b.commit, "libmicrohttpd", b.libmicrohttpd,
+                  "libcurl", b.libcurl, "jansson", b.jansson, "openssl", b.openssl, "started_at", iso_time(tg_stats.started_us),
                   "draining", atomic_load(&tg_stats.draining), "conf", "file", c->file,
                   "checksum", c->checksum, "loaded_at", iso_time(c->loaded_us), "routes",
                   (json_int_t)tg_route_table_count(c->routes), "upstreams",

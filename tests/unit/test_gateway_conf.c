@@ -246,19 +246,20 @@ Test(conf, root_must_be_an_object)
 Test(conf, unknown_key_top_level)
 {
     expect_err("{\n  \"listen\": \"0.0.0.0:1\",\n  \"listn\": \"0.0.0.0:2\"\n}",
-               "3:3: unknown key \"listn\" (at listn)");
+               "3:3: unknown key \"listn\", did you mean \"listen\"? (at listn)");
 }
 
 Test(conf, unknown_key_nested)
 {
     expect_err("{\n  \"limits\": {\n    \"max_conections\": 1\n  }\n}",
-               "3:5: unknown key \"max_conections\" (at limits.max_conections)");
+               "3:5: unknown key \"max_conections\", did you mean \"max_connections\"? "
+               "(at limits.max_conections)");
     teardown();
     expect_err("{\n  \"trace\": {\n    \"headers\": \"X\"\n  }\n}",
-               "3:5: unknown key \"headers\" (at trace.headers)");
+               "3:5: unknown key \"headers\", did you mean \"header\"? (at trace.headers)");
     teardown();
     expect_err("{\n  \"tls\": {\n    \"cert\": \"a\",\n    \"crt\": \"b\"\n  }\n}",
-               "4:5: unknown key \"crt\" (at tls.crt)");
+               "4:5: unknown key \"crt\", did you mean \"cert\"? (at tls.crt)");
 }
 
 Test(conf, unknown_key_in_upstream)
@@ -271,7 +272,8 @@ Test(conf, unknown_key_in_upstream)
                "    }\n"
                "  }\n"
                "}",
-               "5:7: unknown key \"tmeout_ms\" (at upstreams.p.tmeout_ms)");
+               "5:7: unknown key \"tmeout_ms\", did you mean \"timeout_ms\"? "
+               "(at upstreams.p.tmeout_ms)");
 }
 
 Test(conf, unknown_key_with_dot_is_bracketed_in_path)

@@ -212,7 +212,7 @@ Test(route_table, route_body_limit_defaults_to_limits)
 Test(route_table, unknown_key_in_route)
 {
     expect_err("{\"method\": \"GET\", \"path\": \"/a\",\n\"uptream\": \"a\"}",
-               "4:1: unknown key \"uptream\" (at routes[0].uptream)");
+               "4:1: unknown key \"uptream\", did you mean \"upstream\"? (at routes[0].uptream)");
 }
 
 Test(route_table, unknown_key_in_backend)
@@ -222,7 +222,8 @@ Test(route_table, unknown_key_in_backend)
                                 "{\"method\": \"GET\", \"path\": \"/f\", \"backends\": [\n"
                                 "  {\"name\": \"n\", \"upstream\": \"a\", \"path\": \"/p\",\n"
                                 "   \"requird\": true}]}",
-        "6:4: unknown key \"requird\" (at routes[1].backends[0].requird)");
+        "6:4: unknown key \"requird\", did you mean \"required\"? "
+        "(at routes[1].backends[0].requird)");
 }
 
 Test(route_table, wrong_types)
