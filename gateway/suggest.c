@@ -50,8 +50,9 @@ const char *tg_suggest(const char *word, const char *const *candidates, size_t n
 
     for (size_t i = 0; n > 0 ? i < n : candidates[i] != NULL; i++) {
         size_t d = distance(word, candidates[i]);
-        /* d < len: a word every letter of which is wrong is no typo ("c" for "a"). */
-        if (d > 0 && d < best_d && d < len) {
+        /* d < len: a word every letter of which is wrong is no typo ("c" for "a"); case alone
+         * is a typo too ("Timeout_MS"). */
+        if (strcmp(word, candidates[i]) != 0 && d < best_d && d < len) {
             best = candidates[i];
             best_d = d;
         }
