@@ -20,8 +20,8 @@
 #define TLS_PEM_MAX   ((size_t)1 << 20) /* a certificate chain or key file */
 
 static const char *const top_keys[] = {
-    "listen", "reuse_port", "workers",   "trace",  "limits", "shutdown_grace_ms",
-    "tls",    "admin",      "otlp",      "upstreams", "routes", NULL,
+    "listen", "reuse_port", "workers", "trace",     "limits", "shutdown_grace_ms",
+    "tls",    "admin",      "otlp",    "upstreams", "routes", NULL,
 };
 static const char *const otlp_keys[] = {
     "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
@@ -124,15 +124,15 @@ static int load_otlp(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf
         conf->otlp_endpoint = rc == TG_OK ? strdup(endpoint) : NULL;
         rc = rc == TG_OK && conf->otlp_endpoint == NULL ? TG_ENOMEM : rc;
     }
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_double(ctx, o, "otlp", "sample_ratio", 0, 1,
-                                          &conf->otlp_sample_ratio);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_double(ctx, o, "otlp", "sample_ratio", 0, 1, &conf->otlp_sample_ratio);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, o, "otlp", "queue_size", 16, 1000000,
                                             &conf->otlp_queue_size);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, o, "otlp", "batch_size", 1, 65536,
-                                            &conf->otlp_batch_size);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, o, "otlp", "batch_size", 1, 65536, &conf->otlp_batch_size);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, o, "otlp", "batch_timeout_ms", 1, 600000,
                                             &conf->otlp_batch_timeout_ms);
@@ -491,15 +491,15 @@ static int load_upstreams(struct tg_conf_ctx *ctx, const json_t *root, struct tg
         tg_jpos_path_key(path, sizeof(path), "upstreams", name);
         if (!tg_conf_is_name(name)) {
             rc = tg_conf_error_key(ctx, path,
-                                     "bad upstream name %s: expected 1..%d characters of "
-                                     "[A-Za-z0-9_-]",
-                                     tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
+                                   "bad upstream name %s: expected 1..%d characters of "
+                                   "[A-Za-z0-9_-]",
+                                   tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
             continue;
         }
         /* counted first so that a half-filled entry is freed with the conf; a bad one is still
          * known by name, so routes naming it get no second error */
-        rc = tg_conf_worst(rc, load_upstream(ctx, path, name, v,
-                                             &conf->upstreams[conf->n_upstreams++]));
+        rc = tg_conf_worst(
+            rc, load_upstream(ctx, path, name, v, &conf->upstreams[conf->n_upstreams++]));
         if (rc == TG_ENOMEM) {
             return rc;
         }

@@ -91,7 +91,7 @@ struct options {
     const char *conf_file;
     int port;       /* -1: from the conf */
     int admin_port; /* -1: from the conf */
-    int workers; /* -1: from the conf */
+    int workers;    /* -1: from the conf */
     bool check;
 };
 
@@ -257,10 +257,10 @@ struct running {
 /* Whether next changes what only a restart applies: the listening sockets and the threads. */
 static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
 {
-    bool admin_differs = (next->admin_host == NULL) != (cur->admin_host == NULL) ||
-                         (next->admin_host != NULL &&
-                          (strcmp(next->admin_host, cur->admin_host) != 0 ||
-                           next->admin_port != cur->admin_port));
+    bool admin_differs =
+        (next->admin_host == NULL) != (cur->admin_host == NULL) ||
+        (next->admin_host != NULL &&
+         (strcmp(next->admin_host, cur->admin_host) != 0 || next->admin_port != cur->admin_port));
 
     return next->port != cur->port || next->workers != cur->workers ||
            strcmp(next->listen_host, cur->listen_host) != 0 ||

@@ -21,8 +21,8 @@
 /* Seconds, as OpenTelemetry advises for http.server.request.duration; bucket i counts the
  * observations of at most bounds_us[i] microseconds. */
 #define N_BUCKETS 14
-static const uint64_t bounds_us[N_BUCKETS] = {5000,   10000,  25000,   50000,   75000,
-                                              100000, 250000, 500000,  750000,  1000000,
+static const uint64_t bounds_us[N_BUCKETS] = {5000,    10000,   25000,   50000,   75000,
+                                              100000,  250000,  500000,  750000,  1000000,
                                               2500000, 5000000, 7500000, 10000000};
 static const char *const bounds_text[N_BUCKETS] = {"0.005", "0.01", "0.025", "0.05", "0.075",
                                                    "0.1",   "0.25", "0.5",   "0.75", "1",
@@ -56,7 +56,7 @@ struct family {
     enum kind kind;
     const char *labels[LABELS_MAX + 1]; /* NULL-terminated */
     enum source src;
-    size_t field;  /* FIELD: offset in struct tg_worker_stats */
+    size_t field;   /* FIELD: offset in struct tg_worker_stats */
     bool is_signed; /* FIELD: an _Atomic int64_t gauge */
     void (*collect)(struct writer *w, const struct family *f); /* FN */
 };
@@ -78,82 +78,159 @@ static void collect_process(struct writer *w, const struct family *f);
 /* THE table. A new family: a name in enum tg_metric, a row here, and the place that counts
  * it (a field + TG_STAT_ADD, or tg_metric_add / tg_metric_observe). */
 static const struct family families[TG_M_COUNT] = {
-    [TG_M_REQUESTS] = {"tracegate_requests_total", "Requests received.", COUNTER, {NULL},
-                       U(requests)},
+    [TG_M_REQUESTS] =
+        {"tracegate_requests_total", "Requests received.", COUNTER, {NULL}, U(requests)},
     [TG_M_RESPONSES] = {"tracegate_responses_total",
                         "Requests ended, by final status class (499: the client left first).",
-                        COUNTER, {"class", NULL}, .src = FN, .collect = collect_responses},
+                        COUNTER,
+                        {"class", NULL},
+                        .src = FN,
+                        .collect = collect_responses},
     [TG_M_REQUEST_DURATION] = {"tracegate_request_duration_seconds",
                                "Time from the request line to the end of the answer, by route "
                                "name, method and final status class.",
-                               HISTOGRAM, {"route", "method", "class", NULL}, .src = SERIES},
-    [TG_M_REQUESTS_IN_FLIGHT] = {"tracegate_requests_in_flight", "Requests in progress.", GAUGE,
-                                 {NULL}, I(live)},
-    [TG_M_CONNECTIONS] = {"tracegate_connections", "Open client connections.", GAUGE, {NULL},
-                          I(connections)},
-    [TG_M_BYTES_IN] = {"tracegate_bytes_in_total", "Request body bytes received from clients.",
-                       COUNTER, {NULL}, U(bytes_in)},
-    [TG_M_BYTES_OUT] = {"tracegate_bytes_out_total", "Answer body bytes sent to clients.",
-                        COUNTER, {NULL}, U(bytes_out)},
-    [TG_M_UPSTREAM_CALLS] = {"tracegate_upstream_calls_total", "Upstream calls started.",
-                             COUNTER, {NULL}, U(upstream_calls)},
+                               HISTOGRAM,
+                               {"route", "method", "class", NULL},
+                               .src = SERIES},
+    [TG_M_REQUESTS_IN_FLIGHT] =
+        {"tracegate_requests_in_flight", "Requests in progress.", GAUGE, {NULL}, I(live)},
+    [TG_M_CONNECTIONS] =
+        {"tracegate_connections", "Open client connections.", GAUGE, {NULL}, I(connections)},
+    [TG_M_BYTES_IN] = {"tracegate_bytes_in_total",
+                       "Request body bytes received from clients.",
+                       COUNTER,
+                       {NULL},
+                       U(bytes_in)},
+    [TG_M_BYTES_OUT] = {"tracegate_bytes_out_total",
+                        "Answer body bytes sent to clients.",
+                        COUNTER,
+                        {NULL},
+                        U(bytes_out)},
+    [TG_M_UPSTREAM_CALLS] = {"tracegate_upstream_calls_total",
+                             "Upstream calls started.",
+                             COUNTER,
+                             {NULL},
+                             U(upstream_calls)},
     [TG_M_UPSTREAM_TIMEOUTS] = {"tracegate_upstream_timeouts_total",
-                                "Requests answered 504 (a budget ran out).", COUNTER, {NULL},
+                                "Requests answered 504 (a budget ran out).",
+                                COUNTER,
+                                {NULL},
                                 U(timeouts)},
     [TG_M_UPSTREAM_ERRORS] = {"tracegate_upstream_errors_total",
-                              "Requests answered 502 (an upstream failed).", COUNTER, {NULL},
+                              "Requests answered 502 (an upstream failed).",
+                              COUNTER,
+                              {NULL},
                               U(upstream_errors)},
     [TG_M_UPSTREAM_DURATION] = {"tracegate_upstream_request_duration_seconds",
                                 "Upstream call duration, by upstream and outcome (the status "
                                 "class, or timeout, error, too_large, cancelled).",
-                                HISTOGRAM, {"upstream", "outcome", NULL}, .src = SERIES},
+                                HISTOGRAM,
+                                {"upstream", "outcome", NULL},
+                                .src = SERIES},
     [TG_M_UPSTREAM_IN_FLIGHT] = {"tracegate_upstream_requests_in_flight",
-                                 "Upstream calls in progress, by upstream.", GAUGE,
-                                 {"upstream", NULL}, .src = SERIES},
-    [TG_M_CONF_RELOADS] = {"tracegate_conf_reloads_total", "Conf reloads that took effect.",
-                           COUNTER, {NULL}, .src = FN, .collect = collect_reloads},
+                                 "Upstream calls in progress, by upstream.",
+                                 GAUGE,
+                                 {"upstream", NULL},
+                                 .src = SERIES},
+    [TG_M_CONF_RELOADS] = {"tracegate_conf_reloads_total",
+                           "Conf reloads that took effect.",
+                           COUNTER,
+                           {NULL},
+                           .src = FN,
+                           .collect = collect_reloads},
     [TG_M_CONF_RELOAD_FAILURES] = {"tracegate_conf_reload_failures_total",
-                                   "Conf reloads refused (the running conf stayed).", COUNTER,
-                                   {NULL}, .src = FN, .collect = collect_reload_failures},
+                                   "Conf reloads refused (the running conf stayed).",
+                                   COUNTER,
+                                   {NULL},
+                                   .src = FN,
+                                   .collect = collect_reload_failures},
     [TG_M_CONF_INFO] = {"tracegate_conf_info",
-                        "The conf in use: its file and the SHA-256 of its content.", GAUGE,
-                        {"file", "checksum", NULL}, .src = FN, .collect = collect_conf_info},
+                        "The conf in use: its file and the SHA-256 of its content.",
+                        GAUGE,
+                        {"file", "checksum", NULL},
+                        .src = FN,
+                        .collect = collect_conf_info},
     [TG_M_CONF_LOADED] = {"tracegate_conf_loaded_timestamp_seconds",
-                          "When the conf in use was loaded (Unix time).", GAUGE, {NULL},
-                          .src = FN, .collect = collect_conf_loaded},
-    [TG_M_DRAINING] = {"tracegate_draining", "1 once a shutdown began.", GAUGE, {NULL},
-                       .src = FN, .collect = collect_draining},
+                          "When the conf in use was loaded (Unix time).",
+                          GAUGE,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_conf_loaded},
+    [TG_M_DRAINING] = {"tracegate_draining",
+                       "1 once a shutdown began.",
+                       GAUGE,
+                       {NULL},
+                       .src = FN,
+                       .collect = collect_draining},
     [TG_M_SERIES_OVERFLOW] = {"tracegate_metric_series_overflow_total",
                               "Labelled metric updates dropped: a worker's series table was "
                               "full.",
-                              COUNTER, {NULL}, .src = FN, .collect = collect_overflow},
+                              COUNTER,
+                              {NULL},
+                              .src = FN,
+                              .collect = collect_overflow},
     [TG_M_OTLP_EXPORTED] = {"tracegate_otlp_spans_exported_total",
-                            "Spans the OTLP collector accepted.", COUNTER, {NULL}, .src = FN,
+                            "Spans the OTLP collector accepted.",
+                            COUNTER,
+                            {NULL},
+                            .src = FN,
                             .collect = collect_otlp},
     [TG_M_OTLP_DROPPED] = {"tracegate_otlp_spans_dropped_total",
                            "Spans not exported, by reason: queue_full (a worker's queue was "
                            "full), rejected (the collector refused them), failed (no success "
                            "after the retries).",
-                           COUNTER, {"reason", NULL}, .src = FN, .collect = collect_otlp},
+                           COUNTER,
+                           {"reason", NULL},
+                           .src = FN,
+                           .collect = collect_otlp},
     [TG_M_OTLP_RETRIES] = {"tracegate_otlp_export_retries_total",
                            "Export requests sent again (429, 502, 503, 504, no answer).",
-                           COUNTER, {NULL}, .src = FN, .collect = collect_otlp},
+                           COUNTER,
+                           {NULL},
+                           .src = FN,
+                           .collect = collect_otlp},
     [TG_M_BUILD_INFO] = {"tracegate_build_info",
                          "The binary: version, commit and the library versions it runs on.",
-                         GAUGE, {"version", "commit", "libmicrohttpd", "libcurl", NULL}, .src = FN,
+                         GAUGE,
+                         {"version", "commit", "libmicrohttpd", "libcurl", NULL},
+                         .src = FN,
                          .collect = collect_build},
-    [TG_M_PROCESS_CPU] = {"process_cpu_seconds_total", "User and system CPU time.", COUNTER,
-                          {NULL}, .src = FN, .collect = collect_process},
-    [TG_M_PROCESS_RSS] = {"process_resident_memory_bytes", "Resident memory.", GAUGE, {NULL},
-                          .src = FN, .collect = collect_process},
-    [TG_M_PROCESS_VSIZE] = {"process_virtual_memory_bytes", "Virtual memory.", GAUGE, {NULL},
-                            .src = FN, .collect = collect_process},
-    [TG_M_PROCESS_FDS] = {"process_open_fds", "Open file descriptors.", GAUGE, {NULL},
-                          .src = FN, .collect = collect_process},
-    [TG_M_PROCESS_MAX_FDS] = {"process_max_fds", "The open file descriptor limit.", GAUGE,
-                              {NULL}, .src = FN, .collect = collect_process},
-    [TG_M_PROCESS_START] = {"process_start_time_seconds", "When the process started (Unix time).",
-                            GAUGE, {NULL}, .src = FN, .collect = collect_process},
+    [TG_M_PROCESS_CPU] = {"process_cpu_seconds_total",
+                          "User and system CPU time.",
+                          COUNTER,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_process},
+    [TG_M_PROCESS_RSS] = {"process_resident_memory_bytes",
+                          "Resident memory.",
+                          GAUGE,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_process},
+    [TG_M_PROCESS_VSIZE] = {"process_virtual_memory_bytes",
+                            "Virtual memory.",
+                            GAUGE,
+                            {NULL},
+                            .src = FN,
+                            .collect = collect_process},
+    [TG_M_PROCESS_FDS] = {"process_open_fds",
+                          "Open file descriptors.",
+                          GAUGE,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_process},
+    [TG_M_PROCESS_MAX_FDS] = {"process_max_fds",
+                              "The open file descriptor limit.",
+                              GAUGE,
+                              {NULL},
+                              .src = FN,
+                              .collect = collect_process},
+    [TG_M_PROCESS_START] = {"process_start_time_seconds",
+                            "When the process started (Unix time).",
+                            GAUGE,
+                            {NULL},
+                            .src = FN,
+                            .collect = collect_process},
 };
 
 static const char *const kind_names[] = {"counter", "gauge", "histogram"};
@@ -358,16 +435,16 @@ static int cmp_labels(const void *a, const void *b)
 }
 
 /* Writes one group of series with equal labels (from different workers), summed. */
-static void write_group(struct writer *w, const struct family *f,
-                        const struct tg_series *const *g, size_t n)
+static void write_group(struct writer *w, const struct family *f, const struct tg_series *const *g,
+                        size_t n)
 {
     uint64_t v[HIST_VALUES] = {0};
     size_t nv = f->kind == HISTOGRAM ? HIST_VALUES : 1;
 
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < nv && j < g[i]->n_values; j++) {
-            v[j] += atomic_load_explicit(&((struct tg_series *)g[i])->values[j],
-                                         memory_order_relaxed);
+            v[j] +=
+                atomic_load_explicit(&((struct tg_series *)g[i])->values[j], memory_order_relaxed);
         }
     }
     if (f->kind == HISTOGRAM) {
@@ -437,8 +514,10 @@ static void collect_responses(struct writer *w, const struct family *f)
 {
     static const char *const classes[] = {"2xx", "3xx", "4xx", "5xx", "499"};
     static const size_t fields[] = {
-        offsetof(struct tg_worker_stats, status_2xx), offsetof(struct tg_worker_stats, status_3xx),
-        offsetof(struct tg_worker_stats, status_4xx), offsetof(struct tg_worker_stats, status_5xx),
+        offsetof(struct tg_worker_stats, status_2xx),
+        offsetof(struct tg_worker_stats, status_3xx),
+        offsetof(struct tg_worker_stats, status_4xx),
+        offsetof(struct tg_worker_stats, status_5xx),
         offsetof(struct tg_worker_stats, client_closed),
     };
 

@@ -101,8 +101,8 @@ static json_t *resource(const struct tg_otlp_opts *o)
 {
     json_t *attrs = json_array();
     char *list = o->resource_attrs != NULL ? strdup(o->resource_attrs) : NULL;
-    const char *name = o->service_name != NULL && o->service_name[0] != '\0' ? o->service_name
-                                                                             : NULL;
+    const char *name =
+        o->service_name != NULL && o->service_name[0] != '\0' ? o->service_name : NULL;
     char *save = NULL;
 
     for (char *item = list != NULL ? strtok_r(list, ",", &save) : NULL; item != NULL;
@@ -123,7 +123,8 @@ static json_t *resource(const struct tg_otlp_opts *o)
         }
         add(attrs, attr_str(key, trim(eq + 1)));
     }
-    if (name != NULL || o->resource_attrs == NULL || strstr(o->resource_attrs, "service.name") == NULL) {
+    if (name != NULL || o->resource_attrs == NULL ||
+        strstr(o->resource_attrs, "service.name") == NULL) {
         add(attrs, attr_str("service.name", name != NULL ? name : "tracegate"));
     }
     add(attrs, attr_str("service.version", TG_VERSION));
@@ -167,10 +168,10 @@ static json_t *span_json(const struct tg_span *s)
 
     snprintf(start, sizeof(start), "%" PRIu64, s->start_ns);
     snprintf(end, sizeof(end), "%" PRIu64, s->end_ns);
-    j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId", s->trace_id,
-                  "spanId", s->span_id, "name", s->name, "kind", s->kind, "startTimeUnixNano",
-                  start, "endTimeUnixNano", end, "attributes", span_attributes(s), "status",
-                  "code", s->error ? 2 : 0);
+    j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId", s->trace_id, "spanId",
+                  s->span_id, "name", s->name, "kind", s->kind, "startTimeUnixNano", start,
+                  "endTimeUnixNano", end, "attributes", span_attributes(s), "status", "code",
+                  s->error ? 2 : 0);
     if (j != NULL && s->parent_id[0] != '\0') {
         json_object_set_new(j, "parentSpanId", json_string(s->parent_id));
     }
@@ -185,8 +186,8 @@ json_t *tg_otlp_encode(const struct tg_otlp_opts *o, const struct tg_span *spans
         json_array_append_new(list, span_json(&spans[i]));
     }
     return json_pack("{s:[{s:o, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceSpans", "resource",
-                     resource(o), "scopeSpans", "scope", "name", "tracegate", "version",
-                     TG_VERSION, "spans", list);
+                     resource(o), "scopeSpans", "scope", "name", "tracegate", "version", TG_VERSION,
+                     "spans", list);
 }
 
 /* ---- sending ----------------------------------------------------------------------------- */
@@ -297,7 +298,8 @@ static void *exporter_main(void *arg)
             continue;
         }
         if (n > 0) {
-            wait_ms = (long)((first_seen + (uint64_t)x->o.batch_timeout_ms * 1000u - now) / 1000u) + 1;
+            wait_ms =
+                (long)((first_seen + (uint64_t)x->o.batch_timeout_ms * 1000u - now) / 1000u) + 1;
         }
         if (poll(&pfd, 1, (int)wait_ms) > 0) {
             uint64_t v;

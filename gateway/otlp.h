@@ -20,22 +20,22 @@ struct tg_span_ring;
  * counted. */
 
 struct tg_otlp_opts {
-    const char *url;           /* "http://collector:4318/v1/traces" */
-    unsigned n_workers;        /* one ring each */
-    size_t queue_size;         /* spans waiting, all workers together */
-    size_t batch_size;         /* spans per request */
-    unsigned batch_timeout_ms; /* the longest a span waits for its batch */
-    unsigned timeout_ms;       /* one request to the collector */
-    const char *service_name;  /* OTEL_SERVICE_NAME, or NULL for "tracegate" */
+    const char *url;            /* "http://collector:4318/v1/traces" */
+    unsigned n_workers;         /* one ring each */
+    size_t queue_size;          /* spans waiting, all workers together */
+    size_t batch_size;          /* spans per request */
+    unsigned batch_timeout_ms;  /* the longest a span waits for its batch */
+    unsigned timeout_ms;        /* one request to the collector */
+    const char *service_name;   /* OTEL_SERVICE_NAME, or NULL for "tracegate" */
     const char *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2"), may be NULL */
 };
 
 /* What the exporter did, for /metrics. */
 struct tg_otlp_stats {
-    _Atomic uint64_t exported; /* spans the collector accepted */
-    _Atomic uint64_t rejected; /* spans in batches the collector refused (4xx but 429) */
-    _Atomic uint64_t failed;   /* spans in batches given up after the retries */
-    _Atomic uint64_t retries;  /* requests sent again */
+    _Atomic uint64_t exported;         /* spans the collector accepted */
+    _Atomic uint64_t rejected;         /* spans in batches the collector refused (4xx but 429) */
+    _Atomic uint64_t failed;           /* spans in batches given up after the retries */
+    _Atomic uint64_t retries;          /* requests sent again */
     _Atomic(struct tg_otlp *) running; /* the exporter, for the rings' drop counts */
 };
 

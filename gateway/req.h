@@ -86,15 +86,15 @@ struct tg_req_trace {
 
 /* How the request ended: decided once (tg_req_end), read by the access log and /metrics. */
 struct tg_req_end {
-    int status;           /* final: the answer's status, or 499 when it never fully left */
-    int err;              /* why it failed (enum tg_err), TG_OK if it did not */
-    const char *detail;   /* cause for the log (static or request memory), may be NULL */
-    const char *backend;  /* the backend a fan-out failure came from, or NULL */
-    int upstream_status;  /* last upstream status, 0 if none */
-    unsigned attempts;    /* upstream calls made */
+    int status;             /* final: the answer's status, or 499 when it never fully left */
+    int err;                /* why it failed (enum tg_err), TG_OK if it did not */
+    const char *detail;     /* cause for the log (static or request memory), may be NULL */
+    const char *backend;    /* the backend a fan-out failure came from, or NULL */
+    int upstream_status;    /* last upstream status, 0 if none */
+    unsigned attempts;      /* upstream calls made */
     char upstream_addr[64]; /* address:port of the last upstream connection, or "" */
-    uint64_t upstream_us; /* time spent on upstream calls */
-    uint64_t duration_us; /* from the request line to the end, set with status */
+    uint64_t upstream_us;   /* time spent on upstream calls */
+    uint64_t duration_us;   /* from the request line to the end, set with status */
     size_t bytes_in;
     size_t bytes_out;
     bool client_gone; /* the client connection closed before the answer was sent */

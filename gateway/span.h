@@ -22,17 +22,17 @@ struct tg_span {
     int kind;           /* TG_SPAN_SERVER or TG_SPAN_CLIENT */
     uint64_t start_ns;  /* Unix time, nanoseconds */
     uint64_t end_ns;
-    bool error;          /* status ERROR: 5xx (server), 4xx, 5xx or no answer (client) */
-    int status;          /* HTTP status; 0 when none came */
-    char name[96];       /* "GET patient_report" (server), "GET" (client) */
-    char method[24];     /* http.request.method */
-    char route[128];     /* server: http.route, the route's pattern */
-    char route_name[64]; /* server: tracegate.route */
-    char scheme[8];      /* server: url.scheme */
-    char protocol[8];    /* server: network.protocol.version, "1.1" */
-    char peer[64];       /* server: client.address; client: server.address */
-    unsigned port;       /* client: server.port */
-    char peer_ip[48];    /* client: network.peer.address, when connected */
+    bool error;            /* status ERROR: 5xx (server), 4xx, 5xx or no answer (client) */
+    int status;            /* HTTP status; 0 when none came */
+    char name[96];         /* "GET patient_report" (server), "GET" (client) */
+    char method[24];       /* http.request.method */
+    char route[128];       /* server: http.route, the route's pattern */
+    char route_name[64];   /* server: tracegate.route */
+    char scheme[8];        /* server: url.scheme */
+    char protocol[8];      /* server: network.protocol.version, "1.1" */
+    char peer[64];         /* server: client.address; client: server.address */
+    unsigned port;         /* client: server.port */
+    char peer_ip[48];      /* client: network.peer.address, when connected */
     char user_agent[160];  /* server: user_agent.original (cut) */
     char upstream[64];     /* client: tracegate.upstream */
     char error_type[32];   /* error.type: "504", "timeout", ... */
@@ -41,10 +41,10 @@ struct tg_span {
 
 /* A worker's ring. */
 struct tg_span_ring {
-    size_t cap;            /* a power of two */
-    _Atomic size_t head;   /* next slot to fill: written by the worker */
-    _Atomic size_t tail;   /* next slot to export: written by the exporter */
-    int wake_fd;           /* the exporter's eventfd, written when 1 or wake_at spans wait */
+    size_t cap;          /* a power of two */
+    _Atomic size_t head; /* next slot to fill: written by the worker */
+    _Atomic size_t tail; /* next slot to export: written by the exporter */
+    int wake_fd;         /* the exporter's eventfd, written when 1 or wake_at spans wait */
     size_t wake_at;
     _Atomic uint64_t dropped; /* full: written by the worker only */
     struct tg_span slots[];

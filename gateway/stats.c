@@ -24,8 +24,8 @@ const char *tg_stats_class(int status)
  * cannot grow the series table with made-up methods (OpenTelemetry's _OTHER). */
 static const char *method_label(const char *m)
 {
-    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-                                        "PATCH",   "OPTIONS", "TRACE", "CONNECT"};
+    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
 
     for (size_t i = 0; m != NULL && i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(m, known[i]) == 0) {

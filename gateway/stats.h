@@ -27,8 +27,8 @@ struct tg_worker_stats {
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t upstream_calls;
-    _Atomic int64_t live;        /* gauge: requests in progress */
-    _Atomic int64_t connections; /* gauge: open client connections */
+    _Atomic int64_t live;          /* gauge: requests in progress */
+    _Atomic int64_t connections;   /* gauge: open client connections */
     struct tg_series_table series; /* labelled series: histograms, per route and upstream */
     struct tg_span_ring *spans;    /* borrowed: where its spans go, NULL when export is off */
 };
@@ -43,7 +43,7 @@ struct tg_stats_registry {
     struct tg_worker_stats *workers[TG_WORKERS_MAX];
     unsigned n;
     struct tg_span_ring *span_rings[TG_WORKERS_MAX]; /* worker i's, NULL when export is off */
-    atomic_bool draining; /* readiness fails once shutdown began */
+    atomic_bool draining;                            /* readiness fails once shutdown began */
     uint64_t started_unix;
     uint64_t started_us; /* CLOCK_REALTIME microseconds at start: process_start_time_seconds */
     _Atomic uint64_t reloads;

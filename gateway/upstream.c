@@ -14,8 +14,8 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
-#include "gateway/span.h"
 #include "gateway/req.h"
+#include "gateway/span.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
 
@@ -48,15 +48,15 @@ struct tg_up_call {
     void *arg;
     const char *label;    /* borrowed from the conf held by req */
     const char *upstream; /* borrowed from the conf held by req: the metrics label */
-    struct tg_buf body; /* the answer's body, limited to max_body */
-    struct tg_resp rh;  /* owned: the answer's headers (only its header part is used) */
+    struct tg_buf body;   /* the answer's body, limited to max_body */
+    struct tg_resp rh;    /* owned: the answer's headers (only its header part is used) */
     int status;
     const char *detail;
     char span[17];
-    char host[64];     /* the URL's host: server.address */
-    unsigned port;     /* the URL's port, or the scheme's */
+    char host[64];      /* the URL's host: server.address */
+    unsigned port;      /* the URL's port, or the scheme's */
     const char *method; /* borrowed from the request or the conf */
-    char peer[64];     /* "ip:port" of the connection, once known */
+    char peer[64];      /* "ip:port" of the connection, once known */
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
@@ -910,7 +910,8 @@ int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, co
     curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 5000 ? timeout_ms : 5000));
+    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(timeout_ms < 5000 ? timeout_ms : 5000));
     rc = curl_easy_perform(p->easy);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         return TG_ETIMEDOUT;

@@ -458,7 +458,6 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
                                               TG_CONF_GIB, &fc->max_merged_bytes));
 }
 
-
 const struct tg_handler_ops tg_handler_fanout = {
     .key = "backends",
     .keys = fanout_keys,

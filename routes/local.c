@@ -101,11 +101,11 @@ static int info(struct tg_req *req)
     tg_build_get(&b);
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:{s:s, s:s, s:o, s:I, s:I}}",
                   "version", b.version, "commit", b.commit, "libmicrohttpd", b.libmicrohttpd,
-                  "libcurl", b.libcurl, "jansson", b.jansson, "openssl", b.openssl, "started_at", iso_time(tg_stats.started_us),
-                  "draining", atomic_load(&tg_stats.draining), "conf", "file", c->file,
-                  "checksum", c->checksum, "loaded_at", iso_time(c->loaded_us), "routes",
-                  (json_int_t)tg_route_table_count(c->routes), "upstreams",
-                  (json_int_t)c->n_upstreams);
+                  "libcurl", b.libcurl, "jansson", b.jansson, "openssl", b.openssl, "started_at",
+                  iso_time(tg_stats.started_us), "draining", atomic_load(&tg_stats.draining),
+                  "conf", "file", c->file, "checksum", c->checksum, "loaded_at",
+                  iso_time(c->loaded_us), "routes", (json_int_t)tg_route_table_count(c->routes),
+                  "upstreams", (json_int_t)c->n_upstreams);
     if (o != NULL) {
         text = json_dumps(o, JSON_COMPACT);
     }
@@ -140,11 +140,11 @@ static const struct tg_local_conf admin_confs[] = {
     {"info", &kinds[3], NULL, 0},
 };
 
-#define ADMIN_POLICY(route, i)                                                                 \
-    {                                                                                          \
-        .name = route, .path = route + 6, .handler = &tg_handler_local, .handler_conf = (void *)&admin_confs[i],  \
-        .timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT, .cancel_on_disconnect = true,                  \
-        .access_log = false,                                                                   \
+#define ADMIN_POLICY(route, i)                                                           \
+    {                                                                                    \
+        .name = route, .path = route + 6, .handler = &tg_handler_local,                  \
+        .handler_conf = (void *)&admin_confs[i], .timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT, \
+        .cancel_on_disconnect = true, .access_log = false,                               \
     }
 
 static const struct tg_policy admin_policies[] = {
@@ -202,8 +202,7 @@ static int load_allow(const struct tg_route_load *rl, struct tg_local_conf *lc)
         const json_t *v = json_array_get(arr, i);
         tg_jpos_path_index(ipath, sizeof(ipath), path, i);
         if (!json_is_string(v)) {
-            return tg_conf_error(rl->ctx, ipath, "expected a string, got %s",
-                                 tg_conf_type_name(v));
+            return tg_conf_error(rl->ctx, ipath, "expected a string, got %s", tg_conf_type_name(v));
         }
         if (tg_cidr_parse(json_string_value(v), &lc->allow[i]) != TG_OK) {
             return tg_conf_error(rl->ctx, ipath,

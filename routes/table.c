@@ -184,8 +184,8 @@ static size_t route_keys(const char **out)
     }
     for (size_t i = 0; tg_handlers[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
         out[n++] = tg_handlers[i]->key;
-        for (size_t j = 0; tg_handlers[i]->keys != NULL && tg_handlers[i]->keys[j] != NULL &&
-                           n < ROUTE_KEYS_MAX;
+        for (size_t j = 0;
+             tg_handlers[i]->keys != NULL && tg_handlers[i]->keys[j] != NULL && n < ROUTE_KEYS_MAX;
              j++) {
             out[n++] = tg_handlers[i]->keys[j];
         }
@@ -390,9 +390,9 @@ static int check_duplicates(struct tg_conf_ctx *ctx, const struct tg_route_table
             }
             if (strcmp(r->method, o->method) == 0 && same_pattern(r, o)) {
                 rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), rpath, "path"),
-                                     "duplicate route: same method and path pattern as "
-                                     "routes[%zu] (%s)",
-                                     j, tg_jpos_quote(quoted, sizeof(quoted), o->name));
+                                   "duplicate route: same method and path pattern as "
+                                   "routes[%zu] (%s)",
+                                   j, tg_jpos_quote(quoted, sizeof(quoted), o->name));
                 break;
             }
             if (strcmp(r->name, o->name) == 0) {

@@ -83,9 +83,8 @@ Test(admin, serves_probes_metrics_and_info)
     cr_expect_not_null(json_string_value(json_object_get(info, "commit")));
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(info, "conf"), "file")),
                      fx.conf_path);
-    cr_expect_eq(strlen(json_string_value(
-                     json_object_get(json_object_get(info, "conf"), "checksum"))),
-                 64);
+    cr_expect_eq(
+        strlen(json_string_value(json_object_get(json_object_get(info, "conf"), "checksum"))), 64);
     json_decref(info);
     cr_expect_eq(admin_get("/", NULL, 0), 404);
     cr_expect_eq(admin_get("/api/x", NULL, 0), 404, "public routes stay off the admin port");

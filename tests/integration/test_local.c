@@ -86,8 +86,8 @@ Test(local, log_level_warn_drops_access_lines)
     struct proc gw;
     const char *done[] = {"\"event\":\"request.done\"", NULL};
     const char *done_ok[] = {"\"event\":\"request.done\"", "\"status\":200", NULL};
-    const char *done_502[] = {"\"event\":\"request.done\"", "\"level\":\"warn\"",
-                              "\"status\":502", NULL};
+    const char *done_502[] = {"\"event\":\"request.done\"", "\"level\":\"warn\"", "\"status\":502",
+                              NULL};
     const char *warn[] = {"\"event\":\"upstream.done\"", "\"level\":\"warn\"", NULL};
     struct http_resp r;
 

@@ -32,7 +32,7 @@ static void start(const char *collector_path, const char *ratio, const char *que
 
     fixture_stub_start(&fx, specs, 2, true);
     /* Criterion runs each test in a process of its own, on one thread: setenv is safe. */
-    setenv("OTEL_SERVICE_NAME", "epro-gateway", 1);                              /* NOLINT */
+    setenv("OTEL_SERVICE_NAME", "epro-gateway", 1);                                    /* NOLINT */
     setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=e%20pro", 1); /* NOLINT */
     fixture_gateway_start(&fx, "otlp.json", vars, 3);
     unsetenv("OTEL_SERVICE_NAME");        /* NOLINT(concurrency-mt-unsafe) */
@@ -181,8 +181,7 @@ static unsigned long long nanos(json_t *s, const char *key)
 
 Test(otlp, one_server_and_one_client_span_per_request, .init = NULL)
 {
-    const char *h[] = {"traceparent: 00-" TRACE "-" PARENT "-01", "User-Agent: epro-app/2.1",
-                       NULL};
+    const char *h[] = {"traceparent: 00-" TRACE "-" PARENT "-01", "User-Agent: epro-app/2.1", NULL};
     struct http_resp r;
     char tp[128];
     json_t *list, *server, *client, *body, *res, *scope;
@@ -227,8 +226,7 @@ Test(otlp, one_server_and_one_client_span_per_request, .init = NULL)
     cr_expect_leq(nanos(server, "startTimeUnixNano"), nanos(client, "startTimeUnixNano"));
     cr_expect_leq(nanos(client, "endTimeUnixNano"), nanos(server, "endTimeUnixNano"));
     cr_expect_leq(nanos(server, "startTimeUnixNano"), nanos(server, "endTimeUnixNano"));
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")),
-                 0);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")), 0);
     /* Attributes (OpenTelemetry HTTP semantic conventions); no path, no query. */
     cr_expect_str_eq(attr_s(server, "http.request.method"), "GET");
     cr_expect_str_eq(attr_s(server, "http.route"), "/api/*");
@@ -258,10 +256,9 @@ Test(otlp, one_server_and_one_client_span_per_request, .init = NULL)
     cr_expect_str_eq(attr_s(res, "team"), "e pro");
     cr_expect_str_eq(attr_s(res, "service.version"), TG_VERSION_TEXT);
     scope = json_object_get(
-        json_array_get(
-            json_object_get(json_array_get(json_object_get(body, "resourceSpans"), 0),
-                            "scopeSpans"),
-            0),
+        json_array_get(json_object_get(json_array_get(json_object_get(body, "resourceSpans"), 0),
+                                       "scopeSpans"),
+                       0),
         "scope");
     cr_expect_str_eq(json_string_value(json_object_get(scope, "name")), "tracegate");
     json_decref(body);
@@ -278,11 +275,9 @@ Test(otlp, failures_are_errors_on_both_sides)
     server = span_of_kind(list, 2);
     client = span_of_kind(list, 3);
     cr_assert(server != NULL && client != NULL);
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")),
-                 2);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")), 2);
     cr_expect_str_eq(attr_s(server, "error.type"), "503");
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(client, "status"), "code")),
-                 2);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(client, "status"), "code")), 2);
     /* A gateway-started trace: a root span with a fresh W3C id. */
     cr_expect_null(json_object_get(server, "parentSpanId"));
     cr_expect(is_hex(json_string_value(json_object_get(server, "traceId")), 32));
@@ -291,10 +286,10 @@ Test(otlp, failures_are_errors_on_both_sides)
     cr_assert_eq(get("/api/x?status=404", NULL, NULL), 404);
     list = spans(4);
     server = json_array_get(list, 3);
-    server = json_integer_value(json_object_get(server, "kind")) == 2 ? server
-                                                                      : json_array_get(list, 2);
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")),
-                 0, "%s", json_dumps(server, 0));
+    server =
+        json_integer_value(json_object_get(server, "kind")) == 2 ? server : json_array_get(list, 2);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")), 0,
+                 "%s", json_dumps(server, 0));
     json_decref(list);
 }
 
@@ -305,16 +300,15 @@ Test(otlp, unsampled_traces_and_ratio_zero_export_nothing)
     json_t *list;
 
     start("", "0", "2048");
-    cr_assert_eq(get("/api/a", h, NULL), 200);     /* the client did not sample */
-    cr_assert_eq(get("/api/b", NULL, NULL), 200);  /* started here, ratio 0 */
+    cr_assert_eq(get("/api/a", h, NULL), 200);       /* the client did not sample */
+    cr_assert_eq(get("/api/b", NULL, NULL), 200);    /* started here, ratio 0 */
     cr_assert_eq(get("/api/c", sampled, NULL), 200); /* the client's decision is honoured */
     list = spans(2);
     usleep(500000); /* more than a batch timeout: nothing else comes */
     json_decref(list);
     list = spans(2);
     cr_expect_eq(json_array_size(list), 2, "%s", json_dumps(list, 0));
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "traceId")),
-                     TRACE);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "traceId")), TRACE);
     json_decref(list);
 }
 

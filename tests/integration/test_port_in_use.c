@@ -37,8 +37,8 @@ TestSuite(port_in_use, .init = setup, .fini = teardown, .timeout = 60);
 static int start_second(struct proc *p, char *conf, size_t cap, bool reuse, bool same_admin)
 {
     char port[16], admin[16];
-    struct conf_var vars[3] = {{"PORT", port}, {"REUSE", reuse ? "true" : "false"},
-                               {"ADMIN_PORT", admin}};
+    struct conf_var vars[3] = {
+        {"PORT", port}, {"REUSE", reuse ? "true" : "false"}, {"ADMIN_PORT", admin}};
     const char *argv[] = {TG_BINARY, "-c", conf, NULL};
 
     snprintf(port, sizeof(port), "%d", first.ports[0]);

@@ -26,9 +26,9 @@ struct proc {
  * listen in time (its log says why). The child gets SIGTERM if the test process dies. */
 int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening);
 
-/* Starts the gateway (TG_BINARY) on conf_path with --port 0 --admin-port 0 plus extra args (NULL-terminated
- * list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1 (the log says
- * why). */
+/* Starts the gateway (TG_BINARY) on conf_path with --port 0 --admin-port 0 plus extra args
+ * (NULL-terminated list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1
+ * (the log says why). */
 int gateway_start(struct proc *p, const char *conf_path, const char *const *extra);
 
 /* Sends sig and waits up to timeout_ms for the exit. Returns the exit status (0..255), 128+sig

@@ -692,7 +692,8 @@ Test(conf, shipped_confs_load)
 {
     load_file("conf/tracegate.json", 7);
     load_file("conf/examples/minimal.json", 1);
-    load_file("conf/examples/full.json", 7); /* every key: the info route came with "local": "info" */
+    load_file("conf/examples/full.json",
+              7); /* every key: the info route came with "local": "info" */
 }
 
 Test(conf, full_example_sets_the_operations_keys)

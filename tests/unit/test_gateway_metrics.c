@@ -77,8 +77,8 @@ Test(metrics, histogram_buckets_hold_their_bound_and_are_cumulative)
     const char *l[] = {"r", "GET", "2xx"};
     char *text;
 
-    tg_metric_observe(w[0], TG_M_REQUEST_DURATION, l, 5000);    /* exactly 5 ms: le 0.005 */
-    tg_metric_observe(w[1], TG_M_REQUEST_DURATION, l, 5001);    /* just above: le 0.01 */
+    tg_metric_observe(w[0], TG_M_REQUEST_DURATION, l, 5000);     /* exactly 5 ms: le 0.005 */
+    tg_metric_observe(w[1], TG_M_REQUEST_DURATION, l, 5001);     /* just above: le 0.01 */
     tg_metric_observe(w[1], TG_M_REQUEST_DURATION, l, 60000000); /* a minute: +Inf only */
     text = scrape();
     cr_assert(has_line(text, "tracegate_request_duration_seconds_bucket{route=\"r\",method=\"GET\","

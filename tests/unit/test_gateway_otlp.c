@@ -45,10 +45,9 @@ Test(otlp, encodes_the_json_mapping)
     cr_assert(not(zero(ptr, j)));
     span = json_array_get(
         json_object_get(
-            json_array_get(
-                json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
-                                "scopeSpans"),
-                0),
+            json_array_get(json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
+                                           "scopeSpans"),
+                           0),
             "spans"),
         0);
     cr_assert(eq(str, (char *)json_string_value(json_object_get(span, "traceId")),
@@ -57,20 +56,20 @@ Test(otlp, encodes_the_json_mapping)
     cr_assert(eq(str, (char *)json_string_value(json_object_get(span, "startTimeUnixNano")),
                  "1700000000123456789"));
     cr_assert(eq(int, (int)json_integer_value(json_object_get(span, "kind")), 3));
-    cr_assert(eq(int,
-                 (int)json_integer_value(json_object_get(json_object_get(span, "status"), "code")),
-                 2));
-    cr_assert(eq(str,
-                 (char *)json_string_value(
-                     json_object_get(attr_value(span, "server.port"), "intValue")),
-                 "9101"));
+    cr_assert(eq(
+        int, (int)json_integer_value(json_object_get(json_object_get(span, "status"), "code")), 2));
+    cr_assert(
+        eq(str,
+           (char *)json_string_value(json_object_get(attr_value(span, "server.port"), "intValue")),
+           "9101"));
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
-    cr_assert(eq(str, (char *)json_string_value(json_object_get(attr_value(res, "b"), "stringValue")),
-                 "x,y"));
     cr_assert(eq(str,
-                 (char *)json_string_value(
-                     json_object_get(attr_value(res, "service.name"), "stringValue")),
-                 "tracegate"));
+                 (char *)json_string_value(json_object_get(attr_value(res, "b"), "stringValue")),
+                 "x,y"));
+    cr_assert(eq(
+        str,
+        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        "tracegate"));
     cr_assert(zero(ptr, attr_value(res, "junk")));
     json_decref(j);
 }
@@ -81,17 +80,17 @@ Test(otlp, service_name_from_the_list_unless_otel_service_name)
     json_t *j = tg_otlp_encode(&o, NULL, 0), *res;
 
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
-    cr_assert(eq(str,
-                 (char *)json_string_value(
-                     json_object_get(attr_value(res, "service.name"), "stringValue")),
-                 "from-list"));
+    cr_assert(eq(
+        str,
+        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        "from-list"));
     json_decref(j);
     o.service_name = "from-env";
     j = tg_otlp_encode(&o, NULL, 0);
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
-    cr_assert(eq(str,
-                 (char *)json_string_value(
-                     json_object_get(attr_value(res, "service.name"), "stringValue")),
-                 "from-env"));
+    cr_assert(eq(
+        str,
+        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        "from-env"));
     json_decref(j);
 }

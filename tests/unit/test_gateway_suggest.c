@@ -5,8 +5,8 @@
 
 TestSuite(suggest, .timeout = 10);
 
-static const char *const keys[] = {"listen", "workers", "timeout_ms", "upstream", "upstreams",
-                                   NULL};
+static const char *const keys[] = {"listen",   "workers",   "timeout_ms",
+                                   "upstream", "upstreams", NULL};
 
 Test(suggest, typos_get_the_closest_word)
 {

@@ -943,8 +943,9 @@ Test(route_table, backend_query_takes_no_param)
 
 Test(route_table, access_log_and_log_path)
 {
-    struct tg_conf *c = load_ok("{\"method\": \"GET\", \"path\": \"/p/{id}\", \"local\": \"health\", "
-                                "\"access_log\": false, \"log_path\": \"pattern\"}");
+    struct tg_conf *c =
+        load_ok("{\"method\": \"GET\", \"path\": \"/p/{id}\", \"local\": \"health\", "
+                "\"access_log\": false, \"log_path\": \"pattern\"}");
     const struct tg_route *r = tg_route_table_at(c->routes, 0);
 
     cr_assert(not(r->policy.access_log));

@@ -13,8 +13,9 @@ static void record_otlp(const struct conn *c, const struct request *r, uint64_t 
     struct sbuf s = {0};
     const char *ct = header_get(r, "Content-Type");
 
-    sbuf_addf(&s, "{\"event\":\"otlp\",\"conn_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"method\":",
-              c->id, seq);
+    sbuf_addf(&s,
+              "{\"event\":\"otlp\",\"conn_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"method\":", c->id,
+              seq);
     sbuf_json(&s, r->method, strlen(r->method));
     sbuf_str(&s, ",\"target\":");
     sbuf_json(&s, r->target, strlen(r->target));
