@@ -13,7 +13,7 @@ int tg_sha256_hex(const void *p, size_t n, char out[TG_SHA256_HEX_LEN + 1])
     if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len * 2 != TG_SHA256_HEX_LEN) {
         return TG_EINTERNAL;
     }
-    for (unsigned int i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }

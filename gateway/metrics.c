@@ -297,7 +297,7 @@ static void put(struct writer *w, const char *s, size_t n)
     }
 }
 
-static void puts_(struct writer *w, const char *s)
+static void put_str(struct writer *w, const char *s)
 {
     put(w, s, strlen(s));
 }
@@ -340,13 +340,13 @@ static void put_name(struct writer *w, const struct family *f, const char *suffi
     size_t n = label_count(f);
     bool first = true;
 
-    puts_(w, f->name);
-    puts_(w, suffix);
+    put_str(w, f->name);
+    put_str(w, suffix);
     if (n == 0 && extra_name == NULL) {
         return;
     }
     put(w, "{", 1);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && values != NULL; i++) {
         putf(w, "%s%s=\"", first ? "" : ",", f->labels[i]);
         put_escaped(w, values[i], true);
         put(w, "\"", 1);
@@ -471,6 +471,7 @@ static void write_series(struct writer *w, enum tg_metric m)
                 continue;
             }
             if (n == cap) {
+                /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
                 const struct tg_series **p = realloc(all, (cap + 64) * sizeof(*all));
                 if (p == NULL) {
                     w->rc = TG_ENOMEM;
@@ -483,7 +484,7 @@ static void write_series(struct writer *w, enum tg_metric m)
         }
     }
     if (n > 0) {
-        qsort(all, n, sizeof(*all), cmp_labels);
+        qsort(all, n, sizeof(*all), cmp_labels); /* NOLINT(bugprone-sizeof-expression) */
     }
     for (size_t i = 0; i < n && w->rc == TG_OK;) {
         size_t j = i + 1;

@@ -318,6 +318,7 @@ static void *exporter_main(void *arg)
 
 int tg_otlp_start(const struct tg_otlp_opts *o, struct tg_otlp **out)
 {
+    /* rings[] holds pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
     struct tg_otlp *x = calloc(1, sizeof(*x) + o->n_workers * sizeof(x->rings[0]));
     size_t per_ring = o->queue_size / (o->n_workers > 0 ? o->n_workers : 1);
     int rc = TG_ENOMEM;

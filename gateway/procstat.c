@@ -3,8 +3,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -30,6 +30,7 @@ static void read_statm(struct tg_procstat *out)
 {
     char buf[256];
     uint64_t vsize = 0, rss = 0;
+    char *end = NULL, *rest = NULL;
     long page = sysconf(_SC_PAGESIZE);
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     ssize_t n;
@@ -43,7 +44,9 @@ static void read_statm(struct tg_procstat *out)
         return;
     }
     buf[n] = '\0';
-    if (sscanf(buf, "%" SCNu64 " %" SCNu64, &vsize, &rss) == 2 && page > 0) {
+    vsize = strtoull(buf, &end, 10);
+    rss = end != buf ? strtoull(end, &rest, 10) : 0;
+    if (end != buf && rest != end && page > 0) {
         out->vsize_bytes = vsize * (uint64_t)page;
         out->rss_bytes = rss * (uint64_t)page;
     }

@@ -93,13 +93,16 @@ uint64_t tg_span_unix_ns(uint64_t mono_us)
 
 void tg_span_copy(char *dst, size_t cap, const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
+    size_t n;
 
+    if (s == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    n = strlen(s);
     if (n >= cap) {
         n = cap - 1;
     }
-    if (n > 0) {
-        memcpy(dst, s, n);
-    }
+    memcpy(dst, s, n);
     dst[n] = '\0';
 }

@@ -1,9 +1,20 @@
 #include "gateway/suggest.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define WORD_MAX 64 /* longer words get no suggestion */
+
+static int lower(char c)
+{
+    return tolower((unsigned char)c);
+}
+
+static size_t min_of(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
 
 /* Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a
  * substring), case-insensitive, or WORD_MAX + 1 when either word is too long. */
@@ -23,19 +34,11 @@ static size_t distance(const char *a, const char *b)
     }
     for (size_t i = 1; i <= n; i++) {
         for (size_t j = 1; j <= m; j++) {
-            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-            size_t best = d[i - 1][j - 1] + (ca != cb);
-            if (d[i - 1][j] + 1 < best) {
-                best = d[i - 1][j] + 1;
-            }
-            if (d[i][j - 1] + 1 < best) {
-                best = d[i][j - 1] + 1;
-            }
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best) {
-                best = d[i - 2][j - 2] + 1;
-            }
-            d[i][j] = best;
+            size_t best = min_of(d[i - 1][j - 1] + (lower(a[i - 1]) != lower(b[j - 1])),
+                                 min_of(d[i - 1][j], d[i][j - 1]) + 1);
+            bool swapped = i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+                           lower(a[i - 2]) == lower(b[j - 1]);
+            d[i][j] = swapped ? min_of(best, d[i - 2][j - 2] + 1) : best;
         }
     }
     return d[n][m];

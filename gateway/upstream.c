@@ -880,7 +880,8 @@ struct tg_up_post *tg_up_post_new(void)
     return p;
 }
 
-/* The answer's body is not needed: what the collector says goes nowhere. */
+/* The answer's body is not needed: what the collector says goes nowhere. curl's callback type.
+ * NOLINTNEXTLINE(readability-non-const-parameter) */
 static size_t discard_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     (void)data;

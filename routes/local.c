@@ -142,7 +142,7 @@ static const struct tg_local_conf admin_confs[] = {
 
 #define ADMIN_POLICY(route, i)                                                           \
     {                                                                                    \
-        .name = route, .path = route + 6, .handler = &tg_handler_local,                  \
+        .name = (route), .path = (route) + 6, .handler = &tg_handler_local,              \
         .handler_conf = (void *)&admin_confs[i], .timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT, \
         .cancel_on_disconnect = true, .access_log = false,                               \
     }

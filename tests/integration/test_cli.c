@@ -176,8 +176,7 @@ Test(cli, check_reports_every_error_with_suggestions)
         ":3:14: expected an integer in 0..64, got 99 (at workers)",
         "nope.pem: cannot open: No such file or directory (at tls.cert)",
         "nope.key: cannot open: No such file or directory (at tls.key)",
-        ":5:63: unknown key \"tmeout_ms\", did you mean \"timeout_ms\"? "
-        "(at upstreams.patient.tmeout_ms)",
+        ":5:63: unknown key \"tmeout_ms\", did you mean \"timeout_ms\"?",
         ":7:50: unknown upstream \"patinet\", did you mean \"patient\"? (at routes[0].upstream)",
         ":8:61: unknown key \"timout_ms\", did you mean \"timeout_ms\"? (at routes[1].timout_ms)",
         ":9:79: unknown upstream \"histroy\" (at routes[2].backends[0].upstream)",
