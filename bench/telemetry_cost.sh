@@ -3,9 +3,10 @@
 # shared machine, unlike seconds). Two runs of the same binary on the same requests:
 #   off  no span export (the histograms and labelled series are always on)
 #   on   span export to tg-stub's collector stand-in, every request sampled
-# and, from the "on" run, the instructions spent inside the telemetry functions: the
-# histograms and series (tg_metric_observe, tg_metric_add), the spans put on the queue
-# (span_on_done, record_span) and the exporter's own thread (exporter_main: encoding, POSTs).
+# and the instructions spent by the telemetry: on the request path (the worker thread, with and
+# without export; the histogram and series updates tg_metric_observe and tg_metric_add; the
+# server span put on the queue, span_on_done) and on the exporter's own thread (exporter_main:
+# encoding, POSTs).
 #   bench/telemetry_cost.sh            (REQUESTS=2000 TRACEGATE=build/tracegate)
 # Everything on 127.0.0.1, bounded in time; stops only what it started. Needs valgrind,
 # python3 (standard library) and a build (make build).
@@ -72,19 +73,25 @@ run on '"otlp": { "endpoint": "http://127.0.0.1:'"$COL"'", "batch_timeout_ms": 2
 total() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
 incl() { # FILE FUNCTION: inclusive instructions of FUNCTION
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
-        awk -v f="$2" '$0 ~ ":"f" " || $0 ~ ":"f"$" { gsub(",", "", $1); print $1; exit }'
+        awk -v f="$2" '!done && ($0 ~ ":"f" " || $0 ~ ":"f"$") { gsub(",", "", $1); print $1; done = 1 }'
 }
 per() { python3 -c "print(f'{${1:-0}/$REQUESTS:,.0f}')"; }
 
 off=$(total "$OUT/off.callgrind")
 on=$(total "$OUT/on.callgrind")
+woff=$(incl "$OUT/off.callgrind" worker_main)
+won=$(incl "$OUT/on.callgrind" worker_main)
 {
     echo "| per request ($REQUESTS GET /fast, one worker, callgrind) | instructions |"
     echo "|---|---:|"
     echo "| whole process, span export off | $(per "$off") |"
     echo "| whole process, span export on (every request sampled) | $(per "$on") |"
-    echo "| difference: what span export costs | $(per "$((on - off))") |"
-    for f in tg_metric_observe tg_metric_add span_on_done record_span exporter_main; do
-        echo "| inside \`$f\` (export on run) | $(per "$(incl "$OUT/on.callgrind" "$f")") |"
+    echo "| the worker thread (the request path), export off | $(per "$woff") |"
+    echo "| the worker thread (the request path), export on | $(per "$won") |"
+    echo "| span export on the request path (difference) | $(per "$((won - woff))") |"
+    echo "| span export on its own thread (\`exporter_main\`: encoding, POSTs) | $(per "$(incl "$OUT/on.callgrind" exporter_main)") |"
+    for f in tg_metric_observe tg_metric_add span_on_done; do
+        echo "| inside \`$f\` | $(per "$(incl "$OUT/on.callgrind" "$f")") |"
     done
+    echo "| export requests sent | $(grep -c '"service":"collector"' "$OUT/stub.log" || true) |"
 } | tee "$OUT/cost.md"
