@@ -17,8 +17,9 @@
 #include "gateway/span.h"
 #include "gateway/upstream.h"
 
-#define BACKOFF_FIRST_MS 500u
-#define BACKOFF_MAX_MS   30000u
+#define BACKOFF_FIRST_MS  500u
+#define BACKOFF_MAX_MS    30000u
+#define SHUTDOWN_FLUSH_MS 2000u /* the one try a batch gets at exit */
 
 struct tg_otlp_stats tg_otlp_stats;
 
@@ -31,6 +32,7 @@ struct tg_otlp {
     pthread_t thread;
     bool running;
     atomic_bool stop;
+    bool flushing; /* the exporter's thread only: the last flush runs */
     struct tg_up_post *post;
     struct tg_span *batch; /* owned: batch_size spans */
     struct tg_span_ring *rings[];
@@ -207,8 +209,9 @@ static void nap(struct tg_otlp *x, unsigned ms)
     }
 }
 
-/* Sends one batch; retries while it may. last: one try only (shutting down). */
-static void send_batch(struct tg_otlp *x, size_t n, bool last)
+/* Sends one batch; retries while it may. last: one try only, of at most SHUTDOWN_FLUSH_MS
+ * (shutting down). True when the collector took it. */
+static bool send_batch(struct tg_otlp *x, size_t n, bool last)
 {
     json_t *body = tg_otlp_encode(&x->o, x->batch, n);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -223,7 +226,9 @@ static void send_batch(struct tg_otlp *x, size_t n, bool last)
             atomic_fetch_add(&tg_otlp_stats.retries, 1);
         }
         rc = tg_up_post_send(x->post, x->url, "application/json", text, strlen(text),
-                             x->o.timeout_ms, &status, &after);
+                             last && x->o.timeout_ms > SHUTDOWN_FLUSH_MS ? SHUTDOWN_FLUSH_MS
+                                                                         : x->o.timeout_ms,
+                             &status, &after);
         if (!retryable(rc, status) || last || atomic_load(&x->stop) ||
             tg_now_us() + (uint64_t)backoff * 1000u >= give_up) {
             break;
@@ -235,17 +240,18 @@ static void send_batch(struct tg_otlp *x, size_t n, bool last)
     free(text);
     if (rc == TG_OK && status >= 200 && status < 300) {
         atomic_fetch_add(&tg_otlp_stats.exported, n);
-        return;
+        return true;
     }
     if (rc == TG_OK && !retryable(rc, status)) {
         atomic_fetch_add(&tg_otlp_stats.rejected, n);
         tg_log(TG_LOG_WARN, NULL, "otlp.rejected", "collector answered %d: %zu spans dropped",
                status, n);
-        return;
+        return false;
     }
     atomic_fetch_add(&tg_otlp_stats.failed, n);
     tg_log(TG_LOG_WARN, NULL, "otlp.failed", "export failed (%s%d): %zu spans dropped",
            rc == TG_OK ? "status " : "no answer, ", rc == TG_OK ? status : rc, n);
+    return false;
 }
 
 static size_t pending(const struct tg_otlp *x)
@@ -307,14 +313,30 @@ static void *exporter_main(void *arg)
             (void)r;
         }
     }
-    /* Shutting down: what is queued goes out, one try per batch. */
+    /* Shutting down (the drain is over): what is queued goes out, one short try per batch, and
+     * after a failed one the rest is dropped and counted, so a collector that is gone cannot
+     * hold the exit past the service manager's patience. */
+    x->flushing = true;
     for (size_t n = take(x); n > 0; n = take(x)) {
-        send_batch(x, n, true);
+        if (!send_batch(x, n, true)) {
+            for (n = take(x); n > 0; n = take(x)) {
+                atomic_fetch_add(&tg_otlp_stats.failed, n);
+            }
+        }
     }
     return NULL;
 }
 
 /* ---- life -------------------------------------------------------------------------------- */
+
+/* Asked by a post in progress: a normal send gives way to the exit (the last flush does not:
+ * it runs after the stop, with its own short timeout). */
+static bool stopping(void *arg)
+{
+    struct tg_otlp *x = arg;
+
+    return atomic_load(&x->stop) && !x->flushing;
+}
 
 int tg_otlp_start(const struct tg_otlp_opts *o, struct tg_otlp **out)
 {
@@ -336,7 +358,7 @@ int tg_otlp_start(const struct tg_otlp_opts *o, struct tg_otlp **out)
     x->o.service_name = x->service_name;
     x->o.resource_attrs = x->resource_attrs;
     x->batch = calloc(o->batch_size, sizeof(*x->batch));
-    x->post = tg_up_post_new();
+    x->post = tg_up_post_new(stopping, x);
     atomic_init(&x->stop, false);
     if (x->wake_fd == -1 || x->url == NULL || x->batch == NULL || x->post == NULL) {
         goto fail;

@@ -863,15 +863,32 @@ const char *tg_up_lib_version(void)
 
 struct tg_up_post {
     CURL *easy; /* owned */
+    tg_up_post_stop_fn *stop;
+    void *stop_arg;
 };
 
-struct tg_up_post *tg_up_post_new(void)
+/* curl's progress callback, about once a second even while nothing moves: non-zero aborts. */
+static int post_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    struct tg_up_post *p = clientp;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return p->stop != NULL && p->stop(p->stop_arg) ? 1 : 0;
+}
+
+struct tg_up_post *tg_up_post_new(tg_up_post_stop_fn *stop, void *arg)
 {
     struct tg_up_post *p = calloc(1, sizeof(*p));
 
     if (p == NULL) {
         return NULL;
     }
+    p->stop = stop;
+    p->stop_arg = arg;
     p->easy = curl_easy_init();
     if (p->easy == NULL) {
         free(p);
@@ -913,9 +930,15 @@ int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, co
     curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(timeout_ms < 5000 ? timeout_ms : 5000));
+    curl_easy_setopt(p->easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(p->easy, CURLOPT_XFERINFOFUNCTION, post_progress);
+    curl_easy_setopt(p->easy, CURLOPT_XFERINFODATA, p);
     rc = curl_easy_perform(p->easy);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         return TG_ETIMEDOUT;
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        return TG_ECANCELED;
     }
     if (rc != CURLE_OK) {
         return TG_EUPSTREAM;

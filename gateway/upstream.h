@@ -88,12 +88,17 @@ const char *tg_up_call_detail(const struct tg_up_call *call);
 /* A reusable client for blocking POSTs (its connection is kept alive between posts). */
 struct tg_up_post;
 
-/* A new one, or NULL when out of memory. */
-struct tg_up_post *tg_up_post_new(void);
+/* True when a post in progress must stop (the exporter is shutting down). */
+typedef bool tg_up_post_stop_fn(void *arg);
+
+/* A new one, or NULL when out of memory. stop(arg), when stop is not NULL, is asked about once
+ * a second while a post runs; true ends it (TG_ECANCELED). */
+struct tg_up_post *tg_up_post_new(tg_up_post_stop_fn *stop, void *arg);
 
 /* POSTs len bytes of body as ctype to url and waits at most timeout_ms. TG_OK when an answer
  * came (*status gets its status, *retry_after_s its Retry-After in seconds or 0), TG_ETIMEDOUT,
- * or TG_EUPSTREAM (no answer: *status is 0). Blocks: never on a loop thread. */
+ * TG_ECANCELED (stop said so) or TG_EUPSTREAM (no answer: *status is 0). Blocks: never on a
+ * loop thread. */
 int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, const char *body,
                     size_t len, unsigned timeout_ms, int *status, unsigned *retry_after_s);
 

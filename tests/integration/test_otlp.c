@@ -24,19 +24,27 @@
 
 static struct fixture fx;
 
-static void start(const char *collector_path, const char *ratio, const char *queue)
+static void start_timeout(const char *collector_path, const char *ratio, const char *queue,
+                          const char *timeout_ms)
 {
     const char *specs[] = {"0:test", "0:collector"};
-    const struct conf_var vars[] = {
-        {"COLLECTOR_PATH", collector_path}, {"RATIO", ratio}, {"QUEUE", queue}};
+    const struct conf_var vars[] = {{"COLLECTOR_PATH", collector_path},
+                                    {"RATIO", ratio},
+                                    {"QUEUE", queue},
+                                    {"TIMEOUT", timeout_ms}};
 
     fixture_stub_start(&fx, specs, 2, true);
     /* Criterion runs each test in a process of its own, on one thread: setenv is safe. */
     setenv("OTEL_SERVICE_NAME", "epro-gateway", 1);                                    /* NOLINT */
     setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=e%20pro", 1); /* NOLINT */
-    fixture_gateway_start(&fx, "otlp.json", vars, 3);
+    fixture_gateway_start(&fx, "otlp.json", vars, 4);
     unsetenv("OTEL_SERVICE_NAME");        /* NOLINT(concurrency-mt-unsafe) */
     unsetenv("OTEL_RESOURCE_ATTRIBUTES"); /* NOLINT(concurrency-mt-unsafe) */
+}
+
+static void start(const char *collector_path, const char *ratio, const char *queue)
+{
+    start_timeout(collector_path, ratio, queue, "2000");
 }
 
 static void teardown(void)
@@ -377,4 +385,31 @@ Test(otlp, a_hanging_collector_never_slows_requests)
                         NULL, 10),
                  0, "%s", r.body);
     http_resp_free(&r);
+}
+
+/* A collector that takes the spans and never answers must not hold the exit: the post in
+ * progress gives way to the stop, the rest gets one short try, then is dropped. */
+Test(otlp, a_hanging_collector_does_not_hold_the_exit)
+{
+    const char *stopped[] = {"\"event\":\"stopped\"", NULL};
+    uint64_t t0;
+    json_t *p;
+
+    start_timeout("/hang", "1", "2048", "30000");
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(get("/api/a", NULL, NULL), 200);
+    }
+    usleep(500000); /* the batch timeout passed: a post hangs now */
+    p = posts();
+    cr_assert_gt(json_array_size(p), 0, "no post reached the collector");
+    json_decref(p);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(get("/api/b", NULL, NULL), 200); /* queued behind the hanging post */
+    }
+    t0 = now_us();
+    proc_signal(&fx.gw, SIGTERM);
+    cr_expect_eq(proc_log_wait(&fx.gw, stopped, 1, 20000), 1, "log %s", fx.gw.log_path);
+    cr_expect_lt(now_us() - t0, 8000000u, "the exit took %llu us, not the post's 30 s",
+                 (unsigned long long)(now_us() - t0));
+    /* The fixture's stop reaps it and expects exit 0. */
 }
