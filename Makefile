@@ -9,11 +9,15 @@ PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libcriterion-dev curl openssl
+	libjansson-dev uuid-dev libssl-dev libcriterion-dev curl openssl
+# What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics;
+# python3-yaml reads the manifests for tools/deploy/check.py; kubectl (Debian's kubernetes-client,
+# unless a kubectl is there already) renders deploy/kubernetes.
+TEST_PACKAGES := prometheus python3 python3-yaml
 # Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
 LINT_PACKAGES := clang-format clang-tidy
 
-.PHONY: all deps lint-deps build configure asan run test test-plain test-asan lint format \
+.PHONY: all deps test-deps kubectl-deps lint-deps build configure asan run test test-plain test-asan lint format \
 	check-conf bench clean
 
 all: build
@@ -32,6 +36,13 @@ endef
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_PACKAGES))
+	@command -v kubectl >/dev/null 2>&1 || $(MAKE) --no-print-directory kubectl-deps
+
+kubectl-deps:
+	$(call install_missing,kubernetes-client)
 
 lint-deps:
 	$(call install_missing,$(LINT_PACKAGES))
@@ -55,16 +66,16 @@ check-conf: build
 
 test: test-plain test-asan
 
-test-plain: build
+test-plain: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure
 
-test-asan: asan
+test-asan: asan test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
 # The layer checker's own test, then format, layers and clang-tidy. Every step runs; the target
 # fails if any step did. clang-tidy needs cmake's compile database, not a build.
-LINT_STEPS := test_layers format layers tidy
+LINT_STEPS := test_layers format layers tidy events
 lint: configure lint-deps
 	@failed=""; for step in $(LINT_STEPS); do \
 	  echo "== tools/lint/$$step.sh"; \

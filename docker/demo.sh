@@ -4,11 +4,13 @@
 #   BUILD  build directory holding tracegate and tg-stub (default: build)
 #   CONF   gateway conf (default: conf/tracegate.json)
 #   PORT   gateway port (default: 8080)
+#   ADMIN_PORT  the admin listener's port (default: the conf's, 9901; 0 lets the kernel pick)
 set -euo pipefail
 
 BUILD=${BUILD:-build}
 CONF=${CONF:-conf/tracegate.json}
 PORT=${PORT:-8080}
+ADMIN_PORT=${ADMIN_PORT:-}
 STUB_PORTS=(9101 9102 9103)
 STUB_LOG="$BUILD/demo-services.log"
 
@@ -76,11 +78,14 @@ if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -lt 3 ]]; then
     exit 1
 fi
 say "demo services up on ${STUB_PORTS[*]} (their log: $STUB_LOG)"
+say "admin listener: curl localhost:${ADMIN_PORT:-9901}/metrics (and /healthz, /readyz, /info)"
 say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
 
 # In the background so the traps run at once on Ctrl-C (bash defers them during a foreground
 # command); the gateway's own log stays on this terminal.
-"$BUILD/tracegate" -c "$CONF" --port "$PORT" &
+admin_args=()
+[ -n "$ADMIN_PORT" ] && admin_args=(--admin-port "$ADMIN_PORT")
+"$BUILD/tracegate" -c "$CONF" --port "$PORT" "${admin_args[@]}" &
 gw_pid=$!
 rc=0
 wait "$gw_pid" || rc=$?

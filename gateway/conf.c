@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "gateway/digest.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
@@ -15,10 +17,16 @@
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_MAX_LEN 64
+#define TLS_PEM_MAX   ((size_t)1 << 20) /* a certificate chain or key file */
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams", "routes", NULL,
+    "listen", "reuse_port", "workers", "trace",     "limits", "shutdown_grace_ms",
+    "tls",    "admin",      "otlp",    "upstreams", "routes", NULL,
 };
+static const char *const otlp_keys[] = {
+    "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
+};
+static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
     "max_connections",   "max_body_bytes",          "max_response_bytes",
@@ -50,19 +58,16 @@ static bool parse_port(const char *s, size_t n, unsigned lo, unsigned *port)
     return true;
 }
 
-static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+/* Parses s ("IPv4:port" or "[IPv6]:port", numeric) at jpath into *host (strdup'd) and *port. */
+static int parse_listen(struct tg_conf_ctx *ctx, const char *jpath, const char *s, char **host_out,
+                        unsigned *port_out)
 {
     char host[INET6_ADDRSTRLEN + 1], quoted[96];
     unsigned char addr[sizeof(struct in6_addr)];
-    const char *s = "0.0.0.0:8080", *h, *port, *close;
+    const char *h, *port, *close;
     size_t hlen;
-    bool v6;
-    int rc = tg_conf_get_str(ctx, root, "", "listen", false, &s);
+    bool v6 = s[0] == '[';
 
-    if (rc != TG_OK) {
-        return rc;
-    }
-    v6 = s[0] == '[';
     close = v6 ? strchr(s, ']') : strrchr(s, ':');
     if (close == NULL || (v6 && close[1] != ':')) {
         goto bad;
@@ -76,16 +81,83 @@ static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1 ||
-        !parse_port(port, strlen(port), 0, &conf->port)) {
+        !parse_port(port, strlen(port), 0, port_out)) {
         goto bad;
     }
-    conf->listen_host = strdup(host);
-    return conf->listen_host != NULL ? TG_OK : TG_ENOMEM;
+    *host_out = strdup(host);
+    return *host_out != NULL ? TG_OK : TG_ENOMEM;
 bad:
-    return tg_conf_error(ctx, "listen",
+    return tg_conf_error(ctx, jpath,
                          "bad listen address %s: expected \"IPv4:port\" or \"[IPv6]:port\" with a "
                          "numeric address and a port in 0..65535",
                          tg_jpos_quote(quoted, sizeof(quoted), s));
+}
+
+static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    const char *s = "0.0.0.0:8080";
+    int rc = tg_conf_get_str(ctx, root, "", "listen", false, &s);
+
+    return rc != TG_OK ? rc : parse_listen(ctx, "listen", s, &conf->listen_host, &conf->port);
+}
+
+static int parse_url(struct tg_conf_ctx *ctx, const char *jpath, const char *url,
+                     struct tg_upstream *up);
+
+/* otlp: where spans go (the URL is checked like an upstream's) and how they are batched. */
+static int load_otlp(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *o = NULL;
+    const char *endpoint = NULL;
+    struct tg_upstream tmp = {0};
+    int rc = tg_conf_get_json(ctx, root, "", "otlp", JSON_OBJECT, false, &o);
+
+    if (rc != TG_OK || o == NULL) {
+        return rc;
+    }
+    rc = tg_conf_check_keys(ctx, o, "otlp", otlp_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, o, "otlp", "endpoint", false, &endpoint);
+    if (rc == TG_OK && endpoint != NULL) {
+        rc = parse_url(ctx, "otlp.endpoint", endpoint, &tmp);
+        free(tmp.url);
+        free(tmp.base_path);
+        conf->otlp_endpoint = rc == TG_OK ? strdup(endpoint) : NULL;
+        rc = rc == TG_OK && conf->otlp_endpoint == NULL ? TG_ENOMEM : rc;
+    }
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_double(ctx, o, "otlp", "sample_ratio", 0, 1, &conf->otlp_sample_ratio);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, o, "otlp", "queue_size", 16, 1000000,
+                                            &conf->otlp_queue_size);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, o, "otlp", "batch_size", 1, 65536, &conf->otlp_batch_size);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, o, "otlp", "batch_timeout_ms", 1, 600000,
+                                            &conf->otlp_batch_timeout_ms);
+    return rc != TG_OK ? rc
+                       : tg_conf_get_unsigned(ctx, o, "otlp", "timeout_ms", 1, 600000,
+                                              &conf->otlp_timeout_ms);
+}
+
+/* admin.listen: the admin listener's address, or "off". */
+static int load_admin(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *admin = NULL;
+    const char *s = "127.0.0.1:9901";
+    int rc = tg_conf_get_json(ctx, root, "", "admin", JSON_OBJECT, false, &admin);
+
+    if (rc == TG_OK && admin != NULL) {
+        rc = tg_conf_check_keys(ctx, admin, "admin", admin_keys);
+        if (rc == TG_OK) {
+            rc = tg_conf_get_str(ctx, admin, "admin", "listen", false, &s);
+        }
+    }
+    if (rc != TG_OK || strcmp(s, "off") == 0) {
+        return rc;
+    }
+    return parse_listen(ctx, "admin.listen", s, &conf->admin_host, &conf->admin_port);
 }
 
 /* A header name: an HTTP token of at most TOKEN_MAX_LEN characters, at jpath. */
@@ -219,6 +291,25 @@ static int tls_file(const char *conf_file, const char *p, char **out)
     return TG_OK;
 }
 
+/* --check: the PEM file at path (from the key at jpath) can be read and holds a block whose
+ * label ends with what ("CERTIFICATE", "PRIVATE KEY"). The server parses it at start. */
+static int open_pem(struct tg_conf_ctx *ctx, const char *jpath, const char *path, const char *what)
+{
+    char *text = NULL, err[512], begin[64];
+    size_t len = 0;
+    int rc;
+
+    if (tg_file_read(path, TLS_PEM_MAX, &text, &len, err, sizeof(err)) != TG_OK) {
+        return tg_conf_error(ctx, jpath, "%s", err);
+    }
+    snprintf(begin, sizeof(begin), "%s-----", what);
+    rc = strstr(text, "-----BEGIN ") != NULL && strstr(text, begin) != NULL
+             ? TG_OK
+             : tg_conf_error(ctx, jpath, "%s: no PEM %s in it", path, what);
+    free(text);
+    return rc;
+}
+
 static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *tls = NULL;
@@ -239,7 +330,12 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
         return rc; /* both are required: NULL only with an error */
     }
     rc = tls_file(ctx->file, cert, &conf->tls_cert);
-    return rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    rc = rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    if (rc == TG_OK && ctx->open_files) {
+        rc = open_pem(ctx, "tls.cert", conf->tls_cert, "CERTIFICATE");
+        rc = tg_conf_worst(rc, open_pem(ctx, "tls.key", conf->tls_key, "PRIVATE KEY"));
+    }
+    return rc;
 }
 
 /* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
@@ -394,18 +490,21 @@ static int load_upstreams(struct tg_conf_ctx *ctx, const json_t *root, struct tg
     {
         tg_jpos_path_key(path, sizeof(path), "upstreams", name);
         if (!tg_conf_is_name(name)) {
-            return tg_conf_error_key(ctx, path,
-                                     "bad upstream name %s: expected 1..%d characters of "
-                                     "[A-Za-z0-9_-]",
-                                     tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
+            rc = tg_conf_error_key(ctx, path,
+                                   "bad upstream name %s: expected 1..%d characters of "
+                                   "[A-Za-z0-9_-]",
+                                   tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
+            continue;
         }
-        /* counted first so that a half-filled entry is freed with the conf */
-        rc = load_upstream(ctx, path, name, v, &conf->upstreams[conf->n_upstreams++]);
-        if (rc != TG_OK) {
+        /* counted first so that a half-filled entry is freed with the conf; a bad one is still
+         * known by name, so routes naming it get no second error */
+        rc = tg_conf_worst(
+            rc, load_upstream(ctx, path, name, v, &conf->upstreams[conf->n_upstreams++]));
+        if (rc == TG_ENOMEM) {
             return rc;
         }
     }
-    return TG_OK;
+    return rc;
 }
 
 /* Everything but the routes, in the order of the README. */
@@ -417,30 +516,19 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         return tg_conf_error(ctx, "", "expected the conf to be an object, got %s",
                              tg_conf_type_name(root));
     }
+    /* Each section is read even after an error in another: --check reports them all. */
     rc = tg_conf_check_keys(ctx, root, "", top_keys);
-    if (rc == TG_OK) {
-        rc = load_listen(ctx, root, conf);
-    }
-    if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, root, "", "workers", 0, 64, &conf->workers);
-    }
-    if (rc == TG_OK) {
-        rc = load_trace(ctx, root, conf);
-    }
-    if (rc == TG_OK) {
-        rc = load_limits(ctx, root, conf);
-    }
-    if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, root, "", "shutdown_grace_ms", 0, 600000,
-                                  &conf->shutdown_grace_ms);
-    }
-    if (rc == TG_OK) {
-        rc = load_tls(ctx, root, conf);
-    }
-    if (rc == TG_OK) {
-        rc = load_upstreams(ctx, root, conf);
-    }
-    return rc;
+    rc = tg_conf_worst(rc, load_listen(ctx, root, conf));
+    rc = tg_conf_worst(rc, tg_conf_get_bool(ctx, root, "", "reuse_port", &conf->reuse_port));
+    rc = tg_conf_worst(rc, tg_conf_get_unsigned(ctx, root, "", "workers", 0, 64, &conf->workers));
+    rc = tg_conf_worst(rc, load_trace(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_limits(ctx, root, conf));
+    rc = tg_conf_worst(rc, tg_conf_get_unsigned(ctx, root, "", "shutdown_grace_ms", 0, 600000,
+                                                &conf->shutdown_grace_ms));
+    rc = tg_conf_worst(rc, load_tls(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_admin(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_otlp(ctx, root, conf));
+    return tg_conf_worst(rc, load_upstreams(ctx, root, conf));
 }
 
 /* Parses text with jansson. A duplicate key is reported at the repeated key, with the index. */
@@ -491,6 +579,8 @@ static void conf_free(struct tg_conf *conf)
     }
     free(conf->file);
     free(conf->listen_host);
+    free(conf->admin_host);
+    free(conf->otlp_endpoint);
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
@@ -516,14 +606,31 @@ static struct tg_conf *conf_new(const char *file)
     conf->client_timeout_ms = 30000;
     conf->connection_buffer_bytes = 16384;
     conf->shutdown_grace_ms = 10000;
+    conf->otlp_sample_ratio = 1.0;
+    conf->otlp_queue_size = 2048;
+    conf->otlp_batch_size = 512;
+    conf->otlp_batch_timeout_ms = 5000;
+    conf->otlp_timeout_ms = 10000;
     atomic_init(&conf->refs, 1);
     return conf;
 }
 
-int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
-                 size_t errlen)
+/* What the conf is and when it came: for /metrics, the admin listener and the logs. */
+static void stamp(struct tg_conf *conf, const char *text, size_t len)
 {
-    struct tg_conf_ctx ctx = {.file = file};
+    struct timespec ts;
+
+    if (tg_sha256_hex(text, len, conf->checksum) != TG_OK) {
+        snprintf(conf->checksum, sizeof(conf->checksum), "unknown");
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    conf->loaded_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Reads ctx->file into a conf: every section, then the routes, going on after an error in
+ * one so that ctx->all gathers them all. On success *out owns the conf. */
+static int load(struct tg_conf_ctx *ctx, tg_conf_routes_fn *load_routes, struct tg_conf **out)
+{
     struct tg_jpos *pos = NULL;
     struct tg_conf *conf = NULL;
     json_t *root = NULL;
@@ -532,40 +639,96 @@ int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_con
     int rc;
 
     *out = NULL;
-    rc = tg_file_read(ctx.file, CONF_FILE_MAX, &text, &len, ctx.err, sizeof(ctx.err));
+    rc = tg_file_read(ctx->file, CONF_FILE_MAX, &text, &len, ctx->err, sizeof(ctx->err));
     if (rc != TG_OK) {
         goto out;
     }
     rc = TG_ENOMEM;
     pos = tg_jpos_build(text, len);
-    conf = conf_new(file);
+    conf = conf_new(ctx->file);
     if (pos == NULL || conf == NULL) {
         goto out;
     }
-    ctx.pos = pos;
-    rc = parse_json(&ctx, text, len, &root);
+    ctx->pos = pos;
+    stamp(conf, text, len);
+    rc = parse_json(ctx, text, len, &root);
     if (rc == TG_OK) {
-        rc = load_settings(&ctx, root, conf);
+        rc = load_settings(ctx, root, conf);
     }
-    if (rc == TG_OK && load_routes != NULL) {
-        rc = load_routes(&ctx, json_object_get(root, "routes"), conf);
+    /* The routes too when a setting was wrong (not when the JSON was): their errors count. */
+    if (root != NULL && rc != TG_ENOMEM && load_routes != NULL) {
+        rc = tg_conf_worst(rc, load_routes(ctx, json_object_get(root, "routes"), conf));
+    }
+    if (rc == TG_OK && ctx->n_errors > 0) {
+        rc = TG_EINVAL; /* an error a loader reported but did not return */
     }
     if (rc == TG_OK) {
         *out = conf;
         conf = NULL;
     }
 out:
-    if (rc == TG_ENOMEM && ctx.err[0] == '\0') {
-        snprintf(ctx.err, sizeof(ctx.err), "%s: out of memory", file);
+    if (rc == TG_ENOMEM && ctx->err[0] == '\0') {
+        snprintf(ctx->err, sizeof(ctx->err), "%s: out of memory", ctx->file);
     }
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s", rc == TG_OK ? "" : ctx.err);
-    }
+    ctx->pos = NULL;
     conf_free(conf);
     json_decref(root);
     tg_jpos_free(pos);
     free(text);
     return rc;
+}
+
+int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
+                 size_t errlen)
+{
+    struct tg_buf all = {0};
+    struct tg_conf_ctx ctx = {.file = file, .all = &all};
+    int rc = load(&ctx, load_routes, out);
+
+    if (err != NULL && errlen > 0) {
+        /* The first error: later ones may follow from it. */
+        size_t first = all.data != NULL ? strcspn(all.data, "\n") : 0;
+        if (rc == TG_OK) {
+            err[0] = '\0';
+        } else if (first > 0) {
+            snprintf(err, errlen, "%.*s", (int)first, all.data);
+        } else {
+            snprintf(err, errlen, "%s", ctx.err);
+        }
+    }
+    tg_buf_cleanup(&all);
+    return rc;
+}
+
+long tg_conf_check(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
+                   char **errors)
+{
+    struct tg_buf all = {0};
+    struct tg_conf_ctx ctx = {.file = file, .all = &all, .open_files = true};
+    struct tg_conf *conf = NULL;
+    int rc = load(&ctx, load_routes, &conf);
+    size_t len;
+
+    *errors = NULL;
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (rc == TG_OK) {
+        if (out != NULL) {
+            *out = conf;
+        } else {
+            tg_conf_unref(conf);
+        }
+        tg_buf_cleanup(&all);
+        return 0;
+    }
+    if (all.len == 0 && (tg_buf_append(&all, ctx.err, strlen(ctx.err)) != TG_OK ||
+                         tg_buf_append(&all, "\n", 1) != TG_OK)) {
+        tg_buf_cleanup(&all);
+        return -1;
+    }
+    *errors = tg_buf_steal(&all, &len);
+    return ctx.n_errors > 0 ? (long)ctx.n_errors : 1;
 }
 
 const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name)

@@ -4,8 +4,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+
+#include "gateway/buf.h"
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
@@ -30,8 +33,13 @@ struct tg_upstream {
  * Replaced as a whole on reload: requests hold a reference until they finish. */
 struct tg_conf {
     char *file;                              /* owned: path it was read from */
+    char checksum[65];                       /* SHA-256 of the file's bytes, hex */
+    uint64_t loaded_us;                      /* when it was loaded, CLOCK_REALTIME us */
     char *listen_host;                       /* owned: default "0.0.0.0" */
     unsigned port;                           /* default 8080 */
+    char *admin_host;                        /* owned: the admin listener, NULL when off */
+    unsigned admin_port;                     /* default 9901 */
+    bool reuse_port;                         /* share the ports with another process */
     unsigned workers;                        /* 0 = one per online CPU */
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
@@ -44,6 +52,12 @@ struct tg_conf {
                                      * (default 16384: about 8 KiB of request headers). An idle
                                      * keep-alive connection costs this much memory. */
     unsigned shutdown_grace_ms;     /* default 10000 */
+    char *otlp_endpoint;            /* owned: OTLP/HTTP base URL, NULL = from the environment */
+    double otlp_sample_ratio;       /* traces the gateway starts that are exported (default 1) */
+    unsigned otlp_queue_size;       /* spans waiting, all workers (default 2048) */
+    unsigned otlp_batch_size;       /* spans per export (default 512) */
+    unsigned otlp_batch_timeout_ms; /* longest wait for a batch (default 5000) */
+    unsigned otlp_timeout_ms;       /* one export request (default 10000) */
     char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                  /* owned: PEM file path */
     struct tg_upstream *upstreams;  /* owned array */
@@ -58,6 +72,9 @@ struct tg_conf_ctx {
     const char *file;
     const struct tg_jpos *pos;
     char err[TG_CONF_ERR_MAX]; /* "FILE:LINE:COL: message (at json.path)" after a failure */
+    struct tg_buf *all;        /* borrowed, may be NULL: every error, one per line */
+    unsigned n_errors;         /* errors reported so far */
+    bool open_files;           /* read the files the conf names (TLS) as --check does */
 };
 
 /* Parses the conf's "routes" array and attaches the result to conf->routes/routes_free.
@@ -66,10 +83,30 @@ struct tg_conf_ctx {
 typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
 
 /* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
- * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds
- * "FILE:LINE:COL: message (at json.path)". */
+ * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds the
+ * first error, "FILE:LINE:COL: message (at json.path)". */
 int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
                  size_t errlen);
+
+/* What --check does: loads FILE as tg_conf_load, but goes on after an error to report every
+ * one it can (a syntax error stops it), and reads the TLS files the conf names. Returns the
+ * number of errors (0: valid); *errors gets them, one "FILE:LINE:COL: ..." line each (malloc'd,
+ * caller frees; NULL when there are none). *out, when out is not NULL, gets the conf when it
+ * is valid. -1 when out of memory. */
+long tg_conf_check(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out,
+                   char **errors);
+
+/* TG_OK when a and b are, else the worse: TG_ENOMEM over TG_EINVAL. For loaders that go on
+ * after an error to report the next one too. */
+static inline int tg_conf_worst(int a, int b)
+{
+    return a == TG_ENOMEM || b == TG_ENOMEM ? TG_ENOMEM : a != TG_OK ? a : b;
+}
+
+/* ", did you mean \"x\"?" when word looks like a typo of one of the n candidates (0:
+ * NULL-terminated), else "", into buf (cap bytes). Returns buf. */
+const char *tg_conf_did_you_mean(char *buf, size_t cap, const char *word,
+                                 const char *const *candidates, size_t n);
 
 /* Sets ctx->err to "FILE:LINE:COL: <fmt> (at <jpath>)", the position being that of the value
  * at jpath (e.g. "routes[2].upstream"), or of its closest ancestor found. With jpath "" (the
@@ -88,7 +125,8 @@ int tg_conf_error_key(struct tg_conf_ctx *ctx, const char *jpath, const char *fm
  * TG_OK, or TG_EINVAL with ctx->err set (wrong type, out of range, missing when required). An
  * absent optional key leaves *out untouched, so callers preset *out to the default. */
 
-/* Fails on the first key of obj that is not in allowed (NULL-terminated), at that key. */
+/* Reports every key of obj that is not in allowed (NULL-terminated), at that key, with a "did
+ * you mean" when it looks like a typo of an allowed one. */
 int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                        const char *const *allowed);
 /* *out = obj[key] (borrowed) when it has the given type (JSON_OBJECT, JSON_ARRAY, JSON_STRING). */
@@ -103,6 +141,9 @@ int tg_conf_get_bool(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
 /* *out = a JSON integer (not a real) in min..max. */
 int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                          const char *key, unsigned min, unsigned max, unsigned *out);
+/* *out = a JSON number (integer or real) in min..max. */
+int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                       const char *key, double min, double max, double *out);
 int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t min, size_t max, size_t *out);
 

@@ -8,6 +8,7 @@
 
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "gateway/suggest.h"
 
 /* Formats the error; key selects the key position of jpath rather than its value's. */
 __attribute__((format(printf, 4, 0))) static int
@@ -26,7 +27,27 @@ conf_verror(struct tg_conf_ctx *ctx, const char *jpath, int key, const char *fmt
     if (jpath[0] != '\0' && w >= 0 && (size_t)w < sizeof(ctx->err)) {
         snprintf(ctx->err + w, sizeof(ctx->err) - (size_t)w, " (at %s)", jpath);
     }
+    /* Kept to a hundred: past that, a file is not a conf with typos but something else. */
+    if (ctx->all != NULL && ctx->n_errors < 100 &&
+        (tg_buf_append(ctx->all, ctx->err, strlen(ctx->err)) != TG_OK ||
+         tg_buf_append(ctx->all, "\n", 1) != TG_OK)) {
+        ctx->all = NULL; /* out of memory: what was gathered stays */
+    }
+    ctx->n_errors++;
     return TG_EINVAL;
+}
+
+const char *tg_conf_did_you_mean(char *buf, size_t cap, const char *word,
+                                 const char *const *candidates, size_t n)
+{
+    char quoted[96];
+    const char *s = tg_suggest(word, candidates, n);
+
+    buf[0] = '\0';
+    if (s != NULL) {
+        snprintf(buf, cap, ", did you mean %s?", tg_jpos_quote(quoted, sizeof(quoted), s));
+    }
+    return buf;
 }
 
 int tg_conf_error(struct tg_conf_ctx *ctx, const char *jpath, const char *fmt, ...)
@@ -78,9 +99,10 @@ const char *tg_conf_type_name(const json_t *v)
 int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
                        const char *const *allowed)
 {
-    char path[TG_JPATH_MAX], quoted[96];
+    char path[TG_JPATH_MAX], quoted[96], hint[128];
     const char *key;
     json_t *v;
+    int rc = TG_OK;
 
     /* the iterator API takes a non-const object but does not change it */
     json_object_foreach((json_t *)obj, key, v)
@@ -91,11 +113,12 @@ int tg_conf_check_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
         }
         if (allowed[i] == NULL) {
             tg_jpos_path_key(path, sizeof(path), jpath, key);
-            return tg_conf_error_key(ctx, path, "unknown key %s",
-                                     tg_jpos_quote(quoted, sizeof(quoted), key));
+            rc = tg_conf_error_key(ctx, path, "unknown key %s%s",
+                                   tg_jpos_quote(quoted, sizeof(quoted), key),
+                                   tg_conf_did_you_mean(hint, sizeof(hint), key, allowed, 0));
         }
     }
-    return TG_OK;
+    return rc;
 }
 
 int tg_conf_get_json(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
@@ -203,6 +226,29 @@ int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
         *out = (size_t)n;
     }
     return rc;
+}
+
+int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                       const char *key, double min, double max, double *out)
+{
+    char path[TG_JPATH_MAX];
+    json_t *v = json_object_get(obj, key);
+    double d;
+
+    if (v == NULL) {
+        return TG_OK;
+    }
+    tg_jpos_path_key(path, sizeof(path), jpath, key);
+    if (!json_is_number(v)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %s", min, max,
+                             kind_name(json_typeof(v)));
+    }
+    d = json_number_value(v);
+    if (!(d >= min && d <= max)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %g", min, max, d);
+    }
+    *out = d;
+    return TG_OK;
 }
 
 bool tg_conf_is_token(const char *s)

@@ -21,6 +21,7 @@ enum tg_err {
     TG_EHEADERS = -13,       /* too many or too large request header fields: 431 */
     TG_ERESPTOOBIG = -14,    /* an upstream answer over its cap: 502 */
     TG_EDRAIN = -15,         /* the gateway is shutting down: 503 */
+    TG_EFORBIDDEN = -16,     /* the client's network may not use the route: 403 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))

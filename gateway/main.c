@@ -1,5 +1,6 @@
 /* tracegate: argv, signals, the conf, and the wiring of the middleware chain and the routes
  * into the workers' servers. The only file that sees every layer. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -14,10 +15,14 @@
 
 #include <curl/curl.h>
 
+#include "gateway/admin.h"
+#include "gateway/build.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
+#include "gateway/listen.h"
 #include "gateway/log.h"
+#include "gateway/otlp.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
@@ -26,6 +31,7 @@
 #include "middleware/chain.h"
 #include "middleware/deadline.h"
 #include "middleware/route.h"
+#include "middleware/span.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
 #include "routes/table.h"
@@ -41,11 +47,12 @@
  *   response (every answer, early ones and errors too, just before it leaves)
  *     trace     the trace id and the gateway's traceparent on the answer
  *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
- *     access_log  one request.done line with the final status */
+ *     access_log  one request.done line with the final status
+ *     span        the request's SERVER span to the OTLP exporter (sampled, export on) */
 static const struct tg_mw_ops *const on_headers[] = {&tg_mw_trace, &tg_mw_validate, &tg_mw_route};
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
-static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
+static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log, &tg_mw_span};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -56,55 +63,89 @@ static const struct tg_chain chain = {
     .done = {on_done, COUNT(on_done)},
 };
 
+/* The admin listener's chain: the same steps, its own fixed routes, and no access log (probes
+ * and scrapes every few seconds would drown the request lines). */
+static const struct tg_mw_ops *const admin_headers[] = {&tg_mw_trace, &tg_mw_validate,
+                                                        &tg_mw_route_admin};
+
+static const struct tg_chain admin_chain = {
+    .headers = {admin_headers, COUNT(admin_headers)},
+    .request = {on_request, COUNT(on_request)},
+    .response = {on_response, COUNT(on_response)},
+    .done = {NULL, 0},
+};
+
+/* The span exporter's settings from the environment (OpenTelemetry's variables), read on the
+ * main thread before any other thread exists. */
+struct otel_env {
+    const char *endpoint;       /* OTEL_EXPORTER_OTLP_ENDPOINT */
+    const char *service_name;   /* OTEL_SERVICE_NAME */
+    const char *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
+};
+
+static struct otel_env otel_env;
+
 #define PEM_MAX ((size_t)1 << 20) /* a certificate chain or key file */
 
 struct options {
     const char *conf_file;
-    int port;    /* -1: from the conf */
-    int workers; /* -1: from the conf */
+    int port;       /* -1: from the conf */
+    int admin_port; /* -1: from the conf */
+    int workers;    /* -1: from the conf */
     bool check;
 };
 
+/* The application a server runs: arg is its chain. */
 static int app_headers(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    return tg_chain_headers(&chain, req);
+    return tg_chain_headers(arg, req);
 }
 
 static int app_request(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    return tg_chain_request(&chain, req);
+    return tg_chain_request(arg, req);
 }
 
 static void app_response(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    tg_chain_response(&chain, req);
+    tg_chain_response(arg, req);
 }
 
 static void app_done(void *arg, struct tg_req *req)
 {
-    (void)arg;
-    tg_chain_done(&chain, req);
+    tg_chain_done(arg, req);
 }
 
-static const struct tg_server_app app = {NULL, app_headers, app_request, app_response, app_done};
+static const struct tg_server_app app = {(void *)&chain, app_headers, app_request, app_response,
+                                         app_done};
+static const struct tg_server_app admin_app = {(void *)&admin_chain, app_headers, app_request,
+                                               app_response, app_done};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tracegate -c FILE [--port N] [--workers N]\n"
+    fprintf(f, "usage: tracegate -c FILE [--port N] [--admin-port N] [--workers N]\n"
                "       tracegate --check -c FILE\n"
                "       tracegate --version | --help\n"
                "\n"
                "  -c, --conf FILE   conf file (JSON)\n"
                "  -p, --port N      listen on port N instead of the conf's (0: the kernel picks)\n"
+               "  -a, --admin-port N  the admin listener on port N (0: the kernel picks)\n"
                "  -w, --workers N   worker threads (default: the conf's, else one per CPU)\n"
                "  -t, --check       validate the conf and exit: 0 valid, 1 with FILE:LINE:COL\n"
                "  -V, --version     print the version\n"
                "  -h, --help        this text\n"
                "\n"
                "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n");
+}
+
+/* The version, the commit and the libraries this binary runs on. */
+static void print_version(void)
+{
+    struct tg_build b;
+
+    tg_build_get(&b);
+    printf("tracegate %s (commit %s)\nlibmicrohttpd %s, libcurl %s, jansson %s, %s\n", b.version,
+           b.commit, b.libmicrohttpd, b.libcurl, b.jansson, b.openssl);
 }
 
 static int parse_uint(const char *s, int max)
@@ -126,6 +167,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     static const struct option longs[] = {
         {"conf", required_argument, NULL, 'c'},
         {"port", required_argument, NULL, 'p'},
+        {"admin-port", required_argument, NULL, 'a'},
         {"workers", required_argument, NULL, 'w'},
         {"check", no_argument, NULL, 't'},
         {"version", no_argument, NULL, 'V'},
@@ -135,9 +177,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     int c;
 
     o->port = -1;
+    o->admin_port = -1;
     o->workers = -1;
     /* Before any thread exists. NOLINTNEXTLINE(concurrency-mt-unsafe) */
-    while ((c = getopt_long(argc, argv, "c:p:w:tVh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:p:a:w:tVh", longs, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->conf_file = optarg;
@@ -146,6 +189,13 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->port = parse_uint(optarg, 65535);
             if (o->port < 0) {
                 fprintf(stderr, "tracegate: bad port '%s'\n", optarg);
+                return 3;
+            }
+            break;
+        case 'a':
+            o->admin_port = parse_uint(optarg, 65535);
+            if (o->admin_port < 0) {
+                fprintf(stderr, "tracegate: bad admin port '%s'\n", optarg);
                 return 3;
             }
             break;
@@ -160,7 +210,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->check = true;
             break;
         case 'V':
-            printf("tracegate %s\n", TG_VERSION);
+            print_version();
             return 1;
         case 'h':
             usage(stdout);
@@ -179,43 +229,88 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
-/* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. */
+/* Loads file. An error is said once: as a conf.error log line when running (log collectors read
+ * JSON lines), as plain FILE:LINE:COL text on stderr for --check (a human reads it). */
 static struct tg_conf *load_conf(const char *file, bool log)
 {
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
     if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
-        fprintf(stderr, "%s\n", err);
         if (log) {
             tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
+        } else {
+            fprintf(stderr, "%s\n", err);
         }
         return NULL;
     }
     return conf;
 }
 
-static void reload(struct tg_workers *ws, struct tg_conf **current)
+/* What runs: the workers, the admin listener (NULL when off), the conf in use (a reference). */
+struct running {
+    struct tg_workers *ws;
+    struct tg_admin *admin;
+    struct tg_conf *conf;
+};
+
+/* Whether next changes what only a restart applies: the listening sockets and the threads. */
+static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
 {
-    struct tg_conf *next = load_conf((*current)->file, true);
+    bool admin_differs =
+        (next->admin_host == NULL) != (cur->admin_host == NULL) ||
+        (next->admin_host != NULL &&
+         (strcmp(next->admin_host, cur->admin_host) != 0 || next->admin_port != cur->admin_port));
+
+    return next->port != cur->port || next->workers != cur->workers ||
+           strcmp(next->listen_host, cur->listen_host) != 0 ||
+           next->max_connections != cur->max_connections ||
+           next->client_timeout_ms != cur->client_timeout_ms ||
+           next->connection_buffer_bytes != cur->connection_buffer_bytes ||
+           (next->tls_cert == NULL) != (cur->tls_cert == NULL) || admin_differs;
+}
+
+/* --check: every error in the file, one FILE:LINE:COL line each on stderr, and the TLS files
+ * read. 0 valid, 1 not. */
+static int check(const char *file)
+{
+    struct tg_conf *conf = NULL;
+    char *errors = NULL;
+    long n = tg_conf_check(file, tg_route_table_load, &conf, &errors);
+
+    if (n != 0) {
+        if (errors != NULL) {
+            fputs(errors, stderr);
+        }
+        if (n > 1) {
+            fprintf(stderr, "%s: %ld errors\n", file, n);
+        }
+        free(errors);
+        return 1;
+    }
+    printf("%s: ok (%zu routes, %zu upstreams)\n", file, tg_route_table_count(conf->routes),
+           conf->n_upstreams);
+    tg_conf_unref(conf);
+    return 0;
+}
+
+static void reload(struct running *r)
+{
+    struct tg_conf *next = load_conf(r->conf->file, true);
 
     if (next == NULL) {
         atomic_fetch_add(&tg_stats.reload_failures, 1);
         tg_log(TG_LOG_ERROR, NULL, "conf.reload_failed", "keeping the running conf");
         return;
     }
-    if (next->port != (*current)->port || next->workers != (*current)->workers ||
-        strcmp(next->listen_host, (*current)->listen_host) != 0 ||
-        next->max_connections != (*current)->max_connections ||
-        next->client_timeout_ms != (*current)->client_timeout_ms ||
-        next->connection_buffer_bytes != (*current)->connection_buffer_bytes ||
-        (next->tls_cert == NULL) != ((*current)->tls_cert == NULL)) {
+    if (needs_restart(next, r->conf)) {
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
-               "listen, workers, tls and the connection limits change only on restart");
+               "listen, admin, workers, tls and the connection limits change only on restart");
     }
-    tg_workers_reload(ws, next);
-    tg_conf_unref(*current);
-    *current = next;
+    tg_workers_reload(r->ws, next);
+    tg_admin_reload(r->admin, next);
+    tg_conf_unref(r->conf);
+    r->conf = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
     tg_log(TG_LOG_INFO, NULL, "conf.reloaded", "%zu routes", tg_route_table_count(next->routes));
 }
@@ -259,9 +354,11 @@ static void raise_nofile(const struct tg_conf *conf)
     }
 }
 
-static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
+static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf,
+                          unsigned admin_port)
 {
     struct tg_logline l;
+    char admin[INET6_ADDRSTRLEN + 16];
 
     tg_logline_begin_always(&l, TG_LOG_INFO, "listening"); /* scripts and tests wait for it */
     tg_logline_int(&l, "port", port);
@@ -270,35 +367,112 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
     tg_logline_str(&l, "conf", conf->file);
     tg_logline_int(&l, "routes", (int64_t)tg_route_table_count(conf->routes));
     tg_logline_bool(&l, "tls", conf->tls_cert != NULL);
+    if (conf->admin_host != NULL) {
+        snprintf(admin, sizeof(admin), strchr(conf->admin_host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+                 conf->admin_host, admin_port);
+        tg_logline_str(&l, "admin", admin);
+    }
     tg_logline_str(&l, "version", TG_VERSION);
     tg_logline_end(&l);
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct running *r, sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, conf);
+            reload(r);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             tg_log(TG_LOG_INFO, NULL, "shutdown", "signal %d: draining", sig);
             atomic_store(&tg_stats.draining, true);
-            tg_workers_drain(ws);
+            tg_workers_drain(r->ws);
             return;
         }
     }
 }
 
+/* The admin listener on the conf's address (or --admin-port), if the conf has one. */
+static int start_admin(struct running *r, const struct options *opt,
+                       const struct tg_server_opts *pub, unsigned *port)
+{
+    struct tg_server_opts o = *pub;
+
+    if (r->conf->admin_host == NULL) {
+        return TG_OK;
+    }
+    o.host = r->conf->admin_host;
+    o.port = opt->admin_port >= 0 ? (unsigned)opt->admin_port : r->conf->admin_port;
+    o.max_connections = 64; /* probes and scrapes */
+    o.tls_cert_pem = NULL;  /* plain HTTP: keep it on a private address */
+    o.tls_key_pem = NULL;
+    return tg_admin_start(&o, &admin_app, r->conf, port, &r->admin);
+}
+
+/* Starts the span exporter when an endpoint is known (the conf's otlp.endpoint, else
+ * OTEL_EXPORTER_OTLP_ENDPOINT) and points each worker's ring at it. */
+static int start_otlp(const struct tg_conf *conf, unsigned n, struct tg_otlp **out)
+{
+    const char *base = conf->otlp_endpoint != NULL ? conf->otlp_endpoint : otel_env.endpoint;
+    char url[2048];
+    size_t len;
+    int rc;
+    struct tg_otlp_opts o = {
+        .n_workers = n,
+        .queue_size = conf->otlp_queue_size,
+        .batch_size = conf->otlp_batch_size,
+        .batch_timeout_ms = conf->otlp_batch_timeout_ms,
+        .timeout_ms = conf->otlp_timeout_ms,
+        .service_name = otel_env.service_name,
+        .resource_attrs = otel_env.resource_attrs,
+    };
+
+    *out = NULL;
+    if (base == NULL || base[0] == '\0') {
+        return TG_OK;
+    }
+    len = strlen(base);
+    while (len > 0 && base[len - 1] == '/') {
+        len--;
+    }
+    snprintf(url, sizeof(url), "%.*s/v1/traces", (int)len, base);
+    o.url = url;
+    rc = tg_otlp_start(&o, out);
+    for (unsigned i = 0; rc == TG_OK && i < n; i++) {
+        tg_stats.span_rings[i] = tg_otlp_ring(*out, i);
+    }
+    if (rc == TG_OK) {
+        tg_log(TG_LOG_INFO, NULL, "otlp.start", "exporting spans to %s", url);
+    }
+    return rc;
+}
+
+/* A port another process listens on is an error unless the conf shares it (reuse_port). */
+static int check_port_free(const struct tg_conf *conf, const char *what, const char *host,
+                           unsigned port)
+{
+    char why[128];
+
+    if (conf->reuse_port || tg_listen_probe(host, port, why, sizeof(why)) == TG_OK) {
+        return TG_OK;
+    }
+    tg_log(TG_LOG_ERROR, NULL, "listen.error",
+           "%s %s port %u: %s; stop it, or set \"reuse_port\": true to share the port (a "
+           "zero-downtime binary upgrade)",
+           what, host, port, why);
+    return TG_EINVAL;
+}
+
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    struct tg_workers *ws = NULL;
+    struct running r = {NULL, NULL, conf};
+    struct tg_otlp *otlp = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
-    unsigned port = 0;
+    unsigned port = 0, admin_port = 0;
     sigset_t set;
     int rc = 1;
     struct tg_server_opts o = {
@@ -327,16 +501,34 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
+    if (check_port_free(conf, "listen", o.host, o.port) != TG_OK ||
+        (conf->admin_host != NULL &&
+         check_port_free(conf, "admin.listen", conf->admin_host,
+                         opt->admin_port >= 0 ? (unsigned)opt->admin_port : conf->admin_port) !=
+             TG_OK) ||
+        start_otlp(conf, n, &otlp) != TG_OK ||
+        tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
-    log_listening(port, n, conf);
-    supervise(ws, &conf, &set);
-    tg_workers_join(ws);
+    if (start_admin(&r, opt, &o, &admin_port) != TG_OK) {
+        tg_workers_drain(r.ws);
+        tg_workers_join(r.ws);
+        goto out;
+    }
+    log_listening(port, n, r.conf, admin_port);
+    supervise(&r, &set);
+    /* The admin listener answers (readiness 503) while the workers drain, and stops before
+     * their counters are freed. */
+    tg_workers_wait(r.ws);
+    tg_admin_stop(r.admin);
+    tg_otlp_stop(otlp); /* after the workers: their last spans go out too */
+    otlp = NULL;
+    tg_workers_join(r.ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
-    tg_conf_unref(conf);
+    tg_otlp_stop(otlp);
+    tg_conf_unref(r.conf);
     free(cert);
     free(key);
     return rc;
@@ -374,23 +566,30 @@ int main(int argc, char **argv)
     if (set_log_level() != TG_OK) {
         return 2;
     }
+    /* Before any thread exists. NOLINTBEGIN(concurrency-mt-unsafe) */
+    otel_env.endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    otel_env.service_name = getenv("OTEL_SERVICE_NAME");
+    otel_env.resource_attrs = getenv("OTEL_RESOURCE_ATTRIBUTES");
+    /* NOLINTEND(concurrency-mt-unsafe) */
     signal(SIGPIPE, SIG_IGN);
-    conf = load_conf(opt.conf_file, !opt.check);
+    if (opt.check) {
+        return check(opt.conf_file);
+    }
+    conf = load_conf(opt.conf_file, true);
     if (conf == NULL) {
         return 1;
-    }
-    if (opt.check) {
-        printf("%s: ok (%zu routes, %zu upstreams)\n", opt.conf_file,
-               tg_route_table_count(conf->routes), conf->n_upstreams);
-        tg_conf_unref(conf);
-        return 0;
     }
     raise_nofile(conf);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         tg_conf_unref(conf);
         return 1;
     }
-    tg_stats.started_unix = (uint64_t)time(NULL);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        tg_stats.started_unix = (uint64_t)ts.tv_sec;
+        tg_stats.started_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    }
     rc = run(conf, &opt);
     curl_global_cleanup();
     return rc;

@@ -263,6 +263,7 @@ bool tg_req_end(struct tg_req *req, bool answer_sent)
         return false;
     }
     req->phase = TG_REQ_DONE;
+    e->duration_us = tg_now_us() - req->start_us;
     if (answer_sent) {
         e->status = req->resp.status;
     } else {
@@ -274,7 +275,7 @@ bool tg_req_end(struct tg_req *req, bool answer_sent)
         }
     }
     if (req->stats != NULL) {
-        tg_stats_count_end(req->stats, e);
+        tg_stats_count_end(req->stats, req);
     }
     return true;
 }

@@ -44,6 +44,7 @@ enum tg_req_phase {
  * as long as the conf that holds it. */
 struct tg_policy {
     const char *name;                     /* the route's name: logs, metrics */
+    const char *path;                     /* its path pattern ("/patients/{id}"): spans, logs */
     const struct tg_handler_ops *handler; /* what answers it */
     void *handler_conf;                   /* the handler's own part of the route */
     unsigned timeout_ms;                  /* total budget from receipt */
@@ -51,6 +52,8 @@ struct tg_policy {
     bool accept_client_timeout;           /* honour X-Request-Timeout-Ms / grpc-timeout */
     bool cancel_on_disconnect;            /* stop upstream work when the client leaves */
     bool expose_errors;                   /* error bodies may name backends and causes */
+    bool access_log;                      /* write request.done lines (probes: off) */
+    bool log_pattern;                     /* request.done's path is the pattern, not the path */
 };
 
 /* One request header as received; strings borrowed from the HTTP server. */
@@ -76,18 +79,22 @@ struct tg_req_trace {
     char w3c[33];                 /* W3C trace-id, 32 lower-case hex */
     uint8_t bin[16];              /* the same trace-id as bytes */
     char span[17];                /* the gateway's own span: parent of every upstream call */
+    char parent[17];              /* the client's span (traceparent's parent-id), or "" */
     uint8_t flags;                /* flags to send on */
     char *state;                  /* validated tracestate to pass on (request memory), or NULL */
 };
 
 /* How the request ended: decided once (tg_req_end), read by the access log and /metrics. */
 struct tg_req_end {
-    int status;           /* final: the answer's status, or 499 when it never fully left */
-    int err;              /* why it failed (enum tg_err), TG_OK if it did not */
-    const char *detail;   /* cause for the log (static or request memory), may be NULL */
-    const char *backend;  /* the backend a fan-out failure came from, or NULL */
-    int upstream_status;  /* last upstream status, 0 if none */
-    uint64_t upstream_us; /* time spent on upstream calls */
+    int status;             /* final: the answer's status, or 499 when it never fully left */
+    int err;                /* why it failed (enum tg_err), TG_OK if it did not */
+    const char *detail;     /* cause for the log (static or request memory), may be NULL */
+    const char *backend;    /* the backend a fan-out failure came from, or NULL */
+    int upstream_status;    /* last upstream status, 0 if none */
+    unsigned attempts;      /* upstream calls made */
+    char upstream_addr[64]; /* address:port of the last upstream connection, or "" */
+    uint64_t upstream_us;   /* time spent on upstream calls */
+    uint64_t duration_us;   /* from the request line to the end, set with status */
     size_t bytes_in;
     size_t bytes_out;
     bool client_gone; /* the client connection closed before the answer was sent */

@@ -656,6 +656,11 @@ void tg_server_cancel_all(struct tg_server *srv, int err)
     }
 }
 
+const char *tg_server_lib_version(void)
+{
+    return MHD_get_version();
+}
+
 void tg_server_stop(struct tg_server *srv)
 {
     if (srv == NULL) {

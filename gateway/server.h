@@ -64,6 +64,9 @@ unsigned tg_server_live(const struct tg_server *srv);
  * through its handler (logged per request). */
 void tg_server_cancel_all(struct tg_server *srv, int err);
 
+/* The version of the libmicrohttpd loaded ("0.9.75"). Any thread. */
+const char *tg_server_lib_version(void);
+
 /* Closes every connection and frees the server. No request may be waiting on upstreams
  * (cancel them first). NULL is a no-op. */
 void tg_server_stop(struct tg_server *srv);

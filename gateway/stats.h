@@ -5,10 +5,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gateway/series.h"
+
 #define TG_WORKERS_MAX 64
 
+struct tg_span_ring;
+
 /* Counters of one worker. Written only by that worker's thread (relaxed load + store, no
- * locked instruction), read by any thread for /metrics. */
+ * locked instruction), read by any thread for /metrics. An unlabelled counter is a field here,
+ * counted with TG_STAT_ADD and exported by one row of the families table (gateway/metrics.c);
+ * labelled ones live in series (tg_metric_add, tg_metric_observe). */
 struct tg_worker_stats {
     _Atomic uint64_t requests;
     _Atomic uint64_t status_2xx;
@@ -21,8 +27,10 @@ struct tg_worker_stats {
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t upstream_calls;
-    _Atomic int64_t live;        /* gauge: requests in progress */
-    _Atomic int64_t connections; /* gauge: open client connections */
+    _Atomic int64_t live;          /* gauge: requests in progress */
+    _Atomic int64_t connections;   /* gauge: open client connections */
+    struct tg_series_table series; /* labelled series: histograms, per route and upstream */
+    struct tg_span_ring *spans;    /* borrowed: where its spans go, NULL when export is off */
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \
@@ -34,8 +42,10 @@ struct tg_worker_stats {
 struct tg_stats_registry {
     struct tg_worker_stats *workers[TG_WORKERS_MAX];
     unsigned n;
-    atomic_bool draining; /* readiness fails once shutdown began */
+    struct tg_span_ring *span_rings[TG_WORKERS_MAX]; /* worker i's, NULL when export is off */
+    atomic_bool draining;                            /* readiness fails once shutdown began */
     uint64_t started_unix;
+    uint64_t started_us; /* CLOCK_REALTIME microseconds at start: process_start_time_seconds */
     _Atomic uint64_t reloads;
     _Atomic uint64_t reload_failures;
 };
@@ -43,9 +53,17 @@ struct tg_stats_registry {
 /* The process-wide registry. */
 extern struct tg_stats_registry tg_stats;
 
-struct tg_req_end;
+struct tg_req;
 
-/* Counts how one request ended (its final status) in st. Loop thread of st's worker. */
-void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req_end *end);
+/* Counts how one request ended (req->end is final) in st: the status class counters, the
+ * bytes, and the request duration histogram by route, method and status class. Loop thread
+ * of st's worker. */
+void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req *req);
+
+/* "2xx", "4xx", ... or "499" for a final status; "5xx" for anything out of range. */
+const char *tg_stats_class(int status);
+
+/* Frees what st holds (its series). No other thread may read st any more. */
+void tg_stats_cleanup(struct tg_worker_stats *st);
 
 #endif

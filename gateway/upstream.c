@@ -13,7 +13,9 @@
 #include "gateway/conf.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/metrics.h"
 #include "gateway/req.h"
+#include "gateway/span.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
 
@@ -44,12 +46,17 @@ struct tg_up_call {
     void *hdr_block;            /* owned: header nodes and text, one allocation */
     tg_up_done_fn *done;
     void *arg;
-    const char *label;  /* borrowed from the conf held by req */
-    struct tg_buf body; /* the answer's body, limited to max_body */
-    struct tg_resp rh;  /* owned: the answer's headers (only its header part is used) */
+    const char *label;    /* borrowed from the conf held by req */
+    const char *upstream; /* borrowed from the conf held by req: the metrics label */
+    struct tg_buf body;   /* the answer's body, limited to max_body */
+    struct tg_resp rh;    /* owned: the answer's headers (only its header part is used) */
     int status;
     const char *detail;
     char span[17];
+    char host[64];      /* the URL's host: server.address */
+    unsigned port;      /* the URL's port, or the scheme's */
+    const char *method; /* borrowed from the request or the conf */
+    char peer[64];      /* "ip:port" of the connection, once known */
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
@@ -271,6 +278,89 @@ static void log_done(const struct tg_up_call *call, int err)
     tg_logline_end(&l);
 }
 
+/* The outcome label of a finished call: its status class, or why it has none. */
+static const char *outcome_of(const struct tg_up_call *call, int err)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    switch (err) {
+    case TG_OK:
+        return call->status >= 100 && call->status <= 599 ? classes[call->status / 100 - 1]
+                                                          : "error";
+    case TG_ETIMEDOUT:
+        return "timeout";
+    case TG_ERESPTOOBIG:
+        return "too_large";
+    case TG_EUPSTREAM:
+        return "error";
+    default:
+        return "cancelled"; /* the client left, a sibling failed, the gateway drains */
+    }
+}
+
+/* One CLIENT span per call (each attempt), when the request is sampled and export is on. 4xx,
+ * 5xx and no answer are errors, as the conventions say for clients. The URL is not recorded:
+ * its path and query may name a patient. */
+static void record_span(const struct tg_up_call *call, int err)
+{
+    const struct tg_req *req = call->req;
+    struct tg_span_ring *ring = req->stats != NULL ? req->stats->spans : NULL;
+    struct tg_span *s;
+
+    if (ring == NULL || !(req->trace.flags & TG_TRACE_FLAG_SAMPLED)) {
+        return;
+    }
+    s = tg_span_ring_reserve(ring);
+    if (s == NULL) {
+        return;
+    }
+    tg_span_copy(s->trace_id, sizeof(s->trace_id), req->trace.w3c);
+    tg_span_copy(s->span_id, sizeof(s->span_id), call->span);
+    tg_span_copy(s->parent_id, sizeof(s->parent_id), req->trace.span);
+    s->kind = TG_SPAN_CLIENT;
+    s->start_ns = tg_span_unix_ns(call->start_us);
+    s->end_ns = s->start_ns + (call->end_us - call->start_us) * 1000u;
+    s->status = call->status;
+    s->error = err != TG_OK || call->status >= 400;
+    tg_span_copy(s->name, sizeof(s->name), call->method);
+    tg_span_copy(s->method, sizeof(s->method), call->method);
+    tg_span_copy(s->peer, sizeof(s->peer), call->host);
+    s->port = call->port;
+    tg_span_copy(s->peer_ip, sizeof(s->peer_ip), call->peer);
+    if (strrchr(s->peer_ip, ':') != NULL && call->peer[0] != '[') {
+        *strrchr(s->peer_ip, ':') = '\0'; /* the address alone */
+    }
+    tg_span_copy(s->upstream, sizeof(s->upstream), call->upstream);
+    if (err != TG_OK) {
+        tg_span_copy(s->error_type, sizeof(s->error_type), outcome_of(call, err));
+    } else if (call->status >= 400) {
+        snprintf(s->error_type, sizeof(s->error_type), "%d", call->status);
+    }
+    tg_span_ring_commit(ring);
+}
+
+/* Where the call's connection went, for the access log and the span. */
+static void note_peer(struct tg_up_call *call)
+{
+    char *ip = NULL;
+    long port = 0;
+
+    if (curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+        ip[0] != '\0' && curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
+        snprintf(call->peer, sizeof(call->peer), strchr(ip, ':') != NULL ? "[%s]:%ld" : "%s:%ld",
+                 ip, port);
+    }
+}
+
+static void count_done(const struct tg_up_call *call, int err)
+{
+    const char *labels[2] = {call->upstream, outcome_of(call, err)};
+
+    tg_metric_observe(call->req->stats, TG_M_UPSTREAM_DURATION, labels,
+                      call->end_us - call->start_us);
+    tg_metric_add(call->req->stats, TG_M_UPSTREAM_IN_FLIGHT, labels, -1);
+}
+
 /* Unlinks call from its request and the multi handle, runs done, frees the call. */
 static void call_finish(struct tg_up_call *call, int err)
 {
@@ -279,6 +369,11 @@ static void call_finish(struct tg_up_call *call, int err)
     curl_multi_remove_handle(call->up->multi, call->easy);
     tg_list_remove(&call->link);
     req->pending--;
+    req->end.attempts++;
+    note_peer(call);
+    if (call->peer[0] != '\0') {
+        snprintf(req->end.upstream_addr, sizeof(req->end.upstream_addr), "%s", call->peer);
+    }
     if (call->count_idx >= 0) {
         call->up->counts[call->count_idx].n--;
     }
@@ -288,6 +383,8 @@ static void call_finish(struct tg_up_call *call, int err)
         req->end.upstream_status = call->status;
     }
     log_done(call, err);
+    count_done(call, err);
+    record_span(call, err);
     call->done(call->arg, call, err);
     call_release(call);
 }
@@ -595,6 +692,39 @@ static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
     set_method(call, r);
 }
 
+/* The host and port of an absolute URL ("http://[::1]:9102/x" gives "::1" and 9102). */
+static void url_host(const char *url, char *host, size_t cap, unsigned *port)
+{
+    const char *a = strstr(url, "://");
+    const char *end, *colon;
+    size_t n;
+
+    host[0] = '\0';
+    *port = strncmp(url, "https", 5) == 0 ? 443 : 80;
+    if (a == NULL) {
+        return;
+    }
+    a += 3;
+    end = a + strcspn(a, "/?#");
+    if (*a == '[') {
+        const char *close = memchr(a, ']', (size_t)(end - a));
+        colon = close != NULL && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        a++;
+        n = close != NULL ? (size_t)(close - a) : 0;
+    } else {
+        colon = memchr(a, ':', (size_t)(end - a));
+        n = (size_t)((colon != NULL ? colon : end) - a);
+    }
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    memcpy(host, a, n);
+    host[n] = '\0';
+    if (colon != NULL) {
+        *port = (unsigned)strtoul(colon + 1, NULL, 10);
+    }
+}
+
 /* The counter of label, made on first use; -1 when out of memory (the call is then not
  * limited rather than refused). A handful of upstreams: a linear scan is the cheap way. */
 static long count_index(struct tg_up *up, const char *label)
@@ -646,6 +776,9 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->done = done;
     call->arg = arg;
     call->label = r->label;
+    call->upstream = r->upstream != NULL ? r->upstream : r->label;
+    call->method = r->method;
+    url_host(r->url, call->host, sizeof(call->host), &call->port);
     call->body.limit = r->max_body;
     tg_list_init(&call->link);
     call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
@@ -670,6 +803,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     if (req->stats != NULL) {
         TG_STAT_ADD(req->stats, upstream_calls, 1);
     }
+    tg_metric_add(req->stats, TG_M_UPSTREAM_IN_FLIGHT, &call->upstream, 1);
     if (out != NULL) {
         *out = call;
     }
@@ -718,4 +852,108 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
 const char *tg_up_call_detail(const struct tg_up_call *call)
 {
     return call->detail;
+}
+
+const char *tg_up_lib_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+/* ---- one-shot posts ------------------------------------------------------------------------ */
+
+struct tg_up_post {
+    CURL *easy; /* owned */
+    tg_up_post_stop_fn *stop;
+    void *stop_arg;
+};
+
+/* curl's progress callback, about once a second even while nothing moves: non-zero aborts. */
+static int post_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    struct tg_up_post *p = clientp;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return p->stop != NULL && p->stop(p->stop_arg) ? 1 : 0;
+}
+
+struct tg_up_post *tg_up_post_new(tg_up_post_stop_fn *stop, void *arg)
+{
+    struct tg_up_post *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        return NULL;
+    }
+    p->stop = stop;
+    p->stop_arg = arg;
+    p->easy = curl_easy_init();
+    if (p->easy == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The answer's body is not needed: what the collector says goes nowhere. curl's callback type.
+ * NOLINTNEXTLINE(readability-non-const-parameter) */
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * nmemb;
+}
+
+int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, const char *body,
+                    size_t len, unsigned timeout_ms, int *status, unsigned *retry_after_s)
+{
+    char ct[128];
+    struct curl_slist hdrs[2] = {{ct, &hdrs[1]}, {"Expect:", NULL}};
+    long code = 0;
+    curl_off_t after = 0;
+    CURLcode rc;
+
+    *status = 0;
+    *retry_after_s = 0;
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    curl_easy_reset(p->easy);
+    curl_easy_setopt(p->easy, CURLOPT_URL, url);
+    curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(timeout_ms < 5000 ? timeout_ms : 5000));
+    curl_easy_setopt(p->easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(p->easy, CURLOPT_XFERINFOFUNCTION, post_progress);
+    curl_easy_setopt(p->easy, CURLOPT_XFERINFODATA, p);
+    rc = curl_easy_perform(p->easy);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        return TG_ETIMEDOUT;
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        return TG_ECANCELED;
+    }
+    if (rc != CURLE_OK) {
+        return TG_EUPSTREAM;
+    }
+    curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(p->easy, CURLINFO_RETRY_AFTER, &after);
+    *status = (int)code;
+    *retry_after_s = after > 0 && after < 3600 ? (unsigned)after : 0;
+    return TG_OK;
+}
+
+void tg_up_post_free(struct tg_up_post *p)
+{
+    if (p != NULL) {
+        curl_easy_cleanup(p->easy);
+        free(p);
+    }
 }

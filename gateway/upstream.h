@@ -27,7 +27,8 @@ typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
  * stay valid until done (it normally is req->body). */
 struct tg_up_request {
-    const char *label; /* upstream or backend name, for logs */
+    const char *label;    /* upstream or backend name, for logs */
+    const char *upstream; /* the upstream's name, for metrics (label when NULL) */
     const char *method;
     const char *url;          /* absolute: scheme://host:port/path?query */
     const struct tg_kv *hdrs; /* headers to send as they are */
@@ -76,7 +77,32 @@ char *tg_up_call_take_body(struct tg_up_call *call, size_t *len);
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
                             const char **value);
 
+/* The version of the libcurl loaded ("7.88.1"). Any thread. */
+const char *tg_up_lib_version(void);
+
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
+
+/* ---- one-shot posts, for the span exporter's own thread (not the loop) ---- */
+
+/* A reusable client for blocking POSTs (its connection is kept alive between posts). */
+struct tg_up_post;
+
+/* True when a post in progress must stop (the exporter is shutting down). */
+typedef bool tg_up_post_stop_fn(void *arg);
+
+/* A new one, or NULL when out of memory. stop(arg), when stop is not NULL, is asked about once
+ * a second while a post runs; true ends it (TG_ECANCELED). */
+struct tg_up_post *tg_up_post_new(tg_up_post_stop_fn *stop, void *arg);
+
+/* POSTs len bytes of body as ctype to url and waits at most timeout_ms. TG_OK when an answer
+ * came (*status gets its status, *retry_after_s its Retry-After in seconds or 0), TG_ETIMEDOUT,
+ * TG_ECANCELED (stop said so) or TG_EUPSTREAM (no answer: *status is 0). Blocks: never on a
+ * loop thread. */
+int tg_up_post_send(struct tg_up_post *p, const char *url, const char *ctype, const char *body,
+                    size_t len, unsigned timeout_ms, int *status, unsigned *retry_after_s);
+
+/* Frees it. NULL is a no-op. */
+void tg_up_post_free(struct tg_up_post *p);
 
 #endif

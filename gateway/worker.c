@@ -120,6 +120,7 @@ static int worker_init(struct worker *w, struct tg_conf *conf, const struct tg_s
     atomic_init(&w->next_conf, NULL);
     atomic_init(&w->stop_requested, false);
     w->grace_ms = conf->shutdown_grace_ms;
+    w->stats.spans = tg_stats.span_rings[w->index];
     w->loop = tg_loop_new();
     if (w->loop == NULL) {
         return TG_ENOMEM;
@@ -142,6 +143,7 @@ static void worker_cleanup(struct worker *w)
     tg_server_stop(w->srv);
     tg_up_free(w->up);
     tg_loop_free(w->loop);
+    tg_stats_cleanup(&w->stats);
     w->srv = NULL;
     w->up = NULL;
     w->loop = NULL;
@@ -206,7 +208,7 @@ void tg_workers_drain(struct tg_workers *ws)
     }
 }
 
-void tg_workers_join(struct tg_workers *ws)
+void tg_workers_wait(struct tg_workers *ws)
 {
     if (ws == NULL) {
         return;
@@ -214,8 +216,17 @@ void tg_workers_join(struct tg_workers *ws)
     for (unsigned i = 0; i < ws->n; i++) {
         if (ws->w[i].running) {
             pthread_join(ws->w[i].thread, NULL);
+            ws->w[i].running = false;
         }
     }
+}
+
+void tg_workers_join(struct tg_workers *ws)
+{
+    if (ws == NULL) {
+        return;
+    }
+    tg_workers_wait(ws);
     for (unsigned i = 0; i < ws->n; i++) {
         worker_cleanup(&ws->w[i]);
     }

@@ -26,6 +26,10 @@ void tg_workers_reload(struct tg_workers *ws, struct tg_conf *conf);
  * shutdown_grace_ms, cancel the rest (TG_EDRAIN: 503), then stop. Returns at once. */
 void tg_workers_drain(struct tg_workers *ws);
 
+/* Waits for every worker thread to end (their drain is over); they stay readable (their
+ * counters) until tg_workers_join. Idempotent. NULL is a no-op. */
+void tg_workers_wait(struct tg_workers *ws);
+
 /* Waits for every worker to stop, then frees them. NULL is a no-op. */
 void tg_workers_join(struct tg_workers *ws);
 

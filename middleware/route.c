@@ -1,7 +1,10 @@
 #include "middleware/route.h"
 
+#include <string.h>
+
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "routes/local.h"
 #include "routes/table.h"
 
 /* Whether the Content-Length the client announced passes limit (its digits were checked by
@@ -56,4 +59,27 @@ static int route_on_headers(struct tg_req *req)
 const struct tg_mw_ops tg_mw_route = {
     .name = "route",
     .on_headers = route_on_headers,
+};
+
+/* The admin listener's fixed routes (routes/local.c): GET and HEAD only. */
+static int admin_on_headers(struct tg_req *req)
+{
+    const struct tg_policy *p = tg_local_admin_route(req->target, req->path_len);
+
+    if (p == NULL) {
+        req->end.detail = "not an admin path";
+        return TG_ENOROUTE;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        tg_req_fail(req, TG_EMETHOD, NULL);
+        tg_resp_add_header(&req->resp, "Allow", "GET, HEAD");
+        return TG_MW_DONE;
+    }
+    req->policy = p;
+    return TG_MW_NEXT;
+}
+
+const struct tg_mw_ops tg_mw_route_admin = {
+    .name = "route_admin",
+    .on_headers = admin_on_headers,
 };

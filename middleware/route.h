@@ -8,4 +8,8 @@
  * request phase later hands the request to the policy's handler. */
 extern const struct tg_mw_ops tg_mw_route;
 
+/* The same step on the admin listener: its fixed paths (/metrics, /healthz, /readyz, /info),
+ * GET and HEAD only. */
+extern const struct tg_mw_ops tg_mw_route_admin;
+
 #endif

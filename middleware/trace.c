@@ -8,6 +8,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/random.h"
+#include "gateway/stats.h"
 #include "gateway/trace_context.h"
 
 /* A plain id is taken only when its header appears exactly once with a valid value; a
@@ -89,6 +90,25 @@ static void set_plain(struct tg_req *req, const char *v, size_t len)
     req->trace.id[len] = '\0';
 }
 
+/* Whether a trace the gateway starts is sampled. Without span export every request is
+ * recorded (logged), so sampled; with it, otlp.sample_ratio of them, decided from the trace-id
+ * (OpenTelemetry's TraceIdRatioBased: its last 8 bytes as a number below ratio * 2^64), so
+ * every hop that samples by ratio keeps the same traces. */
+static bool sample_started(const struct tg_req *req)
+{
+    double ratio = req->conf->otlp_sample_ratio;
+    uint64_t x = 0;
+
+    if (req->stats == NULL || req->stats->spans == NULL || ratio >= 1.0) {
+        return true;
+    }
+    for (int i = 8; i < 16; i++) {
+        x = x << 8 | req->trace.bin[i];
+    }
+    /* Compared on 53 bits, what a double holds exactly. */
+    return (double)(x >> 11) < ratio * 9007199254740992.0;
+}
+
 static int extract(struct tg_req *req)
 {
     struct tg_traceparent tp;
@@ -108,6 +128,7 @@ static int extract(struct tg_req *req)
     if (w3c) {
         memcpy(req->trace.bin, tp.trace_id, 16);
         req->trace.flags = tg_traceparent_out_flags(tp.flags);
+        tg_hex_lower(tp.parent_id, 8, req->trace.parent);
         tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
         /* The plain header is kept only when it names the same trace; else traceparent wins. */
         if (plain != NULL && tg_trace_id_to_w3c(plain, plen, bin) &&
@@ -124,16 +145,18 @@ static int extract(struct tg_req *req)
          * trace-id made here is random in its right-most 7 bytes, so Level 2's random flag
          * holds; one taken from the client's id promises nothing. */
         set_plain(req, plain, plen);
-        req->trace.flags = TG_TRACE_FLAG_SAMPLED;
+        req->trace.flags = 0;
         if (!tg_trace_id_to_w3c(plain, plen, req->trace.bin)) {
             tg_random_bytes(req->trace.bin, 16);
             req->trace.flags |= TG_TRACE_FLAG_RANDOM;
         }
         tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
+        req->trace.flags |= sample_started(req) ? TG_TRACE_FLAG_SAMPLED : 0;
     } else {
         tg_trace_new_uuid(req->trace.bin, req->trace.id);
         tg_hex_lower(req->trace.bin, 16, req->trace.w3c);
-        req->trace.flags = TG_TRACE_FLAG_SAMPLED | TG_TRACE_FLAG_RANDOM;
+        req->trace.flags = TG_TRACE_FLAG_RANDOM;
+        req->trace.flags |= sample_started(req) ? TG_TRACE_FLAG_SAMPLED : 0;
     }
     tg_trace_new_span(span);
     tg_hex_lower(span, 8, req->trace.span);

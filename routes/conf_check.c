@@ -126,6 +126,8 @@ int tg_route_check_method(struct tg_conf_ctx *ctx, const char *jpath, const char
     return TG_OK;
 }
 
+#define TG_ROUTE_UPSTREAMS_SUGGEST 256 /* upstream names a "did you mean" looks through */
+
 int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, const char *jpath,
                           const struct tg_upstream **out)
 {
@@ -140,9 +142,16 @@ int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, con
     }
     *out = tg_conf_upstream_get(conf, name);
     if (*out == NULL) {
+        const char *names[TG_ROUTE_UPSTREAMS_SUGGEST];
+        size_t n = 0;
+        char hint[128];
+        for (size_t i = 0; i < conf->n_upstreams && n < TG_ROUTE_UPSTREAMS_SUGGEST; i++) {
+            names[n++] = conf->upstreams[i].name;
+        }
         return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "upstream"),
-                             "unknown upstream %s%s", tg_jpos_quote(quoted, sizeof(quoted), name),
-                             conf->n_upstreams == 0 ? " (the conf has no \"upstreams\")" : "");
+                             "unknown upstream %s%s%s", tg_jpos_quote(quoted, sizeof(quoted), name),
+                             conf->n_upstreams == 0 ? " (the conf has no \"upstreams\")" : "",
+                             n > 0 ? tg_conf_did_you_mean(hint, sizeof(hint), name, names, n) : "");
     }
     return TG_OK;
 }

@@ -253,6 +253,7 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
     bool body = method_has_body(b->method);
     struct tg_up_request up = {
         .label = b->name,
+        .upstream = u->name,
         .method = b->method,
         .url = url,
         .hdrs = f->kv,
@@ -410,7 +411,7 @@ static void fanout_cleanup(void *conf)
 
 static int fanout_load(const struct tg_route_load *rl, void **out)
 {
-    char path[TG_JPATH_MAX], bpath[TG_JPATH_MAX], quoted[96];
+    char path[TG_JPATH_MAX], bpath[TG_JPATH_MAX], npath[TG_JPATH_MAX], quoted[96];
     struct tg_fanout_conf *fc = calloc(1, sizeof(*fc));
     json_t *arr = NULL;
     size_t n;
@@ -434,23 +435,27 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
     if (fc->backends == NULL) {
         return TG_ENOMEM;
     }
+    rc = TG_OK;
     for (size_t i = 0; i < n; i++) {
         struct tg_backend *b = &fc->backends[fc->n_backends++];
+        int one;
         tg_jpos_path_index(bpath, sizeof(bpath), path, i);
-        rc = load_backend(rl, bpath, json_array_get(arr, i), b);
-        for (size_t j = 0; rc == TG_OK && j < i; j++) {
+        one = load_backend(rl, bpath, json_array_get(arr, i), b);
+        for (size_t j = 0; one == TG_OK && j < i; j++) {
             if (fc->backends[j].name != NULL && strcmp(fc->backends[j].name, b->name) == 0) {
-                return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), bpath, "name"),
-                                     "duplicate backend name %s (also backends[%zu])",
-                                     tg_jpos_quote(quoted, sizeof(quoted), b->name), j);
+                one = tg_conf_error(rl->ctx, tg_jpos_path_key(npath, sizeof(npath), bpath, "name"),
+                                    "duplicate backend name %s (also backends[%zu])",
+                                    tg_jpos_quote(quoted, sizeof(quoted), b->name), j);
             }
         }
-        if (rc != TG_OK) {
+        /* The next backend is read after a bad one: --check reports them all. */
+        rc = tg_conf_worst(rc, one);
+        if (rc == TG_ENOMEM) {
             return rc;
         }
     }
-    return tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1, TG_CONF_GIB,
-                            &fc->max_merged_bytes);
+    return tg_conf_worst(rc, tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1,
+                                              TG_CONF_GIB, &fc->max_merged_bytes));
 }
 
 const struct tg_handler_ops tg_handler_fanout = {

@@ -121,6 +121,7 @@ static int proxy_serve(struct tg_req *req)
     int rc;
     struct tg_up_request up = {
         .label = u->name,
+        .upstream = u->name,
         .method = req->method,
         .url = url,
         .hdrs = hdrs,

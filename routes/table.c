@@ -24,6 +24,8 @@ static const char *const common_keys[] = {
     "accept_client_timeout",
     "cancel_on_disconnect",
     "expose_errors",
+    "access_log",
+    "log_path",
     NULL,
 };
 
@@ -170,22 +172,48 @@ static const struct tg_handler_ops *handler_of(const char *key, bool own)
     return NULL;
 }
 
-/* Every key of the route must be a common key, a handler's key, or one a handler reads. */
+#define ROUTE_KEYS_MAX 64
+
+/* Every key a route may have: the common ones, then each handler's key and own keys. */
+static size_t route_keys(const char **out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; common_keys[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
+        out[n++] = common_keys[i];
+    }
+    for (size_t i = 0; tg_handlers[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
+        out[n++] = tg_handlers[i]->key;
+        for (size_t j = 0;
+             tg_handlers[i]->keys != NULL && tg_handlers[i]->keys[j] != NULL && n < ROUTE_KEYS_MAX;
+             j++) {
+            out[n++] = tg_handlers[i]->keys[j];
+        }
+    }
+    return n;
+}
+
+/* Every key of the route must be a common key, a handler's key, or one a handler reads; each
+ * one that is not is reported, with a "did you mean". */
 static int check_route_keys(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v)
 {
-    char path[TG_JPATH_MAX], quoted[96];
+    char path[TG_JPATH_MAX], quoted[96], hint[128];
+    const char *all[ROUTE_KEYS_MAX];
+    size_t n = route_keys(all);
     const char *key;
     json_t *val;
+    int rc = TG_OK;
 
     json_object_foreach((json_t *)v, key, val)
     {
         if (!in_list(common_keys, key) && handler_of(key, false) == NULL &&
             handler_of(key, true) == NULL) {
-            return tg_conf_error_key(ctx, tg_jpos_path_key(path, sizeof(path), jpath, key),
-                                     "unknown key %s", tg_jpos_quote(quoted, sizeof(quoted), key));
+            rc = tg_conf_error_key(ctx, tg_jpos_path_key(path, sizeof(path), jpath, key),
+                                   "unknown key %s%s", tg_jpos_quote(quoted, sizeof(quoted), key),
+                                   tg_conf_did_you_mean(hint, sizeof(hint), key, all, n));
         }
     }
-    return TG_OK;
+    return rc;
 }
 
 /* Picks the route's handler from which handler key is there (exactly one, in text order so
@@ -254,7 +282,29 @@ static int load_identity(struct tg_conf_ctx *ctx, const char *jpath, const json_
         snprintf(r->name, strlen(method) + strlen(pattern) + 2, "%s %s", method, pattern);
     }
     r->policy.name = r->name;
+    r->policy.path = r->path;
     return compile_path(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "path"), r);
+}
+
+/* log_path: "raw" logs the path as the client sent it (without the query), "pattern" the
+ * route's pattern, for routes whose paths carry patient ids. */
+static int load_log_path(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
+                         struct tg_policy *p)
+{
+    char path[TG_JPATH_MAX], quoted[96];
+    const char *s = "raw";
+    int rc = tg_conf_get_str(ctx, v, jpath, "log_path", false, &s);
+
+    if (rc != TG_OK) {
+        return rc;
+    }
+    if (strcmp(s, "raw") != 0 && strcmp(s, "pattern") != 0) {
+        return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "log_path"),
+                             "bad log_path %s: expected \"raw\" or \"pattern\"",
+                             tg_jpos_quote(quoted, sizeof(quoted), s));
+    }
+    p->log_pattern = strcmp(s, "pattern") == 0;
+    return TG_OK;
 }
 
 /* The policy keys every route has. */
@@ -272,7 +322,9 @@ static int load_policy(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
     rc = rc != TG_OK
              ? rc
              : tg_conf_get_bool(ctx, v, jpath, "cancel_on_disconnect", &p->cancel_on_disconnect);
-    return rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "expose_errors", &p->expose_errors);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "expose_errors", &p->expose_errors);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "access_log", &p->access_log);
+    return rc != TG_OK ? rc : load_log_path(ctx, jpath, v, p);
 }
 
 static int load_route(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
@@ -280,25 +332,30 @@ static int load_route(struct tg_conf_ctx *ctx, const char *jpath, const json_t *
 {
     const struct tg_handler_ops *h = NULL;
     struct tg_route_load rl = {ctx, jpath, v, conf, r};
-    int rc;
+    int rc, id, picked;
 
     r->policy.timeout_ms = TG_ROUTE_TIMEOUT_DEFAULT;
     r->policy.max_body_bytes = conf->max_body_bytes;
     r->policy.cancel_on_disconnect = true;
+    r->policy.access_log = true;
     if (!json_is_object(v)) {
         tg_conf_error(ctx, jpath, "expected an object, got %s", tg_conf_type_name(v));
         return TG_EINVAL; /* spelled out: the analyzer does not follow variadic calls */
     }
+    /* Each part is read even after an error in another, so --check reports them all; the
+     * handler's part only when the route has a handler and a pattern. */
     rc = check_route_keys(ctx, jpath, v);
-    rc = rc != TG_OK ? rc : load_identity(ctx, jpath, v, r);
-    rc = rc != TG_OK ? rc : load_policy(ctx, jpath, v, &r->policy);
-    rc = rc != TG_OK ? rc : pick_handler(ctx, jpath, v, &h);
-    if (rc != TG_OK) {
+    id = load_identity(ctx, jpath, v, r);
+    rc = tg_conf_worst(rc, id);
+    rc = tg_conf_worst(rc, load_policy(ctx, jpath, v, &r->policy));
+    picked = pick_handler(ctx, jpath, v, &h);
+    rc = tg_conf_worst(rc, picked);
+    if (id != TG_OK || picked != TG_OK) {
         return rc;
     }
     /* Set before load: a half-loaded handler conf is freed with the route. */
     r->policy.handler = h;
-    return h->load(&rl, &r->policy.handler_conf);
+    return tg_conf_worst(rc, h->load(&rl, &r->policy.handler_conf));
 }
 
 /* Same pattern: same shape and literals; parameter names do not count. */
@@ -321,25 +378,32 @@ static int check_duplicates(struct tg_conf_ctx *ctx, const struct tg_route_table
 {
     char path[TG_JPATH_MAX], rpath[TG_JPATH_MAX], quoted[96];
 
+    int rc = TG_OK;
+
     for (size_t i = 0; i < t->n; i++) {
         const struct tg_route *r = &t->routes[i];
         tg_jpos_path_index(rpath, sizeof(rpath), "routes", i);
-        for (size_t j = 0; j < i; j++) {
+        for (size_t j = 0; j < i && r->method != NULL && r->name != NULL; j++) {
             const struct tg_route *o = &t->routes[j];
+            if (o->method == NULL || o->name == NULL) {
+                continue; /* its own error was reported */
+            }
             if (strcmp(r->method, o->method) == 0 && same_pattern(r, o)) {
-                return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), rpath, "path"),
-                                     "duplicate route: same method and path pattern as "
-                                     "routes[%zu] (%s)",
-                                     j, tg_jpos_quote(quoted, sizeof(quoted), o->name));
+                rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), rpath, "path"),
+                                   "duplicate route: same method and path pattern as "
+                                   "routes[%zu] (%s)",
+                                   j, tg_jpos_quote(quoted, sizeof(quoted), o->name));
+                break;
             }
             if (strcmp(r->name, o->name) == 0) {
-                return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), rpath, "name"),
-                                     "duplicate route name %s (also routes[%zu])",
-                                     tg_jpos_quote(quoted, sizeof(quoted), r->name), j);
+                rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), rpath, "name"),
+                                   "duplicate route name %s (also routes[%zu])",
+                                   tg_jpos_quote(quoted, sizeof(quoted), r->name), j);
+                break;
             }
         }
     }
-    return TG_OK;
+    return rc;
 }
 
 int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf)
@@ -360,16 +424,17 @@ int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf 
     if (t->routes == NULL) {
         goto out;
     }
+    rc = TG_OK;
     for (size_t i = 0; i < n; i++) {
         /* counted first so that a half-loaded route is freed with the table */
         struct tg_route *r = &t->routes[t->n++];
-        rc = load_route(ctx, tg_jpos_path_index(path, sizeof(path), "routes", i),
-                        json_array_get(routes, i), conf, r);
-        if (rc != TG_OK) {
+        rc = tg_conf_worst(rc, load_route(ctx, tg_jpos_path_index(path, sizeof(path), "routes", i),
+                                          json_array_get(routes, i), conf, r));
+        if (rc == TG_ENOMEM) {
             goto out;
         }
     }
-    rc = check_duplicates(ctx, t);
+    rc = tg_conf_worst(rc, check_duplicates(ctx, t));
     if (rc != TG_OK) {
         goto out;
     }

@@ -164,3 +164,81 @@ Test(cli, raises_the_open_file_limit)
     cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
     unlink(path);
 }
+
+/* --check goes on after the first error: every one, in file order, each with its position, a
+ * "did you mean" for typos of keys and upstream names, and the TLS files opened. */
+Test(cli, check_reports_every_error_with_suggestions)
+{
+    char path[128];
+    char out[8192];
+    const char *want[] = {
+        ":2:3: unknown key \"listn\", did you mean \"listen\"? (at listn)",
+        ":3:14: expected an integer in 0..64, got 99 (at workers)",
+        "nope.pem: cannot open: No such file or directory (at tls.cert)",
+        "nope.key: cannot open: No such file or directory (at tls.key)",
+        ":5:63: unknown key \"tmeout_ms\", did you mean \"timeout_ms\"?",
+        ":7:50: unknown upstream \"patinet\", did you mean \"patient\"? (at routes[0].upstream)",
+        ":8:61: unknown key \"timout_ms\", did you mean \"timeout_ms\"? (at routes[1].timout_ms)",
+        ":9:79: unknown upstream \"histroy\" (at routes[2].backends[0].upstream)",
+    };
+    const char *at = out;
+
+    conf_template_write(path, sizeof(path), "cli_many_errors.json", NULL, 0);
+    const char *args[] = {"--check", "-c", path, NULL};
+    cr_expect_eq(run(args, out, sizeof(out)), 1);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *p = strstr(at, want[i]);
+        cr_expect_not_null(p, "missing, or out of order: %s\nin:\n%s", want[i], out);
+        at = p != NULL ? p : at;
+    }
+    cr_expect_neq(strstr(out, ": 8 errors"), NULL, "%s", out);
+    unlink(path);
+}
+
+Test(cli, check_reads_the_tls_files)
+{
+    char dir[] = "/tmp/tg-cli-tls-XXXXXX";
+    char conf[256], cert[300], key[300], out[4096];
+    FILE *f;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(conf, sizeof(conf), "%s/c.json", dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fputs("{\"tls\": {\"cert\": \"cert.pem\", \"key\": \"key.pem\"}}", f);
+    fclose(f);
+    f = fopen(cert, "w");
+    fputs("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", f);
+    fclose(f);
+    f = fopen(key, "w");
+    fputs("not a key\n", f);
+    fclose(f);
+    const char *args[] = {"--check", "-c", conf, NULL};
+    cr_expect_eq(run(args, out, sizeof(out)), 1);
+    cr_expect_neq(strstr(out, "key.pem: no PEM PRIVATE KEY in it (at tls.key)"), NULL, "%s", out);
+    cr_expect_null(strstr(out, "tls.cert"), "%s", out);
+    f = fopen(key, "w");
+    fputs("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    cr_expect_eq(run(args, out, sizeof(out)), 0, "%s", out);
+    unlink(conf);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
+Test(cli, version_names_the_commit_and_the_libraries)
+{
+    char out[4096];
+    const char *v[] = {"--version", NULL};
+
+    cr_expect_eq(run(v, out, sizeof(out)), 0);
+    cr_expect_neq(strstr(out, "tracegate " TG_VERSION_TEXT " (commit "), NULL, "%s", out);
+    cr_expect_null(strstr(out, "(commit unknown)"), "built from a checkout: %s", out);
+    cr_expect_neq(strstr(out, "libmicrohttpd 0."), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "libcurl "), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "jansson "), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "OpenSSL "), NULL, "%s", out);
+}

@@ -82,6 +82,8 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
         setenv("BUILD", build, 1); /* NOLINT(concurrency-mt-unsafe) */
         setenv("CONF", conf, 1);   /* NOLINT(concurrency-mt-unsafe) */
         setenv("PORT", port_s, 1); /* NOLINT(concurrency-mt-unsafe) */
+        /* Not the conf's 9901: other gateways may run on this host. */
+        setenv("ADMIN_PORT", "0", 1); /* NOLINT(concurrency-mt-unsafe) */
         dup2(log_fd, 1);
         dup2(log_fd, 2);
         execl("/bin/bash", "bash", script, (char *)NULL);

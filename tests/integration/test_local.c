@@ -85,6 +85,9 @@ Test(local, log_level_warn_drops_access_lines)
 {
     struct proc gw;
     const char *done[] = {"\"event\":\"request.done\"", NULL};
+    const char *done_ok[] = {"\"event\":\"request.done\"", "\"status\":200", NULL};
+    const char *done_502[] = {"\"event\":\"request.done\"", "\"level\":\"warn\"", "\"status\":502",
+                              NULL};
     const char *warn[] = {"\"event\":\"upstream.done\"", "\"level\":\"warn\"", NULL};
     struct http_resp r;
 
@@ -98,6 +101,9 @@ Test(local, log_level_warn_drops_access_lines)
     cr_expect_eq(r.status, 502);
     http_resp_free(&r);
     cr_expect_eq(proc_stop(&gw, SIGTERM, 10000), 0, "log %s", gw.log_path);
-    cr_expect_eq(proc_log_count(&gw, done), 0, "info lines written at warn: %s", gw.log_path);
+    cr_expect_eq(proc_log_count(&gw, done_ok), 0, "info lines written at warn: %s", gw.log_path);
+    /* A 5xx access line is a warn line: it stays. */
+    cr_expect_eq(proc_log_count(&gw, done_502), 1, "the 502 is a warn line: %s", gw.log_path);
+    cr_expect_eq(proc_log_count(&gw, done), 1, "%s", gw.log_path);
     cr_expect_eq(proc_log_count(&gw, warn), 1, "the failed call is a warn line: %s", gw.log_path);
 }

@@ -20,6 +20,7 @@ static int spawn(struct proc *p, const char *const *argv)
 
     memset(p->ports, 0, sizeof(p->ports));
     p->n_ports = 0;
+    p->admin_port = 0;
     snprintf(p->log_path, sizeof(p->log_path), "/tmp/tg-test-XXXXXX");
     fd = mkstemp(p->log_path);
     if (fd == -1) {
@@ -57,8 +58,17 @@ static int wait_listening(struct proc *p, size_t want)
 
         while (log != NULL && (s = strstr(s, "\"event\":\"listening\"")) != NULL) {
             const char *port = strstr(s, "\"port\":");
+            const char *eol = strchr(s, '\n');
+            const char *admin = strstr(s, "\"admin\":\"");
             if (port != NULL && n < PROC_PORTS_MAX) {
                 p->ports[n++] = (int)strtol(port + 7, NULL, 10);
+            }
+            if (admin != NULL && (eol == NULL || admin < eol)) {
+                const char *colon = strchr(admin + 9, '"');
+                while (colon != NULL && colon > admin && *colon != ':') {
+                    colon--;
+                }
+                p->admin_port = colon != NULL ? (int)strtol(colon + 1, NULL, 10) : 0;
             }
             s += 10;
         }
@@ -86,8 +96,9 @@ int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening)
 
 int gateway_start(struct proc *p, const char *conf_path, const char *const *extra)
 {
-    const char *argv[32] = {TG_BINARY, "-c", conf_path, "--port", "0"};
-    size_t n = 5;
+    /* Both ports from the kernel: suites run side by side with other gateways on this host. */
+    const char *argv[32] = {TG_BINARY, "-c", conf_path, "--port", "0", "--admin-port", "0"};
+    size_t n = 7;
 
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
         argv[n++] = extra[i];

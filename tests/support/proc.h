@@ -17,6 +17,7 @@ struct proc {
     char log_path[256];
     int ports[PROC_PORTS_MAX]; /* from its {"event":"listening","port":N} lines, in order */
     size_t n_ports;
+    int admin_port; /* the gateway's admin listener ("admin":"host:N" on its listening line), 0 */
 };
 
 /* Forks and execs argv (argv[0] a path, NULL-terminated) with stdout and stderr in a new
@@ -25,9 +26,9 @@ struct proc {
  * listen in time (its log says why). The child gets SIGTERM if the test process dies. */
 int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening);
 
-/* Starts the gateway (TG_BINARY) on conf_path with --port 0 plus extra args (NULL-terminated
- * list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1 (the log says
- * why). */
+/* Starts the gateway (TG_BINARY) on conf_path with --port 0 --admin-port 0 plus extra args
+ * (NULL-terminated list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1
+ * (the log says why). */
 int gateway_start(struct proc *p, const char *conf_path, const char *const *extra);
 
 /* Sends sig and waits up to timeout_ms for the exit. Returns the exit status (0..255), 128+sig

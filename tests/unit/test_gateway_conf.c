@@ -246,19 +246,20 @@ Test(conf, root_must_be_an_object)
 Test(conf, unknown_key_top_level)
 {
     expect_err("{\n  \"listen\": \"0.0.0.0:1\",\n  \"listn\": \"0.0.0.0:2\"\n}",
-               "3:3: unknown key \"listn\" (at listn)");
+               "3:3: unknown key \"listn\", did you mean \"listen\"? (at listn)");
 }
 
 Test(conf, unknown_key_nested)
 {
     expect_err("{\n  \"limits\": {\n    \"max_conections\": 1\n  }\n}",
-               "3:5: unknown key \"max_conections\" (at limits.max_conections)");
+               "3:5: unknown key \"max_conections\", did you mean \"max_connections\"? "
+               "(at limits.max_conections)");
     teardown();
     expect_err("{\n  \"trace\": {\n    \"headers\": \"X\"\n  }\n}",
-               "3:5: unknown key \"headers\" (at trace.headers)");
+               "3:5: unknown key \"headers\", did you mean \"header\"? (at trace.headers)");
     teardown();
     expect_err("{\n  \"tls\": {\n    \"cert\": \"a\",\n    \"crt\": \"b\"\n  }\n}",
-               "4:5: unknown key \"crt\" (at tls.crt)");
+               "4:5: unknown key \"crt\", did you mean \"cert\"? (at tls.crt)");
 }
 
 Test(conf, unknown_key_in_upstream)
@@ -271,7 +272,8 @@ Test(conf, unknown_key_in_upstream)
                "    }\n"
                "  }\n"
                "}",
-               "5:7: unknown key \"tmeout_ms\" (at upstreams.p.tmeout_ms)");
+               "5:7: unknown key \"tmeout_ms\", did you mean \"timeout_ms\"? "
+               "(at upstreams.p.tmeout_ms)");
 }
 
 Test(conf, unknown_key_with_dot_is_bracketed_in_path)
@@ -690,7 +692,25 @@ Test(conf, shipped_confs_load)
 {
     load_file("conf/tracegate.json", 7);
     load_file("conf/examples/minimal.json", 1);
-    load_file("conf/examples/full.json", 6);
+    load_file("conf/examples/full.json",
+              7); /* every key: the info route came with "local": "info" */
+}
+
+Test(conf, full_example_sets_the_operations_keys)
+{
+    char file[1024], err[TG_CONF_ERR_MAX] = "";
+    struct tg_conf *conf = NULL;
+
+    snprintf(file, sizeof(file), "%s/conf/examples/full.json", TG_SOURCE_DIR);
+    cr_assert(eq(int, tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)), TG_OK),
+              "%s", err);
+    cr_assert(eq(str, conf->admin_host, "127.0.0.1"));
+    cr_assert(eq(u32, conf->admin_port, 9901));
+    cr_assert(eq(str, conf->otlp_endpoint, "http://otel-collector:4318"));
+    cr_assert(eq(dbl, conf->otlp_sample_ratio, 0.25));
+    cr_assert(eq(u32, conf->otlp_batch_size, 512));
+    cr_assert(not(conf->reuse_port));
+    tg_conf_unref(conf);
 }
 
 Test(conf, demo_conf_values)
@@ -745,4 +765,39 @@ Test(conf, connection_buffer_bytes_default_and_range)
                "1:40: expected an integer in 4096..1048576, got 1048577 "
                "(at limits.connection_buffer_bytes)");
     teardown();
+}
+
+Test(conf, admin_listens_on_loopback_9901_unless_told)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    cr_assert(eq(str, conf->admin_host, "127.0.0.1"));
+    cr_assert(eq(u32, conf->admin_port, 9901));
+    tg_conf_unref(conf);
+    conf = load_ok("{\"admin\": {\"listen\": \"[::1]:9000\"}}");
+    cr_assert(eq(str, conf->admin_host, "::1"));
+    cr_assert(eq(u32, conf->admin_port, 9000));
+    tg_conf_unref(conf);
+    conf = load_ok("{\"admin\": {\"listen\": \"off\"}}");
+    cr_assert(zero(ptr, conf->admin_host));
+    tg_conf_unref(conf);
+}
+
+Test(conf, admin_errors_name_the_key)
+{
+    expect_err("{\"admin\":\n{\"listen\": \"localhost:1\"}}",
+               "2:12: bad listen address \"localhost:1\": expected \"IPv4:port\" or "
+               "\"[IPv6]:port\" with a numeric address and a port in 0..65535 (at admin.listen)");
+    expect_err("{\"admin\":\n{\"port\": 1}}", "2:2: unknown key \"port\" (at admin.port)");
+}
+
+Test(conf, checksum_is_the_sha256_of_the_file)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    /* sha256("{}") */
+    cr_assert(eq(str, conf->checksum,
+                 "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+    cr_assert(gt(u64, conf->loaded_us, 1600000000000000u));
+    tg_conf_unref(conf);
 }

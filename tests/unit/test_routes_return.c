@@ -112,7 +112,8 @@ Test(return_route, status_range_both_sides)
 Test(return_route, bad_specs_are_refused)
 {
     expect_err("\"down\"", "expected an object, got a string (at routes[0].return)");
-    expect_err("{\"stauts\": 503}", "unknown key \"stauts\" (at routes[0].return.stauts)");
+    expect_err("{\"stauts\": 503}",
+               "unknown key \"stauts\", did you mean \"status\"? (at routes[0].return.stauts)");
     expect_err("{\"status\": 204, \"body\": {}}", "status 204 has no body");
     expect_err("{\"headers\": {\"Content-Length\": \"3\"}}", "bad header name \"Content-Length\"");
     expect_err("{\"headers\": {\"Bad Name\": \"x\"}}", "bad header name \"Bad Name\"");

@@ -212,7 +212,7 @@ Test(route_table, route_body_limit_defaults_to_limits)
 Test(route_table, unknown_key_in_route)
 {
     expect_err("{\"method\": \"GET\", \"path\": \"/a\",\n\"uptream\": \"a\"}",
-               "4:1: unknown key \"uptream\" (at routes[0].uptream)");
+               "4:1: unknown key \"uptream\", did you mean \"upstream\"? (at routes[0].uptream)");
 }
 
 Test(route_table, unknown_key_in_backend)
@@ -222,7 +222,8 @@ Test(route_table, unknown_key_in_backend)
                                 "{\"method\": \"GET\", \"path\": \"/f\", \"backends\": [\n"
                                 "  {\"name\": \"n\", \"upstream\": \"a\", \"path\": \"/p\",\n"
                                 "   \"requird\": true}]}",
-        "6:4: unknown key \"requird\" (at routes[1].backends[0].requird)");
+        "6:4: unknown key \"requird\", did you mean \"required\"? "
+        "(at routes[1].backends[0].requird)");
 }
 
 Test(route_table, wrong_types)
@@ -595,8 +596,8 @@ Test(route_table, keys_of_another_kind)
 Test(route_table, local_values)
 {
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"local\":\n\"stats\"}",
-               "4:1: unknown local handler \"stats\": expected \"health\", \"ready\" or "
-               "\"metrics\" (at routes[0].local)");
+               "4:1: unknown local handler \"stats\": expected \"health\", \"ready\", "
+               "\"metrics\" or \"info\" (at routes[0].local)");
     tg_conf_unref(load_ok("{\"method\": \"GET\", \"path\": \"/a\", \"local\": \"metrics\"}"));
 }
 
@@ -938,4 +939,26 @@ Test(route_table, backend_query_takes_no_param)
     cr_assert(eq(int, rc, TG_EINVAL));
     cr_assert(strstr(err, "character '{' is not allowed in the query") != NULL, "%s", err);
     teardown();
+}
+
+Test(route_table, access_log_and_log_path)
+{
+    struct tg_conf *c =
+        load_ok("{\"method\": \"GET\", \"path\": \"/p/{id}\", \"local\": \"health\", "
+                "\"access_log\": false, \"log_path\": \"pattern\"}");
+    const struct tg_route *r = tg_route_table_at(c->routes, 0);
+
+    cr_assert(not(r->policy.access_log));
+    cr_assert(r->policy.log_pattern);
+    cr_assert(eq(str, (char *)r->policy.path, "/p/{id}"));
+    tg_conf_unref(c);
+    c = load_ok("{\"method\": \"GET\", \"path\": \"/p\", \"local\": \"health\"}");
+    r = tg_route_table_at(c->routes, 0);
+    cr_assert(r->policy.access_log, "on by default");
+    cr_assert(not(r->policy.log_pattern), "raw by default");
+    tg_conf_unref(c);
+    expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"local\": \"health\", \"log_path\":\n"
+               "\"template\"}",
+               "4:1: bad log_path \"template\": expected \"raw\" or \"pattern\" (at "
+               "routes[0].log_path)");
 }

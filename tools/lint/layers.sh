@@ -19,7 +19,7 @@ LAYERS=(
 # routes/ lies below middleware/, but of middleware/ only the route step reaches down to it:
 ROUTER_FILES="middleware/route.c"
 # Outside the layers: these may include any header, and no layered file may include theirs.
-UNLAYERED="tests/* bench/*"
+UNLAYERED="tests/* bench/* deploy/*"
 # ----------------------------------------------------------------------------------------------
 
 root=${1:-$(git -C "$(dirname "$0")" rev-parse --show-toplevel)}

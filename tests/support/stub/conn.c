@@ -34,6 +34,9 @@ bool serve(struct conn *c, const struct request *r)
     bool keep = false;
 
     c->requests++;
+    if (c->svc == SVC_COLLECTOR) {
+        return collector_serve(c, r);
+    }
     if (c->counted && !is_stub_target(r->target)) {
         atomic_fetch_add(&stub.requests, 1);
         record_request(c, r);

@@ -36,7 +36,7 @@
 #define THREAD_STACK ((size_t)64 * 1024) /* big buffers live on the heap */
 #endif
 
-const char *const service_names[] = {"test", "questionnaire", "patient", "history"};
+const char *const service_names[] = {"test", "questionnaire", "patient", "history", "collector"};
 
 struct stub_state stub = {
     .host = "127.0.0.1",
@@ -64,10 +64,10 @@ static bool parse_listen(const char *arg)
     l->svc = SVC_TEST;
     if (*end == ':') {
         size_t i = 0;
-        while (i < 4 && strcmp(end + 1, service_names[i]) != 0) {
+        while (i < N_SERVICES && strcmp(end + 1, service_names[i]) != 0) {
             i++;
         }
-        if (i == 4) {
+        if (i == N_SERVICES) {
             return false;
         }
         l->svc = (enum service)i;
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
     if (!parse_args(argc, argv)) {
         fprintf(stderr, "usage: tg-stub --listen PORT[:SERVICE] [--listen ...] [--record FILE]"
                         " [--host 127.0.0.1]\n  SERVICE: test (default), questionnaire, patient,"
-                        " history\n");
+                        " history, collector\n");
         return 2;
     }
     sfd = setup_process();

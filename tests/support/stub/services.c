@@ -157,6 +157,8 @@ static bool route(const struct conn *c, const struct request *r, struct reply *r
     case SVC_TEST:
         svc_test(c, r, path, plen, rep);
         return true;
+    case SVC_COLLECTOR: /* answered by collector_serve before it gets here */
+        return false;
     }
     return false;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define MAX_LISTENERS  16
+#define N_SERVICES     5
 #define MAX_EXTRA_HDRS 16
 #define PATTERN_CHUNK  16384
 
@@ -23,6 +24,7 @@ enum service {
     SVC_QUESTIONNAIRE,
     SVC_PATIENT,
     SVC_HISTORY,
+    SVC_COLLECTOR,
 };
 
 /* Outcome of reading a request. */
@@ -106,6 +108,7 @@ struct stub_state {
     pthread_attr_t attr;
     atomic_bool stopping;
     atomic_uint_fast64_t next_conn_id, next_submission, opened, open, requests;
+    atomic_uint_fast64_t collected; /* requests the collector service received */
     char pattern[PATTERN_CHUNK + 26];
 };
 extern struct stub_state stub;
@@ -191,6 +194,14 @@ bool wait_peer_close(struct conn *c, long ms, const char *what);
 /* Does what pa asks after its delay: hang, reset, close, or answer (normally, trickled, or cut
  * after the headers). *sent gets the status sent (0 if none). Returns true to keep c open. */
 bool act(struct conn *c, const struct request *r, const struct params *pa, int *sent);
+
+/* ---- collector.c ---- */
+
+/* The OTLP/HTTP collector stand-in: records r whole (body included) as an "otlp" line and
+ * answers by the path's first segment: /fail-N/... 503 to the first N requests, then 200;
+ * /reject/... 400; /hang/... no answer until the peer leaves; anything else 200 "{}". Returns
+ * true to keep c open. */
+bool collector_serve(struct conn *c, const struct request *r);
 
 /* ---- conn.c ---- */
 
