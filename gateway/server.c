@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,10 +20,6 @@
 #include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
-
-/* A chunked body is read past its limit (to answer 413 cleanly) up to this many bytes more;
- * beyond, the connection is dropped. */
-#define BODY_DISCARD_MAX (4u << 20)
 
 struct tg_server {
     struct MHD_Daemon *daemon;
@@ -168,6 +165,51 @@ static struct tg_readtimer_entry *read_clock(struct MHD_Connection *conn)
     return ci == NULL ? NULL : ci->socket_context;
 }
 
+/* A HEAD answer's Content-Length (the upstream's, kept by the handler): MHD writes the length
+ * of the body it holds, so the header is given as that length instead of as a header. */
+static bool is_head_length(const struct tg_req *req, const char *name)
+{
+    return strcmp(req->method, "HEAD") == 0 && strcasecmp(name, "Content-Length") == 0;
+}
+
+/* Never called: MHD sends no body in a HEAD answer. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The answer as MHD's response. A HEAD answer that names its length (RFC 9110 9.3.2: the length
+ * a GET would have had) gets a body-less response of that size, so MHD's Content-Length says
+ * it; MHD 0.9.75 otherwise writes the held body's length (0), and with
+ * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. */
+static struct MHD_Response *make_response(struct tg_req *req)
+{
+    const char *cl =
+        strcmp(req->method, "HEAD") == 0 ? tg_resp_header_get(&req->resp, "Content-Length") : NULL;
+    struct MHD_Response *resp;
+    char *end = NULL;
+    unsigned long long n = 0;
+
+    if (cl != NULL && cl[0] >= '0' && cl[0] <= '9') {
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+    }
+    if (end != NULL && *end == '\0' && errno == 0) {
+        return MHD_create_response_from_callback((uint64_t)n, 4096, no_body, NULL, NULL);
+    }
+    resp =
+        MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
+    if (resp != NULL) {
+        req->resp.body = NULL; /* owned by resp now */
+        req->resp.body_len = 0;
+    }
+    return resp;
+}
+
 /* Hands req->resp to MHD: the response phase runs first (trace headers), then it is queued. */
 static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct MHD_Connection *conn)
 {
@@ -182,20 +224,21 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
     if (req->resp.status == 0) {
         tg_req_fail(req, TG_EINTERNAL, "no answer was made");
     }
-    if (srv->quiesced) {
+    /* A refused malformed or ambiguous message leaves the stream unreadable: nothing after it
+     * may be taken for a new request. */
+    if (srv->quiesced || tg_err_closes(req->end.err)) {
         req->resp.close = true;
     }
     srv->app.on_response(srv->app.arg, req);
     req->end.bytes_out = req->resp.body_len;
-    resp =
-        MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
+    resp = make_response(req);
     if (resp == NULL) {
         return MHD_NO;
     }
-    req->resp.body = NULL; /* owned by resp now */
-    req->resp.body_len = 0;
     while (tg_resp_header_next(&req->resp, &pos, &name, &value)) {
-        MHD_add_response_header(resp, name, value);
+        if (!is_head_length(req, name)) {
+            MHD_add_response_header(resp, name, value);
+        }
     }
     if (req->resp.close) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -275,8 +318,10 @@ static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
     return MHD_YES;
 }
 
-/* A body chunk. Past the route's limit the answer is 413 and the rest is read and dropped (up
- * to BODY_DISCARD_MAX more, then the connection is cut) so the client can read the answer. */
+/* A body chunk. Past the route's limit the answer is 413 and the rest is read and dropped,
+ * however long it is, so that the client always gets its 413 and the request its log line:
+ * libmicrohttpd 0.9.75 cannot queue an answer before the body is complete. The client's read
+ * deadline (limits.client_timeout_ms) still bounds how long that takes. */
 static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *size)
 {
     size_t n = *size;
@@ -285,7 +330,7 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
     *size = 0;
     req->end.bytes_in += n;
     if (req->phase == TG_REQ_ANSWERED) {
-        return req->end.bytes_in > req->body.limit + BODY_DISCARD_MAX ? MHD_NO : MHD_YES;
+        return MHD_YES;
     }
     rc = tg_buf_append(&req->body, data, n);
     if (rc == TG_ETOOBIG) {
@@ -499,6 +544,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     tg_log(TG_LOG_DEBUG, NULL, "http.error", "%s", msg);
 }
 
+/* MHD_OPTION_STRICT_FOR_CLIENT is 0: at 1, libmicrohttpd answers a missing Host itself (an
+ * HTML page, its header block sent twice, no trace id) and refuses spaces in the target before
+ * the gateway sees the request. validate (middleware/validate.c) refuses both, and more, with
+ * the gateway's JSON error, and the connection closes after it. */
 static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_server_opts *o,
                                        const struct sockaddr *sa)
 {
@@ -514,7 +563,7 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)0,
             MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended,
             srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER,
             mhd_log, srv, MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
@@ -525,7 +574,7 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
         srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
 }
