@@ -17,7 +17,8 @@
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams", "routes", NULL,
+    "listen", "workers",   "trace",  "limits", "shutdown_grace_ms",
+    "tls",    "upstreams", "routes", "auth",   NULL,
 };
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
@@ -202,9 +203,7 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc;
 }
 
-/* A TLS file path, relative to the conf file's directory unless absolute. The file is not
- * opened here: the server reads it at startup and reports a bad file there. */
-static int tls_file(const char *conf_file, const char *p, char **out)
+int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
 {
     const char *slash = strrchr(conf_file, '/');
     size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
@@ -238,8 +237,8 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     if (rc != TG_OK || cert == NULL || key == NULL) {
         return rc; /* both are required: NULL only with an error */
     }
-    rc = tls_file(ctx->file, cert, &conf->tls_cert);
-    return rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    rc = tg_conf_resolve_path(ctx->file, cert, &conf->tls_cert);
+    return rc == TG_OK ? tg_conf_resolve_path(ctx->file, key, &conf->tls_key) : rc;
 }
 
 /* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
@@ -479,6 +478,10 @@ static void conf_free(struct tg_conf *conf)
     if (conf->routes != NULL && conf->routes_free != NULL) {
         conf->routes_free(conf->routes);
     }
+    /* After the routes, which point at its issuers. */
+    if (conf->auth != NULL && conf->auth_free != NULL) {
+        conf->auth_free(conf->auth);
+    }
     for (size_t i = 0; i < conf->n_upstreams; i++) {
         struct tg_upstream *up = &conf->upstreams[i];
         free(up->name);
@@ -548,7 +551,7 @@ int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_con
         rc = load_settings(&ctx, root, conf);
     }
     if (rc == TG_OK && load_routes != NULL) {
-        rc = load_routes(&ctx, json_object_get(root, "routes"), conf);
+        rc = load_routes(&ctx, root, conf);
     }
     if (rc == TG_OK) {
         *out = conf;

@@ -50,6 +50,8 @@ struct tg_conf {
     size_t n_upstreams;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */
+    void *auth;                        /* owned token issuers (auth/issuer.h), or NULL */
+    void (*auth_free)(void *auth);     /* frees auth */
     atomic_uint refs;                  /* one per holder; freed at 0 */
 };
 
@@ -60,12 +62,12 @@ struct tg_conf_ctx {
     char err[TG_CONF_ERR_MAX]; /* "FILE:LINE:COL: message (at json.path)" after a failure */
 };
 
-/* Parses the conf's "routes" array and attaches the result to conf->routes/routes_free.
- * routes is borrowed (may be NULL when the key is absent). Returns TG_OK or TG_EINVAL with
- * ctx->err set via tg_conf_error(). */
-typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
+/* Parses the sections of the conf above the runtime ("auth", "routes") from root (the whole
+ * document, borrowed) and attaches the results to conf (routes/routes_free, auth/auth_free).
+ * Returns TG_OK or TG_EINVAL with ctx->err set via tg_conf_error(). */
+typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf);
 
-/* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
+/* Reads and validates FILE. load_routes is called with the whole document. On success *out
  * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds
  * "FILE:LINE:COL: message (at json.path)". */
 int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
@@ -114,6 +116,10 @@ bool tg_conf_is_token(const char *s);
 
 /* True when s is 1..TG_CONF_NAME_MAX characters of [A-Za-z0-9_-] (upstream and backend names). */
 bool tg_conf_is_name(const char *s);
+
+/* *out = path p as the conf at conf_file means it: relative to the conf file's directory
+ * unless absolute (malloc'd, caller frees). The file is not opened. TG_OK or TG_ENOMEM. */
+int tg_conf_resolve_path(const char *conf_file, const char *p, char **out);
 
 /* The upstream named name, or NULL. */
 const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name);

@@ -110,7 +110,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     cr->queued = false;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     cr->fd = ci == NULL ? -1 : ci->connect_fd;
-    client_ip(conn, req->client_ip, sizeof(req->client_ip));
+    client_ip(conn, req->peer_ip, sizeof(req->peer_ip));
+    memcpy(req->client_ip, req->peer_ip, sizeof(req->client_ip));
     tg_list_push(&srv->live, &cr->link);
     srv->n_live++;
     TG_STAT_ADD(srv->stats, live, 1);

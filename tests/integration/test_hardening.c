@@ -17,7 +17,7 @@
 #include "tests/support/raw_http.h"
 #include "tests/support/stub_ctl.h"
 
-#define SMUGGLED "GET /raw/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
+#define SMUGGLED     "GET /raw/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
 #define MSG(literal) literal, sizeof(literal) - 1
 
 static struct fixture fx;
@@ -128,8 +128,8 @@ Test(hardening, missing_host_is_the_gateways_json_400_with_trace_id)
  * connection was cut without an answer. */
 Test(hardening, chunked_body_far_over_the_cap_gets_413_and_a_log_line)
 {
-    const char *line[] = {"\"event\":\"request.done\"", "\"status\":413", "\"route\":\"POST /small\"",
-                          NULL};
+    const char *line[] = {"\"event\":\"request.done\"", "\"status\":413",
+                          "\"route\":\"POST /small\"", NULL};
     const char head[] = "POST /small HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n";
     size_t chunk = 65536;
     char *buf = malloc(chunk + 16);

@@ -14,7 +14,6 @@
 #include "tests/support/client.h"
 #include "tests/support/clock.h"
 
-
 /* Content-Length of the header block head[0..len), or 0. */
 static size_t content_length(const char *head, size_t len)
 {
