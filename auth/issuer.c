@@ -23,9 +23,9 @@
 
 static const char *const auth_keys[] = {"issuers", NULL};
 static const char *const issuer_keys[] = {
-    "issuer",         "audiences",     "algorithms",    "jwks_url",
-    "jwks_file",      "secret_file",   "clock_skew_s",  "jwks_refresh_s",
-    "patient_claim",  "forward_token", "claims_to_headers", NULL,
+    "issuer",        "audiences",     "algorithms",        "jwks_url",
+    "jwks_file",     "secret_file",   "clock_skew_s",      "jwks_refresh_s",
+    "patient_claim", "forward_token", "claims_to_headers", NULL,
 };
 
 static void issuer_cleanup(struct tg_auth_issuer *is)
@@ -180,8 +180,7 @@ static int load_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
         rc = read_key_file(ctx, jpath, "secret_file", secret, &text, &len);
         if (rc == TG_OK && len < SECRET_MIN) {
             rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "secret_file"),
-                               "the secret has %zu bytes: at least %d are needed", len,
-                               SECRET_MIN);
+                               "the secret has %zu bytes: at least %d are needed", len, SECRET_MIN);
         }
         rc = rc != TG_OK ? rc : tg_jwks_from_secret((const uint8_t *)text, len, &is->secret);
         TG_FREE(text);
@@ -216,8 +215,7 @@ static int load_claim_headers(struct tg_conf_ctx *ctx, const json_t *obj, const 
     }
     tg_jpos_path_key(path, sizeof(path), jpath, "claims_to_headers");
     if (json_object_size(map) > TG_AUTH_CLAIM_HEADERS_MAX) {
-        return tg_conf_error(ctx, path, "at most %d claims go upstream",
-                             TG_AUTH_CLAIM_HEADERS_MAX);
+        return tg_conf_error(ctx, path, "at most %d claims go upstream", TG_AUTH_CLAIM_HEADERS_MAX);
     }
     is->claim_hdrs = calloc(json_object_size(map) + 1, sizeof(*is->claim_hdrs));
     if (is->claim_hdrs == NULL) {
@@ -260,19 +258,17 @@ static int load_issuer(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
     rc = tg_conf_check_keys(ctx, obj, jpath, issuer_keys);
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "issuer", true, &iss);
     rc = rc != TG_OK ? rc
-                     : load_strings(ctx, obj, jpath, "audiences", &is->audiences,
-                                    &is->n_audiences);
+                     : load_strings(ctx, obj, jpath, "audiences", &is->audiences, &is->n_audiences);
     rc = rc != TG_OK ? rc : load_algs(ctx, obj, jpath, is);
     rc = rc != TG_OK ? rc : load_keys(ctx, obj, jpath, is);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, obj, jpath, "clock_skew_s", 0, SKEW_MAX_S,
                                             &is->rule.skew_s);
     rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, jpath, "jwks_refresh_s", REFRESH_MIN_S,
-                                            86400, &is->refresh_s);
+                     : tg_conf_get_unsigned(ctx, obj, jpath, "jwks_refresh_s", REFRESH_MIN_S, 86400,
+                                            &is->refresh_s);
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "patient_claim", false, &pclaim);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_bool(ctx, obj, jpath, "forward_token", &is->forward_token);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, obj, jpath, "forward_token", &is->forward_token);
     rc = rc != TG_OK ? rc : load_claim_headers(ctx, obj, jpath, is);
     if (rc != TG_OK) {
         return rc;

@@ -35,9 +35,9 @@ struct tg_auth;
 
 /* One issuer: the rules its tokens meet, and their keys. */
 struct tg_auth_issuer {
-    char *name;                         /* owned: the key in "issuers", what routes name */
-    char *iss;                          /* owned: the exact "iss" */
-    char **audiences;                   /* owned: "aud" any-of; none = not checked */
+    char *name;       /* owned: the key in "issuers", what routes name */
+    char *iss;        /* owned: the exact "iss" */
+    char **audiences; /* owned: "aud" any-of; none = not checked */
     size_t n_audiences;
     unsigned algs;                      /* allowed algorithms (enum tg_jws_alg mask) */
     struct tg_claims_rule rule;         /* borrows iss and audiences */
@@ -52,8 +52,8 @@ struct tg_auth_issuer {
 
     /* The key set: NULL until the first is read or fetched. */
     pthread_rwlock_t lock;
-    struct tg_jwks *keys; /* under lock */
-    atomic_bool ready;    /* keys is set */
+    struct tg_jwks *keys;   /* under lock */
+    atomic_bool ready;      /* keys is set */
     atomic_bool want_fetch; /* a token named an unknown kid: fetch again (rate-limited) */
 
     /* The refresher's own state (its thread only). */

@@ -13,9 +13,9 @@
 #define KID_MAX       256
 
 struct jwk_entry {
-    char *kid;       /* owned, NULL when the key has none */
+    char *kid;        /* owned, NULL when the key has none */
     cjose_jwk_t *jwk; /* owned */
-    unsigned algs;   /* what it may verify */
+    unsigned algs;    /* what it may verify */
 };
 
 struct tg_jwks {
@@ -292,7 +292,7 @@ int tg_jws_verify(const char *token, size_t len, unsigned allowed, const struct 
         rc = bad(res, "critical header extension");
     } else {
         ok = (alg & TG_JWS_HMAC) != 0 ? verify_with(jws, secret, alg, NULL, &kid_seen)
-                                       : verify_with(jws, keys, alg, kid, &kid_seen);
+                                      : verify_with(jws, keys, alg, kid, &kid_seen);
         res->unknown_kid = !ok && !kid_seen && kid != NULL && (alg & TG_JWS_HMAC) == 0;
         rc = !ok ? bad(res, res->unknown_kid ? "unknown key id" : "bad signature") : TG_OK;
     }

@@ -28,7 +28,7 @@ enum tg_jws_alg {
     TG_JWS_HS512 = 1 << 11,
 };
 
-#define TG_JWS_HMAC     (TG_JWS_HS256 | TG_JWS_HS384 | TG_JWS_HS512)
+#define TG_JWS_HMAC      (TG_JWS_HS256 | TG_JWS_HS384 | TG_JWS_HS512)
 #define TG_JWS_TOKEN_MAX 16384 /* bytes of a compact token; longer ones are refused unread */
 
 /* The bit of an algorithm name ("RS256"...), 0 for "none" and anything unknown. */

@@ -17,7 +17,7 @@
 
 #define FETCH_TIMEOUT_MS 10000
 #define JWKS_BODY_MAX    ((size_t)1 << 20)
-#define RETRY_FIRST_US   1000000u  /* Envoy refetches 1 s after a failure */
+#define RETRY_FIRST_US   1000000u /* Envoy refetches 1 s after a failure */
 #define RETRY_MAX_US     60000000u
 
 struct tg_auth_refresher {
@@ -277,8 +277,7 @@ int tg_auth_refresher_start(struct tg_conf *conf, struct tg_auth_refresher **out
     tg_list_init(&r->fetches);
     r->loop = tg_loop_new();
     r->up = r->loop != NULL ? tg_up_new(r->loop, 8) : NULL;
-    if (r->up == NULL ||
-        tg_loop_add_hook(r->loop, refresher_tick, refresher_timeout, r) != TG_OK) {
+    if (r->up == NULL || tg_loop_add_hook(r->loop, refresher_tick, refresher_timeout, r) != TG_OK) {
         refresher_free(r);
         return TG_ENOMEM;
     }

@@ -121,8 +121,8 @@ bool tg_scope_grants(const struct tg_scope *have, const struct tg_scope *need)
     if (have->ctx != need->ctx || (need->perms & ~have->perms) != 0) {
         return false;
     }
-    if (!any_type && (have->type_len != need->type_len ||
-                      memcmp(have->type, need->type, need->type_len) != 0)) {
+    if (!any_type &&
+        (have->type_len != need->type_len || memcmp(have->type, need->type, need->type_len) != 0)) {
         return false;
     }
     /* A restricted grant ("?category=vital-signs") only covers a need restricted the same way. */

@@ -14,6 +14,8 @@
 
 #include <curl/curl.h>
 
+#include "auth/issuer.h"
+#include "auth/refresh.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
@@ -23,9 +25,12 @@
 #include "gateway/stats.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
+#include "middleware/auth.h"
 #include "middleware/chain.h"
 #include "middleware/deadline.h"
+#include "middleware/rate_limit.h"
 #include "middleware/route.h"
+#include "middleware/scopes.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
 #include "routes/table.h"
@@ -34,7 +39,12 @@
  *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
  *     trace     the trace context is known from here on: every log line carries the id
  *     validate  framing, host and target are safe to forward
- *     route     req->policy and req->match are set: the route's limits and handler are known
+ *     route     req->policy and req->match are set: the route's limits and handler are known,
+ *               and req->patient when the route names a patient parameter
+ *     auth        the client's copies of claim headers are gone; on routes with auth the bearer
+ *                 token verified (401) and the principal is known (auth/principal.h)
+ *     scopes      the token grants a scope the route needs, for its patient (403)
+ *     rate_limit  the client (subject or address) had a token left (429)
  *   request  (the body is complete)
  *     deadline  req->deadline_us from the policy's budget, or the client's smaller one (408)
  *     then the policy's handler serves (proxy, fan-out, local, return), now or after its calls
@@ -42,7 +52,9 @@
  *     trace     the trace id and the gateway's traceparent on the answer
  *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
  *     access_log  one request.done line with the final status */
-static const struct tg_mw_ops *const on_headers[] = {&tg_mw_trace, &tg_mw_validate, &tg_mw_route};
+static const struct tg_mw_ops *const on_headers[] = {
+    &tg_mw_trace, &tg_mw_validate, &tg_mw_route, &tg_mw_auth, &tg_mw_scopes, &tg_mw_rate_limit,
+};
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
 static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
@@ -195,7 +207,7 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
-static void reload(struct tg_workers *ws, struct tg_conf **current)
+static void reload(struct tg_workers *ws, struct tg_auth_refresher *keys, struct tg_conf **current)
 {
     struct tg_conf *next = load_conf((*current)->file, true);
 
@@ -213,6 +225,9 @@ static void reload(struct tg_workers *ws, struct tg_conf **current)
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
                "listen, workers, tls and the connection limits change only on restart");
     }
+    /* Issuers keep their fetched keys across a reload: no 401 while they are fetched again. */
+    tg_auth_inherit(next->auth, (*current)->auth);
+    tg_auth_refresher_set_conf(keys, next);
     tg_workers_reload(ws, next);
     tg_conf_unref(*current);
     *current = next;
@@ -275,12 +290,13 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct tg_workers *ws, struct tg_auth_refresher *keys, struct tg_conf **conf,
+                      sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, conf);
+            reload(ws, keys, conf);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
@@ -295,6 +311,7 @@ static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *se
 static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct tg_workers *ws = NULL;
+    struct tg_auth_refresher *keys = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
@@ -327,15 +344,17 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
+    if (tg_auth_refresher_start(conf, &keys) != TG_OK ||
+        tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
         goto out;
     }
     log_listening(port, n, conf);
-    supervise(ws, &conf, &set);
+    supervise(ws, keys, &conf, &set);
     tg_workers_join(ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
+    tg_auth_refresher_stop(keys); /* after the workers: they may wake it */
     tg_conf_unref(conf);
     free(cert);
     free(key);

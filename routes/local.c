@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/issuer.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
@@ -110,12 +111,17 @@ static int health(struct tg_req *req)
     return answer(req, 200, "application/json", "{\"status\":\"ok\"}");
 }
 
-/* Readiness fails as soon as a drain starts, so balancers stop sending work here. */
+/* Readiness fails as soon as a drain starts, so balancers stop sending work here, and until
+ * every token issuer has its first key set. */
 static int ready(struct tg_req *req)
 {
     if (atomic_load(&tg_stats.draining)) {
         return answer(req, tg_err_http_status(TG_EDRAIN), "application/json",
                       "{\"status\":\"draining\"}");
+    }
+    if (!tg_auth_is_ready(req->conf->auth)) {
+        return answer(req, tg_err_http_status(TG_EOVERLOAD), "application/json",
+                      "{\"status\":\"waiting for signing keys\"}");
     }
     return answer(req, 200, "application/json", "{\"status\":\"ready\"}");
 }

@@ -14,8 +14,8 @@
 #include "routes/table.h"
 #include "routes/table_internal.h"
 
-#define SCOPES_MAX      16
-#define RATE_CLIENTS    10000 /* clients a route's buckets hold at once, by default */
+#define SCOPES_MAX       16
+#define RATE_CLIENTS     10000 /* clients a route's buckets hold at once, by default */
 #define RATE_CLIENTS_MAX 1000000
 
 const char *const tg_route_security_keys[] = {
@@ -94,8 +94,7 @@ static int load_patient(struct tg_conf_ctx *ctx, const char *jpath, const json_t
                               strlen(name != NULL ? name : "patient"));
     if (seg == NULL && (name != NULL || patient_scope)) {
         return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "path"),
-                             "the path has no parameter {%s}%s",
-                             name != NULL ? name : "patient",
+                             "the path has no parameter {%s}%s", name != NULL ? name : "patient",
                              name != NULL ? " (patient_param)"
                                           : ": a patient/ scope binds the request to the "
                                             "token's patient, named there");
@@ -118,19 +117,18 @@ static int load_rate(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v
     }
     tg_jpos_path_key(path, sizeof(path), jpath, "rate_limit");
     rc = tg_conf_check_keys(ctx, o, path, rate_keys);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, o, path, "per_second", 1,
-                                            TG_RATELIMIT_RATE_MAX, &rate);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, o, path, "per_second", 1, TG_RATELIMIT_RATE_MAX, &rate);
     if (rc == TG_OK && rate == 0) {
         rc = tg_conf_error(ctx, path, "per_second is required");
     }
     burst = rate;
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, o, path, "burst", 1, TG_RATELIMIT_BURST_MAX, &burst);
     rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, o, path, "burst", 1, TG_RATELIMIT_BURST_MAX,
-                                            &burst);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, o, path, "clients", 1, RATE_CLIENTS_MAX,
-                                            &clients);
+                     : tg_conf_get_unsigned(ctx, o, path, "clients", 1, RATE_CLIENTS_MAX, &clients);
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, o, path, "by", false, &by);
     if (rc != TG_OK) {
         return rc;
