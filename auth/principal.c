@@ -25,8 +25,7 @@ static const char *text(const json_t *claims, const char *name)
 
 struct tg_principal *tg_principal_set(struct tg_req *req, json_t *claims, const char *issuer)
 {
-    struct tg_principal *pr =
-        tg_req_alloc(req, &principal_key, sizeof(*pr), principal_dispose);
+    struct tg_principal *pr = tg_req_alloc(req, &principal_key, sizeof(*pr), principal_dispose);
 
     if (pr == NULL) {
         json_decref(claims);

@@ -76,8 +76,7 @@ static int add_claim_headers(struct tg_req *req, const struct tg_auth_issuer *is
         if (v == num && (v = tg_req_strndup(req, num, strlen(num))) == NULL) {
             return TG_ENOMEM;
         }
-        req->hdrs[req->n_hdrs++] =
-            (struct tg_kv){ch->header, v, strlen(ch->header), strlen(v)};
+        req->hdrs[req->n_hdrs++] = (struct tg_kv){ch->header, v, strlen(ch->header), strlen(v)};
     }
     return TG_OK;
 }
@@ -110,13 +109,14 @@ static int auth_on_headers(struct tg_req *req)
     if (all == NULL) {
         return TG_MW_NEXT;
     }
+    /* Read before the list is rebuilt, which may drop Authorization (the value stays). */
+    token = bearer(req, &len, &many);
     if (rebuild_headers(req, iss, iss != NULL ? iss->n_claim_hdrs : 0) != TG_OK) {
         return TG_ENOMEM;
     }
     if (iss == NULL) {
         return TG_MW_NEXT;
     }
-    token = bearer(req, &len, &many);
     if (token == NULL || many) {
         return refuse(req, TG_ENOTOKEN, many ? "repeated authorization" : "no bearer token",
                       many ? CHALLENGE_INVALID : CHALLENGE);

@@ -26,8 +26,8 @@ static int rate_on_headers(struct tg_req *req)
         return TG_MW_NEXT;
     }
     tg_req_fail(req, TG_ERATELIMIT, NULL);
-    req->end.detail = pr != NULL && pr->sub != NULL ? "rate limit (subject)"
-                                                     : "rate limit (client)";
+    req->end.detail =
+        pr != NULL && pr->sub != NULL ? "rate limit (subject)" : "rate limit (client)";
     snprintf(after, sizeof(after), "%u", retry);
     tg_resp_add_header(&req->resp, "Retry-After", after);
     return TG_MW_DONE;

@@ -23,8 +23,8 @@ static int forbid(struct tg_req *req, const char *why)
 static bool same_patient(const struct tg_req *req, const struct tg_principal *pr)
 {
     char num[32];
-    const char *claim = tg_claims_text(pr->claims, req->policy->auth->patient_claim, num,
-                                       sizeof(num));
+    const char *claim =
+        tg_claims_text(pr->claims, req->policy->auth->patient_claim, num, sizeof(num));
 
     return claim != NULL && req->patient != NULL && strlen(claim) == req->patient_len &&
            memcmp(claim, req->patient, req->patient_len) == 0;
