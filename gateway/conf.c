@@ -17,8 +17,8 @@
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers",   "trace",  "limits", "shutdown_grace_ms",
-    "tls",    "upstreams", "routes", "auth",   NULL,
+    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams",
+    "routes", "auth",    "audit", NULL,
 };
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
@@ -26,6 +26,7 @@ static const char *const limits_keys[] = {
     "client_timeout_ms", "connection_buffer_bytes", NULL,
 };
 static const char *const tls_keys[] = {"cert", "key", NULL};
+static const char *const audit_keys[] = {"file", "flush_ms", NULL};
 static const char *const upstream_keys[] = {
     "url", "timeout_ms", "connect_timeout_ms", "max_in_flight", NULL,
 };
@@ -241,6 +242,27 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     return rc == TG_OK ? tg_conf_resolve_path(ctx->file, key, &conf->tls_key) : rc;
 }
 
+/* "audit": the file audit records go to (relative to the conf's directory), opened at start. */
+static int load_audit(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *audit = NULL;
+    const char *file = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "audit", JSON_OBJECT, false, &audit);
+
+    if (rc != TG_OK || audit == NULL) {
+        return rc;
+    }
+    rc = tg_conf_check_keys(ctx, audit, "audit", audit_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, audit, "audit", "file", true, &file);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, audit, "audit", "flush_ms", 1, 60000,
+                                            &conf->audit_flush_ms);
+    if (rc != TG_OK || file == NULL) {
+        return rc;
+    }
+    return tg_conf_resolve_path(ctx->file, file, &conf->audit_file);
+}
+
 /* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
 static const char *bad_path_char(const char *p)
 {
@@ -437,6 +459,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         rc = load_tls(ctx, root, conf);
     }
     if (rc == TG_OK) {
+        rc = load_audit(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
     return rc;
@@ -497,6 +522,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
+    free(conf->audit_file);
     free(conf);
 }
 
@@ -519,6 +545,7 @@ static struct tg_conf *conf_new(const char *file)
     conf->client_timeout_ms = 30000;
     conf->connection_buffer_bytes = 16384;
     conf->shutdown_grace_ms = 10000;
+    conf->audit_flush_ms = 200;
     atomic_init(&conf->refs, 1);
     return conf;
 }

@@ -14,6 +14,7 @@
 #define TG_CONF_GIB         1073741824u /* the largest size a conf key takes */
 #define TG_CONF_HOUR_MS     3600000u    /* the longest time a conf key takes */
 
+struct tg_audit_sink;
 struct tg_jpos;
 
 /* One upstream service: where it is and how long one call to it may take. */
@@ -36,17 +37,20 @@ struct tg_conf {
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
     size_t n_trace_accept;
-    unsigned max_connections;       /* per gateway (default 10000) */
-    size_t max_body_bytes;          /* request body cap (default 1 MiB) */
-    size_t max_response_bytes;      /* upstream body cap (default 16 MiB) */
-    unsigned client_timeout_ms;     /* idle client connection timeout (default 30000) */
-    size_t connection_buffer_bytes; /* per client connection: request head + response head
-                                     * (default 16384: about 8 KiB of request headers). An idle
-                                     * keep-alive connection costs this much memory. */
-    unsigned shutdown_grace_ms;     /* default 10000 */
-    char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
-    char *tls_key;                  /* owned: PEM file path */
-    struct tg_upstream *upstreams;  /* owned array */
+    unsigned max_connections;         /* per gateway (default 10000) */
+    size_t max_body_bytes;            /* request body cap (default 1 MiB) */
+    size_t max_response_bytes;        /* upstream body cap (default 16 MiB) */
+    unsigned client_timeout_ms;       /* idle client connection timeout (default 30000) */
+    size_t connection_buffer_bytes;   /* per client connection: request head + response head
+                                       * (default 16384: about 8 KiB of request headers). An idle
+                                       * keep-alive connection costs this much memory. */
+    unsigned shutdown_grace_ms;       /* default 10000 */
+    char *audit_file;                 /* owned: the audit sink's file, NULL = no audit */
+    unsigned audit_flush_ms;          /* how often the audit writer writes (default 200) */
+    struct tg_audit_sink *audit_sink; /* borrowed: opened by main on audit_file, or NULL */
+    char *tls_cert;                   /* owned: PEM file path, NULL = plain HTTP */
+    char *tls_key;                    /* owned: PEM file path */
+    struct tg_upstream *upstreams;    /* owned array */
     size_t n_upstreams;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */

@@ -16,6 +16,7 @@
 
 #include "auth/issuer.h"
 #include "auth/refresh.h"
+#include "gateway/audit.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
@@ -25,6 +26,7 @@
 #include "gateway/stats.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
+#include "middleware/audit.h"
 #include "middleware/auth.h"
 #include "middleware/chain.h"
 #include "middleware/deadline.h"
@@ -51,13 +53,14 @@
  *   response (every answer, early ones and errors too, just before it leaves)
  *     trace     the trace id and the gateway's traceparent on the answer
  *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
- *     access_log  one request.done line with the final status */
+ *     access_log  one request.done line with the final status
+ *     audit       on audited routes, one AuditEvent record to the audit file */
 static const struct tg_mw_ops *const on_headers[] = {
     &tg_mw_trace, &tg_mw_validate, &tg_mw_route, &tg_mw_auth, &tg_mw_scopes, &tg_mw_rate_limit,
 };
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
-static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log};
+static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log, &tg_mw_audit};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -225,6 +228,11 @@ static void reload(struct tg_workers *ws, struct tg_auth_refresher *keys, struct
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
                "listen, workers, tls and the connection limits change only on restart");
     }
+    if ((next->audit_file == NULL) != ((*current)->audit_file == NULL) ||
+        (next->audit_file != NULL && strcmp(next->audit_file, (*current)->audit_file) != 0)) {
+        tg_log(TG_LOG_WARN, NULL, "conf.reload", "audit.file changes only on restart");
+    }
+    next->audit_sink = (*current)->audit_sink; /* the one sink, opened at start */
     /* Issuers keep their fetched keys across a reload: no 401 while they are fetched again. */
     tg_auth_inherit(next->auth, (*current)->auth);
     tg_auth_refresher_set_conf(keys, next);
@@ -312,6 +320,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct tg_workers *ws = NULL;
     struct tg_auth_refresher *keys = NULL;
+    struct tg_audit_sink *audit = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
@@ -344,6 +353,11 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (conf->audit_file != NULL &&
+        tg_audit_sink_open(conf->audit_file, conf->audit_flush_ms, &audit) != TG_OK) {
+        goto out;
+    }
+    conf->audit_sink = audit;
     if (tg_auth_refresher_start(conf, &keys) != TG_OK ||
         tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
         goto out;
@@ -355,6 +369,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
     rc = 0;
 out:
     tg_auth_refresher_stop(keys); /* after the workers: they may wake it */
+    tg_audit_sink_close(audit);   /* and write to it */
     tg_conf_unref(conf);
     free(cert);
     free(key);

@@ -165,6 +165,10 @@ int tg_route_load_security(struct tg_conf_ctx *ctx, const char *jpath, const jso
     rc = rc != TG_OK ? rc : load_scopes(ctx, jpath, v, &r->policy);
     rc = rc != TG_OK ? rc : load_patient(ctx, jpath, v, r);
     rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, v, jpath, "audit", &r->policy.audit);
+    if (rc == TG_OK && r->policy.audit && conf->audit_file == NULL) {
+        return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "audit"),
+                             "audited routes need the conf's audit.file");
+    }
     return rc != TG_OK ? rc : load_rate(ctx, jpath, v, &r->policy);
 }
 

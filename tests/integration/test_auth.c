@@ -279,8 +279,7 @@ Test(auth, expiry_within_the_default_60s_skew_passes)
 
 Test(auth, audience_any_of_a_list_and_in_an_array)
 {
-    cr_expect_eq(status_with(rsa, "RS256", jwt_claims(ISS, "other-api", 300, NULL), "/api/x"),
-                 200);
+    cr_expect_eq(status_with(rsa, "RS256", jwt_claims(ISS, "other-api", 300, NULL), "/api/x"), 200);
     cr_expect_eq(status_with(rsa, "RS256",
                              jwt_claims(ISS, NULL, 300, "{\"aud\":[\"nope\",\"epro-api\"]}"),
                              "/api/x"),
@@ -348,9 +347,8 @@ Test(auth, hs256_with_the_local_secret_passes_and_the_token_stays_here)
     free(bad);
     free(c);
     /* An RS256 token is no token for an HS-only issuer. */
-    cr_expect_eq(status_with(rsa, "RS256", jwt_claims("https://local.test", NULL, 300, NULL),
-                             "/hs/x"),
-                 401);
+    cr_expect_eq(
+        status_with(rsa, "RS256", jwt_claims("https://local.test", NULL, 300, NULL), "/hs/x"), 401);
 }
 
 /* ---- SMART scopes and patient context -------------------------------------------------- */
@@ -381,9 +379,9 @@ Test(auth, v1_and_wildcard_scopes_grant_read)
 
 Test(auth, missing_or_narrower_scopes_are_403_insufficient_scope)
 {
-    char *tok = jwt_sign(rsa, "RS256",
-                         jwt_claims(ISS, AUD, 300,
-                                    "{\"scope\":\"patient/Condition.rs\",\"patient\":\"p1\"}"));
+    char *tok = jwt_sign(
+        rsa, "RS256",
+        jwt_claims(ISS, AUD, 300, "{\"scope\":\"patient/Condition.rs\",\"patient\":\"p1\"}"));
     struct http_resp r;
 
     get("/patients/p1/observations", tok, NULL, &r);
