@@ -11,14 +11,15 @@
 #include "gateway/err.h"
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
+#include "gateway/netaddr.h"
 
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams",
-    "routes", "auth",    "audit", NULL,
+    "listen",    "workers", "trace", "limits", "shutdown_grace_ms", "tls",
+    "upstreams", "routes",  "auth",  "audit",  "trusted_proxies",   NULL,
 };
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
@@ -242,6 +243,40 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     return rc == TG_OK ? tg_conf_resolve_path(ctx->file, key, &conf->tls_key) : rc;
 }
 
+#define TRUSTED_PROXIES_MAX 64
+
+/* "trusted_proxies": address ranges of the balancers in front, whose X-Forwarded-For names the
+ * client. */
+static int load_trusted(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    char path[TG_JPATH_MAX], quoted[96];
+    json_t *arr = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "trusted_proxies", JSON_ARRAY, false, &arr);
+
+    if (rc != TG_OK || arr == NULL) {
+        return rc;
+    }
+    if (json_array_size(arr) > TRUSTED_PROXIES_MAX) {
+        return tg_conf_error(ctx, "trusted_proxies", "at most %d ranges", TRUSTED_PROXIES_MAX);
+    }
+    conf->trusted_proxies = calloc(json_array_size(arr) + 1, sizeof(*conf->trusted_proxies));
+    if (conf->trusted_proxies == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        tg_jpos_path_index(path, sizeof(path), "trusted_proxies", i);
+        if (s == NULL || tg_cidr_parse(s, &conf->trusted_proxies[i]) != TG_OK) {
+            return tg_conf_error(ctx, path,
+                                 "bad address range %s: expected \"10.0.0.0/8\", \"fd00::/8\" "
+                                 "or an address, with no bits set past the prefix",
+                                 tg_jpos_quote(quoted, sizeof(quoted), s != NULL ? s : "?"));
+        }
+        conf->n_trusted_proxies = i + 1;
+    }
+    return TG_OK;
+}
+
 /* "audit": the file audit records go to (relative to the conf's directory), opened at start. */
 static int load_audit(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
@@ -462,6 +497,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         rc = load_audit(ctx, root, conf);
     }
     if (rc == TG_OK) {
+        rc = load_trusted(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
     return rc;
@@ -523,6 +561,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->tls_cert);
     free(conf->tls_key);
     free(conf->audit_file);
+    free(conf->trusted_proxies);
     free(conf);
 }
 

@@ -15,6 +15,7 @@
 #define TG_CONF_HOUR_MS     3600000u    /* the longest time a conf key takes */
 
 struct tg_audit_sink;
+struct tg_cidr;
 struct tg_jpos;
 
 /* One upstream service: where it is and how long one call to it may take. */
@@ -37,14 +38,16 @@ struct tg_conf {
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
     size_t n_trace_accept;
-    unsigned max_connections;         /* per gateway (default 10000) */
-    size_t max_body_bytes;            /* request body cap (default 1 MiB) */
-    size_t max_response_bytes;        /* upstream body cap (default 16 MiB) */
-    unsigned client_timeout_ms;       /* idle client connection timeout (default 30000) */
-    size_t connection_buffer_bytes;   /* per client connection: request head + response head
-                                       * (default 16384: about 8 KiB of request headers). An idle
-                                       * keep-alive connection costs this much memory. */
-    unsigned shutdown_grace_ms;       /* default 10000 */
+    unsigned max_connections;        /* per gateway (default 10000) */
+    size_t max_body_bytes;           /* request body cap (default 1 MiB) */
+    size_t max_response_bytes;       /* upstream body cap (default 16 MiB) */
+    unsigned client_timeout_ms;      /* idle client connection timeout (default 30000) */
+    size_t connection_buffer_bytes;  /* per client connection: request head + response head
+                                      * (default 16384: about 8 KiB of request headers). An idle
+                                      * keep-alive connection costs this much memory. */
+    unsigned shutdown_grace_ms;      /* default 10000 */
+    struct tg_cidr *trusted_proxies; /* owned: peers whose X-Forwarded-For is believed */
+    size_t n_trusted_proxies;
     char *audit_file;                 /* owned: the audit sink's file, NULL = no audit */
     unsigned audit_flush_ms;          /* how often the audit writer writes (default 200) */
     struct tg_audit_sink *audit_sink; /* borrowed: opened by main on audit_file, or NULL */

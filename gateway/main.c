@@ -29,6 +29,7 @@
 #include "middleware/audit.h"
 #include "middleware/auth.h"
 #include "middleware/chain.h"
+#include "middleware/client.h"
 #include "middleware/deadline.h"
 #include "middleware/rate_limit.h"
 #include "middleware/route.h"
@@ -41,6 +42,8 @@
  *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
  *     trace     the trace context is known from here on: every log line carries the id
  *     validate  framing, host and target are safe to forward
+ *     client    req->client_ip is the client: the peer, or behind trusted proxies from
+ *               X-Forwarded-For
  *     route     req->policy and req->match are set: the route's limits and handler are known,
  *               and req->patient when the route names a patient parameter
  *     auth        the client's copies of claim headers are gone; on routes with auth the bearer
@@ -56,7 +59,8 @@
  *     access_log  one request.done line with the final status
  *     audit       on audited routes, one AuditEvent record to the audit file */
 static const struct tg_mw_ops *const on_headers[] = {
-    &tg_mw_trace, &tg_mw_validate, &tg_mw_route, &tg_mw_auth, &tg_mw_scopes, &tg_mw_rate_limit,
+    &tg_mw_trace, &tg_mw_validate, &tg_mw_client,     &tg_mw_route,
+    &tg_mw_auth,  &tg_mw_scopes,   &tg_mw_rate_limit,
 };
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};

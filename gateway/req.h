@@ -125,6 +125,7 @@ struct tg_req {
     size_t n_hdrs_seen; /* received: more than n_hdrs when some were not kept */
     char client_ip[48]; /* the client: the peer, or from X-Forwarded-For behind a trusted proxy */
     char peer_ip[48];   /* the connection's peer address */
+    bool peer_trusted;  /* the peer is a trusted proxy: its X-Forwarded-For is passed on */
     bool tls;
     struct tg_req_trace trace;
 

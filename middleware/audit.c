@@ -35,8 +35,8 @@ static void interaction(const char *method, const char **code, const char **acti
     static const struct {
         const char *method, *code, *action;
     } map[] = {
-        {"GET", "read", "R"},      {"HEAD", "read", "R"},   {"POST", "create", "C"},
-        {"PUT", "update", "U"},    {"PATCH", "patch", "U"}, {"DELETE", "delete", "D"},
+        {"GET", "read", "R"},   {"HEAD", "read", "R"},   {"POST", "create", "C"},
+        {"PUT", "update", "U"}, {"PATCH", "patch", "U"}, {"DELETE", "delete", "D"},
     };
 
     *code = "operation";
@@ -68,16 +68,15 @@ static json_t *agents(const struct tg_req *req)
     const char *client = pr != NULL && pr->client_id != NULL ? pr->client_id : req->client_ip;
     json_t *list = json_array();
 
-    json_array_append_new(
-        list, json_pack("{s:{s:[o]}, s:{s:{s:s}}, s:b, s:{s:s, s:s}}", "type", "coding",
-                        coding(SYS_DCM, "110153", "Source Role ID"), "who", "identifier",
-                        "value", client, "requestor", 0, "network", "address", req->client_ip,
-                        "type", "2"));
+    json_array_append_new(list, json_pack("{s:{s:[o]}, s:{s:{s:s}}, s:b, s:{s:s, s:s}}", "type",
+                                          "coding", coding(SYS_DCM, "110153", "Source Role ID"),
+                                          "who", "identifier", "value", client, "requestor", 0,
+                                          "network", "address", req->client_ip, "type", "2"));
     if (pr != NULL && pr->sub != NULL) {
-        json_t *user = json_pack("{s:{s:[o]}, s:{s:{s:s, s:s}}, s:b}", "type", "coding",
-                                 coding(SYS_PART_TYPE, "IRCP", "information recipient"), "who",
-                                 "identifier", "system", req->policy->auth->iss, "value",
-                                 pr->sub, "requestor", 1);
+        json_t *user =
+            json_pack("{s:{s:[o]}, s:{s:{s:s, s:s}}, s:b}", "type", "coding",
+                      coding(SYS_PART_TYPE, "IRCP", "information recipient"), "who", "identifier",
+                      "system", req->policy->auth->iss, "value", pr->sub, "requestor", 1);
         if (user != NULL && pr->jti != NULL) {
             json_object_set_new(user, "policy", json_pack("[s]", pr->jti));
         }
@@ -99,11 +98,11 @@ static json_t *entities(const struct tg_req *req)
                                               "role", coding(SYS_OBJECT_ROLE, "1", "Patient")));
     }
     snprintf(status, sizeof(status), "%d", req->end.status);
-    json_array_append_new(
-        list, json_pack("{s:{s:s}, s:o, s:[{s:s, s:s}, {s:s, s:s}]}", "what", "display",
-                        req->policy->name, "type", coding(SYS_ENTITY_TYPE, "2", "System Object"),
-                        "detail", "type", "method", "valueString", req->method, "type",
-                        "status", "valueString", status));
+    json_array_append_new(list, json_pack("{s:{s:s}, s:o, s:[{s:s, s:s}, {s:s, s:s}]}", "what",
+                                          "display", req->policy->name, "type",
+                                          coding(SYS_ENTITY_TYPE, "2", "System Object"), "detail",
+                                          "type", "method", "valueString", req->method, "type",
+                                          "status", "valueString", status));
     json_array_append_new(list, json_pack("{s:{s:{s:s}}, s:o}", "what", "identifier", "value",
                                           req->trace.id, "type",
                                           coding(SYS_BALP_ENTITY, "XrequestId", NULL)));
@@ -146,8 +145,7 @@ static void audit_on_done(struct tg_req *req)
                     coding(SYS_INTERACTION, code, NULL), "action", action, "recorded", when,
                     "outcome", outcome(&req->end), "outcomeDesc", desc, "agent", agents(req),
                     "source", "observer", "display", "tracegate", "type",
-                    coding(SYS_SOURCE_TYPE, "4", "Application Server"), "entity",
-                    entities(req));
+                    coding(SYS_SOURCE_TYPE, "4", "Application Server"), "entity", entities(req));
     text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
     if (text != NULL) {
         tg_audit_sink_write(sink, text, strlen(text));

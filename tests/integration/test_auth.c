@@ -96,6 +96,15 @@ static void teardown(void)
 
 TestSuite(auth, .init = setup, .fini = teardown, .timeout = 90);
 
+/* A token signed by k with alg over claims (then freed). */
+static char *sign_claims(const struct jwt_key *k, const char *alg, char *claims)
+{
+    char *tok = jwt_sign(k, alg, claims);
+
+    free(claims);
+    return tok;
+}
+
 /* GET target with "Authorization: Bearer token" (none when token is NULL) and one more header
  * line (may be NULL). */
 static void get(const char *target, const char *token, const char *more, struct http_resp *r)
@@ -191,7 +200,7 @@ static size_t jwks_fetches(void)
 
 Test(auth, valid_token_passes_with_claims_as_headers_and_client_copies_removed)
 {
-    char *tok = jwt_sign(rsa, "RS256", jwt_claims(ISS, AUD, 300, "{\"sub\":\"alice\"}"));
+    char *tok = sign_claims(rsa, "RS256", jwt_claims(ISS, AUD, 300, "{\"sub\":\"alice\"}"));
     struct http_resp r;
     json_t *rec;
 
@@ -232,7 +241,7 @@ Test(auth, missing_token_is_401_with_a_bare_challenge)
 
 Test(auth, token_in_the_query_string_is_not_read)
 {
-    char *tok = jwt_sign(rsa, "RS256", jwt_claims(ISS, AUD, 300, NULL));
+    char *tok = sign_claims(rsa, "RS256", jwt_claims(ISS, AUD, 300, NULL));
     char target[4096];
     struct http_resp r;
 
