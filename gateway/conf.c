@@ -12,6 +12,7 @@
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
 #include "gateway/netaddr.h"
+#include "gateway/tls.h"
 
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
@@ -26,7 +27,7 @@ static const char *const limits_keys[] = {
     "max_connections",   "max_body_bytes",          "max_response_bytes",
     "client_timeout_ms", "connection_buffer_bytes", NULL,
 };
-static const char *const tls_keys[] = {"cert", "key", NULL};
+static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
 static const char *const audit_keys[] = {"file", "flush_ms", NULL};
 static const char *const upstream_keys[] = {
     "url", "timeout_ms", "connect_timeout_ms", "max_in_flight", NULL,
@@ -220,6 +221,31 @@ int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
     return TG_OK;
 }
 
+/* "min_version" ("1.2", the default, or "1.3") and "priorities" (GnuTLS syntax, default
+ * "NORMAL") make one priority string, checked by GnuTLS now. */
+static int load_tls_policy(struct tg_conf_ctx *ctx, const json_t *tls, struct tg_conf *conf)
+{
+    char prio[TG_TLS_PRIORITY_MAX], err[256], quoted[96];
+    const char *min = "1.2", *base = "NORMAL";
+    unsigned version;
+    int rc = tg_conf_get_str(ctx, tls, "tls", "min_version", false, &min);
+
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, tls, "tls", "priorities", false, &base);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    if (strcmp(min, "1.2") != 0 && strcmp(min, "1.3") != 0) {
+        return tg_conf_error(ctx, "tls.min_version", "expected \"1.2\" or \"1.3\", got %s",
+                             tg_jpos_quote(quoted, sizeof(quoted), min));
+    }
+    version = strcmp(min, "1.3") == 0 ? 13 : 12;
+    if (tg_tls_priorities(base, version, prio, sizeof(prio), err, sizeof(err)) != TG_OK) {
+        return tg_conf_error(ctx, "tls.priorities", "%s", err);
+    }
+    conf->tls_priorities = strdup(prio);
+    return conf->tls_priorities != NULL ? TG_OK : TG_ENOMEM;
+}
+
 static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *tls = NULL;
@@ -239,7 +265,8 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     if (rc != TG_OK || cert == NULL || key == NULL) {
         return rc; /* both are required: NULL only with an error */
     }
-    rc = tg_conf_resolve_path(ctx->file, cert, &conf->tls_cert);
+    rc = load_tls_policy(ctx, tls, conf);
+    rc = rc != TG_OK ? rc : tg_conf_resolve_path(ctx->file, cert, &conf->tls_cert);
     return rc == TG_OK ? tg_conf_resolve_path(ctx->file, key, &conf->tls_key) : rc;
 }
 
@@ -560,6 +587,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
+    free(conf->tls_priorities);
     free(conf->audit_file);
     free(conf->trusted_proxies);
     free(conf);

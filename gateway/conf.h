@@ -53,6 +53,7 @@ struct tg_conf {
     struct tg_audit_sink *audit_sink; /* borrowed: opened by main on audit_file, or NULL */
     char *tls_cert;                   /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                    /* owned: PEM file path */
+    char *tls_priorities;             /* owned: GnuTLS priority string, versions included */
     struct tg_upstream *upstreams;    /* owned array */
     size_t n_upstreams;
     void *routes;                      /* owned route table, opaque at this layer */

@@ -24,6 +24,7 @@
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/tls.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
 #include "middleware/audit.h"
@@ -214,6 +215,31 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
+/* Reads conf's certificate and key files and makes them what new TLS handshakes get; on
+ * failure (logged) the ones in use stay. TG_OK or TG_EINVAL. */
+static int load_tls(const struct tg_conf *conf)
+{
+    char err[512];
+    char *cert = NULL;
+    char *key = NULL;
+    size_t cert_len = 0;
+    size_t key_len = 0;
+    int rc = tg_file_read(conf->tls_cert, PEM_MAX, &cert, &cert_len, err, sizeof(err));
+
+    if (rc == TG_OK) {
+        rc = tg_file_read(conf->tls_key, PEM_MAX, &key, &key_len, err, sizeof(err));
+    }
+    if (rc == TG_OK) {
+        rc = tg_tls_set_credentials(cert, cert_len, key, key_len, err, sizeof(err));
+    }
+    if (rc != TG_OK) {
+        tg_log(TG_LOG_ERROR, NULL, "tls.error", "%s", err);
+    }
+    free(cert);
+    free(key);
+    return rc == TG_OK ? TG_OK : TG_EINVAL;
+}
+
 static void reload(struct tg_workers *ws, struct tg_auth_refresher *keys, struct tg_conf **current)
 {
     struct tg_conf *next = load_conf((*current)->file, true);
@@ -228,9 +254,17 @@ static void reload(struct tg_workers *ws, struct tg_auth_refresher *keys, struct
         next->max_connections != (*current)->max_connections ||
         next->client_timeout_ms != (*current)->client_timeout_ms ||
         next->connection_buffer_bytes != (*current)->connection_buffer_bytes ||
-        (next->tls_cert == NULL) != ((*current)->tls_cert == NULL)) {
+        (next->tls_cert == NULL) != ((*current)->tls_cert == NULL) ||
+        (next->tls_priorities != NULL &&
+         strcmp(next->tls_priorities, (*current)->tls_priorities) != 0)) {
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
-               "listen, workers, tls and the connection limits change only on restart");
+               "listen, workers, turning tls on or off, its versions and ciphers and the "
+               "connection limits change only on restart");
+    }
+    /* A renewed certificate is taken at once: new handshakes get it, open connections keep
+     * theirs. */
+    if (next->tls_cert != NULL && (*current)->tls_cert != NULL && load_tls(next) == TG_OK) {
+        tg_log(TG_LOG_INFO, NULL, "tls.reloaded", "certificate %s", next->tls_cert);
     }
     if ((next->audit_file == NULL) != ((*current)->audit_file == NULL) ||
         (next->audit_file != NULL && strcmp(next->audit_file, (*current)->audit_file) != 0)) {
@@ -325,8 +359,6 @@ static int run(struct tg_conf *conf, const struct options *opt)
     struct tg_workers *ws = NULL;
     struct tg_auth_refresher *keys = NULL;
     struct tg_audit_sink *audit = NULL;
-    char *cert = NULL;
-    char *key = NULL;
     unsigned n = worker_count(opt, conf);
     unsigned port = 0;
     sigset_t set;
@@ -340,17 +372,11 @@ static int run(struct tg_conf *conf, const struct options *opt)
         .conn_memory = conf->connection_buffer_bytes,
     };
 
-    if (conf->tls_cert != NULL) {
-        char err[512];
-        size_t len;
-        if (tg_file_read(conf->tls_cert, PEM_MAX, &cert, &len, err, sizeof(err)) != TG_OK ||
-            tg_file_read(conf->tls_key, PEM_MAX, &key, &len, err, sizeof(err)) != TG_OK) {
-            tg_log(TG_LOG_ERROR, NULL, "tls.error", "%s", err);
-            goto out;
-        }
-        o.tls_cert_pem = cert;
-        o.tls_key_pem = key;
+    if (conf->tls_cert != NULL && load_tls(conf) != TG_OK) {
+        goto out;
     }
+    o.tls = conf->tls_cert != NULL;
+    o.tls_priorities = conf->tls_priorities;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -375,8 +401,7 @@ out:
     tg_auth_refresher_stop(keys); /* after the workers: they may wake it */
     tg_audit_sink_close(audit);   /* and write to it */
     tg_conf_unref(conf);
-    free(cert);
-    free(key);
+    tg_tls_cleanup();
     return rc;
 }
 

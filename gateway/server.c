@@ -13,6 +13,7 @@
 
 #include <microhttpd.h>
 
+#include "gateway/acceptor.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/log.h"
@@ -20,9 +21,11 @@
 #include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
+#include "gateway/tls.h"
 
 struct tg_server {
     struct MHD_Daemon *daemon;
+    struct tg_acceptor *acceptor; /* TLS: the listener that sniffs plain HTTP; else NULL */
     struct tg_loop *loop;
     struct tg_up *up;
     struct tg_worker_stats *stats;
@@ -557,18 +560,19 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
     if (sa->sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    if (o->tls_cert_pem != NULL) {
-        flags |= MHD_USE_TLS;
+    if (o->tls) {
+        /* The acceptor owns the listener (tg_acceptor_start); the certificate comes from
+         * gateway/tls.c at each handshake, so a reload changes it without a restart. */
+        flags |= MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET;
         return MHD_start_daemon(
-            flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, sa,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
+            flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)0,
-            MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended,
-            srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER,
-            mhd_log, srv, MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-            o->tls_key_pem, MHD_OPTION_END);
+            MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+            MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+            MHD_OPTION_HTTPS_CERT_CALLBACK, tg_tls_cert_callback(), MHD_OPTION_HTTPS_PRIORITIES,
+            o->tls_priorities, MHD_OPTION_END);
     }
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, sa,
@@ -578,6 +582,18 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
         (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
         srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+}
+
+/* A TLS connection the acceptor let through: libmicrohttpd takes it from here. */
+static void adopt_tls(void *arg, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct tg_server *srv = arg;
+
+    if (MHD_add_connection(srv->daemon, fd, sa, len) != MHD_YES) {
+        close(fd); /* at its connection limit; MHD logged why */
+        return;
+    }
+    srv->resumed = true; /* its handshake bytes are waiting: run MHD in this pass */
 }
 
 static int make_addr(const char *host, unsigned port, struct sockaddr_storage *ss)
@@ -616,7 +632,7 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
     srv->app = *app;
     srv->conf = tg_conf_ref(conf);
     srv->listen_fd = -1;
-    srv->tls = o->tls_cert_pem != NULL;
+    srv->tls = o->tls;
     tg_list_init(&srv->live);
     tg_readtimer_init(&srv->reads, (uint64_t)o->read_timeout_ms * 1000u);
     if (make_addr(o->host, o->port, &ss) != TG_OK) {
@@ -624,7 +640,13 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
         goto fail;
     }
     srv->daemon = daemon_start(srv, o, (const struct sockaddr *)&ss);
-    if (srv->daemon == NULL) {
+    if (srv->daemon != NULL && o->tls) {
+        srv->acceptor = tg_acceptor_start(loop, (const struct sockaddr *)&ss,
+                                          ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                   : sizeof(struct sockaddr_in),
+                                          o->read_timeout_ms, o->max_connections, adopt_tls, srv);
+    }
+    if (srv->daemon == NULL || (o->tls && srv->acceptor == NULL)) {
         tg_log(TG_LOG_ERROR, NULL, "server.error", "cannot listen on %s:%u", o->host, o->port);
         goto fail;
     }
@@ -644,6 +666,9 @@ fail:
 
 unsigned tg_server_port(const struct tg_server *srv)
 {
+    if (srv->acceptor != NULL) {
+        return tg_acceptor_port(srv->acceptor);
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 
     return di == NULL ? 0 : di->port;
@@ -665,6 +690,10 @@ void tg_server_quiesce(struct tg_server *srv)
         return;
     }
     srv->quiesced = true; /* answers from now on close their connection */
+    if (srv->acceptor != NULL) {
+        tg_acceptor_quiesce(srv->acceptor);
+        return;
+    }
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd == MHD_INVALID_SOCKET) {
         return;
@@ -711,6 +740,7 @@ void tg_server_stop(struct tg_server *srv)
     if (srv == NULL) {
         return;
     }
+    tg_acceptor_stop(srv->acceptor);
     if (srv->daemon != NULL) {
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (di != NULL) {

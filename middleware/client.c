@@ -35,8 +35,7 @@ static bool walk(struct tg_req *req, const char *v, size_t len)
         if (e == start) {
             continue;
         }
-        if (!tg_ip_is_valid(v + start, e - start) ||
-            e - start >= sizeof(req->client_ip)) {
+        if (!tg_ip_is_valid(v + start, e - start) || e - start >= sizeof(req->client_ip)) {
             return false; /* garbage: the last good hop stays the client */
         }
         snprintf(req->client_ip, sizeof(req->client_ip), "%.*s", (int)(e - start), v + start);
@@ -51,9 +50,9 @@ static int client_on_headers(struct tg_req *req)
 {
     const struct tg_conf *c = req->conf;
 
-    req->peer_trusted = c->n_trusted_proxies > 0 &&
-                        tg_cidr_contains(c->trusted_proxies, c->n_trusted_proxies, req->peer_ip,
-                                         strlen(req->peer_ip));
+    req->peer_trusted =
+        c->n_trusted_proxies > 0 && tg_cidr_contains(c->trusted_proxies, c->n_trusted_proxies,
+                                                     req->peer_ip, strlen(req->peer_ip));
     if (!req->peer_trusted) {
         return TG_MW_NEXT;
     }
