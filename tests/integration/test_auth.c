@@ -388,7 +388,7 @@ Test(auth, v1_and_wildcard_scopes_grant_read)
 
 Test(auth, missing_or_narrower_scopes_are_403_insufficient_scope)
 {
-    char *tok = jwt_sign(
+    char *tok = sign_claims(
         rsa, "RS256",
         jwt_claims(ISS, AUD, 300, "{\"scope\":\"patient/Condition.rs\",\"patient\":\"p1\"}"));
     struct http_resp r;
