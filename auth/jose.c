@@ -2,6 +2,7 @@
 #include "auth/jose.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,50 @@ unsigned tg_jws_alg_of(const char *name)
         }
     }
     return 0;
+}
+
+/* Whether s (len bytes) is base64url text libcjose can decode: its alphabet only, and a length
+ * that is not 1 modulo 4. libcjose 0.6.2.1 asserts on that length and would abort the process:
+ * everything it decodes is checked here first (found by tests/fuzz/fuzz_jwt.c). */
+static bool is_b64url(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_')) {
+            return false;
+        }
+    }
+    return len % 4 != 1;
+}
+
+/* header.payload.signature, each part base64url and none empty. */
+static bool is_compact_jws(const char *token, size_t len)
+{
+    const char *dot1 = memchr(token, '.', len);
+    const char *dot2 =
+        dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+    const char *end = token + len;
+
+    return dot2 != NULL && dot1 > token && dot2 > dot1 + 1 && end > dot2 + 1 &&
+           is_b64url(token, (size_t)(dot1 - token)) &&
+           is_b64url(dot1 + 1, (size_t)(dot2 - dot1 - 1)) &&
+           is_b64url(dot2 + 1, (size_t)(end - dot2 - 1));
+}
+
+/* Every base64url member a JWK may have is decodable (see is_b64url). */
+static bool jwk_members_ok(const json_t *member)
+{
+    static const char *const b64[] = {"n", "e", "x", "y", "d", "k", "p", "q", "dp", "dq", "qi"};
+
+    for (size_t i = 0; i < sizeof(b64) / sizeof(b64[0]); i++) {
+        const json_t *v = json_object_get(member, b64[i]);
+        if (v != NULL &&
+            (!json_is_string(v) || !is_b64url(json_string_value(v), json_string_length(v)))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static struct tg_jwks *jwks_new(size_t n)
@@ -129,7 +174,7 @@ static int add_key(struct tg_jwks *k, json_t *member)
     unsigned algs;
 
     if (!json_is_object(member) || (use != NULL && strcmp(use, "sig") != 0) ||
-        (kid != NULL && strlen(kid) > KID_MAX)) {
+        (kid != NULL && strlen(kid) > KID_MAX) || !jwk_members_ok(member)) {
         return TG_OK;
     }
     jwk = cjose_jwk_import_json((cjose_header_t *)member, &err);
@@ -276,7 +321,7 @@ int tg_jws_verify(const char *token, size_t len, unsigned allowed, const struct 
 
     *claims = NULL;
     memset(res, 0, sizeof(*res));
-    if (len == 0 || len > TG_JWS_TOKEN_MAX || memchr(token, '\0', len) != NULL) {
+    if (len == 0 || len > TG_JWS_TOKEN_MAX || !is_compact_jws(token, len)) {
         return bad(res, "malformed token");
     }
     jws = cjose_jws_import(token, len, &err);

@@ -534,7 +534,8 @@ static long hook_timeout(void *arg)
     return read_ms >= 0 && read_ms < (long)ms ? read_ms : (long)ms;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* fmt is libmicrohttpd's own format: the attribute says so to clang's -Wformat-nonliteral. */
+TG_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;

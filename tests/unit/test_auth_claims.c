@@ -29,9 +29,10 @@ Test(claims, a_good_token_passes)
 {
     const char *why = "x";
 
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro",
-                                      "exp", (json_int_t)NOW + 10),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro", "exp",
+                                 (json_int_t)NOW + 10),
+                       &why),
                  TG_OK));
     cr_assert(zero(ptr, (void *)why));
 }
@@ -43,31 +44,36 @@ Test(claims, exp_is_required_and_the_skew_holds_on_both_sides)
     cr_assert(eq(int, check(json_pack("{s:s, s:s}", "iss", "https://idp", "aud", "epro"), &why),
                  TG_EBADTOKEN));
     cr_assert(eq(str, (char *)why, "no exp claim"));
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro",
-                                      "exp", (json_int_t)NOW - 60),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro", "exp",
+                                 (json_int_t)NOW - 60),
+                       &why),
                  TG_OK));
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro",
-                                      "exp", (json_int_t)NOW - 61),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp", "aud", "epro", "exp",
+                                 (json_int_t)NOW - 61),
+                       &why),
                  TG_EBADTOKEN));
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:s}", "iss", "https://idp", "aud", "epro",
-                                      "exp", "tomorrow"),
-                            &why),
-                 TG_EBADTOKEN));
+    cr_assert(eq(
+        int,
+        check(json_pack("{s:s, s:s, s:s}", "iss", "https://idp", "aud", "epro", "exp", "tomorrow"),
+              &why),
+        TG_EBADTOKEN));
 }
 
 Test(claims, nbf_within_the_skew)
 {
     const char *why;
 
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I, s:I}", "iss", "https://idp", "aud", "epro",
-                                      "exp", (json_int_t)NOW + 300, "nbf", (json_int_t)NOW + 60),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I, s:I}", "iss", "https://idp", "aud", "epro", "exp",
+                                 (json_int_t)NOW + 300, "nbf", (json_int_t)NOW + 60),
+                       &why),
                  TG_OK));
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I, s:I}", "iss", "https://idp", "aud", "epro",
-                                      "exp", (json_int_t)NOW + 300, "nbf", (json_int_t)NOW + 61),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I, s:I}", "iss", "https://idp", "aud", "epro", "exp",
+                                 (json_int_t)NOW + 300, "nbf", (json_int_t)NOW + 61),
+                       &why),
                  TG_EBADTOKEN));
     cr_assert(eq(str, (char *)why, "token not yet valid"));
 }
@@ -76,18 +82,21 @@ Test(claims, iss_is_exact_and_aud_is_any_of)
 {
     const char *why;
 
-    cr_assert(eq(int, check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp/", "aud", "epro",
-                                      "exp", (json_int_t)NOW + 10),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:s, s:I}", "iss", "https://idp/", "aud", "epro", "exp",
+                                 (json_int_t)NOW + 10),
+                       &why),
                  TG_EBADTOKEN));
     cr_assert(eq(str, (char *)why, "wrong issuer"));
-    cr_assert(eq(int, check(json_pack("{s:s, s:[s, s], s:I}", "iss", "https://idp", "aud", "x",
-                                      "other", "exp", (json_int_t)NOW + 10),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:[s, s], s:I}", "iss", "https://idp", "aud", "x", "other",
+                                 "exp", (json_int_t)NOW + 10),
+                       &why),
                  TG_OK));
-    cr_assert(eq(int, check(json_pack("{s:s, s:[s], s:I}", "iss", "https://idp", "aud", "x",
-                                      "exp", (json_int_t)NOW + 10),
-                            &why),
+    cr_assert(eq(int,
+                 check(json_pack("{s:s, s:[s], s:I}", "iss", "https://idp", "aud", "x", "exp",
+                                 (json_int_t)NOW + 10),
+                       &why),
                  TG_EBADTOKEN));
     cr_assert(eq(str, (char *)why, "wrong audience"));
 }

@@ -28,8 +28,7 @@ static bool grants(const char *have, const char *need)
 Test(scope, v1_read_write_and_star_map_to_letters)
 {
     cr_assert(eq(u32, parse("patient/Observation.read").perms, TG_SCOPE_R | TG_SCOPE_S));
-    cr_assert(eq(u32, parse("user/Observation.write").perms,
-                 TG_SCOPE_C | TG_SCOPE_U | TG_SCOPE_D));
+    cr_assert(eq(u32, parse("user/Observation.write").perms, TG_SCOPE_C | TG_SCOPE_U | TG_SCOPE_D));
     cr_assert(eq(u32, parse("system/*.*").perms, 31));
     cr_assert(eq(int, parse("system/*.*").ctx, TG_SCOPE_SYSTEM));
 }
@@ -46,10 +45,19 @@ Test(scope, v2_letters_in_order_with_a_query)
 
 Test(scope, malformed_and_non_resource_scopes_are_refused)
 {
-    const char *bad[] = {"openid", "launch/patient", "offline_access", "patient/Observation",
-                         "patient/Observation.sr", "patient/Observation.rr", "patient/obs.rs",
-                         "patient/.rs", "doctor/Observation.rs", "patient/Observation.x",
-                         "patient/Observation.rs?", "patient/Observation.", ""};
+    const char *bad[] = {"openid",
+                         "launch/patient",
+                         "offline_access",
+                         "patient/Observation",
+                         "patient/Observation.sr",
+                         "patient/Observation.rr",
+                         "patient/obs.rs",
+                         "patient/.rs",
+                         "doctor/Observation.rs",
+                         "patient/Observation.x",
+                         "patient/Observation.rs?",
+                         "patient/Observation.",
+                         ""};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct tg_scope s;
@@ -71,8 +79,8 @@ Test(scope, grants_need_the_same_context_type_and_every_letter)
 
 Test(scope, the_token_grant_prefers_a_non_patient_scope)
 {
-    json_t *claims = json_pack("{s:s}", "scope",
-                               "openid patient/Observation.rs user/Observation.rs");
+    json_t *claims =
+        json_pack("{s:s}", "scope", "openid patient/Observation.rs user/Observation.rs");
     struct tg_scope need[] = {parse("patient/Observation.rs"), parse("user/Observation.rs")};
     struct tg_scope got;
 

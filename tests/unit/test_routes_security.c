@@ -14,9 +14,9 @@
 #include "routes/table.h"
 #include "tests/support/unit/tmpconf.h"
 
-#define ISSUER                                                                                    \
-    "\"auth\": {\"issuers\": {\"idp\": {\"issuer\": \"https://idp\", \"jwks_url\": "             \
-    "\"http://127.0.0.1:9/jwks\", \"audiences\": [\"epro\"], \"algorithms\": [\"RS256\", "       \
+#define ISSUER                                                                             \
+    "\"auth\": {\"issuers\": {\"idp\": {\"issuer\": \"https://idp\", \"jwks_url\": "       \
+    "\"http://127.0.0.1:9/jwks\", \"audiences\": [\"epro\"], \"algorithms\": [\"RS256\", " \
     "\"ES256\"]}}},\n"
 #define UPSTREAM "\"upstreams\": {\"a\": {\"url\": \"http://127.0.0.1:1\"}},\n"
 
@@ -138,8 +138,7 @@ Test(route_security, tls_priorities_remove_old_versions)
     char err[TG_CONF_ERR_MAX] = "";
     struct tg_conf *conf;
 
-    cr_assert(eq(int,
-                 load("{\"tls\": {\"cert\": \"c\", \"key\": \"k\"}}", &conf, err, sizeof(err)),
+    cr_assert(eq(int, load("{\"tls\": {\"cert\": \"c\", \"key\": \"k\"}}", &conf, err, sizeof(err)),
                  TG_OK),
               "%s", err);
     cr_assert(eq(str, conf->tls_priorities, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"));
