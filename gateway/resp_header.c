@@ -63,5 +63,5 @@ int tg_resp_header_line(struct tg_resp *rh, const char *data, size_t n)
         return TG_OK; /* dropped: never passed on to the client */
     }
     return tg_resp_add_headern(rh, data, name_len, data + off, len - off) == TG_OK ? TG_OK
-                                                                                  : TG_ENOMEM;
+                                                                                   : TG_ENOMEM;
 }

@@ -23,6 +23,12 @@ struct tg_worker_stats {
     _Atomic uint64_t upstream_calls;
     _Atomic int64_t live;        /* gauge: requests in progress */
     _Atomic int64_t connections; /* gauge: open client connections */
+
+    /* security (issue 14): refusals by the auth, scopes and rate_limit middlewares */
+    _Atomic uint64_t auth_denied;  /* 401: no token, or it did not verify */
+    _Atomic uint64_t forbidden;    /* 403: scope or patient context */
+    _Atomic uint64_t rate_limited; /* 429 */
+    _Atomic uint64_t audit_records;
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \

@@ -12,6 +12,7 @@
 #include "gateway/audit.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/stats.h"
 
 #define SYS_EVENT_TYPE  "http://terminology.hl7.org/CodeSystem/audit-event-type"
 #define SYS_INTERACTION "http://hl7.org/fhir/restful-interaction"
@@ -149,6 +150,9 @@ static void audit_on_done(struct tg_req *req)
     text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
     if (text != NULL) {
         tg_audit_sink_write(sink, text, strlen(text));
+        if (req->stats != NULL) {
+            TG_STAT_ADD(req->stats, audit_records, 1);
+        }
     }
     free(text);
     json_decref(rec);

@@ -9,6 +9,7 @@
 #include "auth/principal.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
+#include "gateway/stats.h"
 
 #define CHALLENGE         "Bearer realm=\"tracegate\""
 #define CHALLENGE_INVALID CHALLENGE ", error=\"invalid_token\""
@@ -86,6 +87,9 @@ static int refuse(struct tg_req *req, int err, const char *why, const char *chal
 {
     tg_req_fail(req, err, NULL);
     req->end.detail = why;
+    if (req->stats != NULL && err != TG_EOVERLOAD) {
+        TG_STAT_ADD(req->stats, auth_denied, 1);
+    }
     if (challenge != NULL) {
         tg_resp_add_header(&req->resp, "WWW-Authenticate", challenge);
     }

@@ -6,6 +6,7 @@
 #include "auth/principal.h"
 #include "gateway/err.h"
 #include "gateway/ratelimit.h"
+#include "gateway/stats.h"
 
 static int rate_on_headers(struct tg_req *req)
 {
@@ -26,6 +27,9 @@ static int rate_on_headers(struct tg_req *req)
         return TG_MW_NEXT;
     }
     tg_req_fail(req, TG_ERATELIMIT, NULL);
+    if (req->stats != NULL) {
+        TG_STAT_ADD(req->stats, rate_limited, 1);
+    }
     req->end.detail =
         pr != NULL && pr->sub != NULL ? "rate limit (subject)" : "rate limit (client)";
     snprintf(after, sizeof(after), "%u", retry);

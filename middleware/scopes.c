@@ -7,6 +7,7 @@
 #include "auth/principal.h"
 #include "auth/scope.h"
 #include "gateway/err.h"
+#include "gateway/stats.h"
 
 #define CHALLENGE "Bearer realm=\"tracegate\", error=\"insufficient_scope\""
 
@@ -14,6 +15,9 @@ static int forbid(struct tg_req *req, const char *why)
 {
     tg_req_fail(req, TG_EFORBIDDEN, NULL);
     req->end.detail = why;
+    if (req->stats != NULL) {
+        TG_STAT_ADD(req->stats, forbidden, 1);
+    }
     tg_resp_add_header(&req->resp, "WWW-Authenticate", CHALLENGE);
     return TG_MW_DONE;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth/issuer.h"
+#include "gateway/audit.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
@@ -54,6 +55,27 @@ static int64_t gauge(size_t offset)
 #define SUM(field)   sum(offsetof(struct tg_worker_stats, field))
 #define GAUGE(field) gauge(offsetof(struct tg_worker_stats, field))
 
+/* Security (issue 14): refusals by kind, audit records written and dropped. Returns the length
+ * written into buf (cap bytes), or -1 when it does not fit. */
+static int security_metrics(const struct tg_req *req, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap,
+                     "# HELP tracegate_auth_denied_total Requests refused by reason.\n"
+                     "# TYPE tracegate_auth_denied_total counter\n"
+                     "tracegate_auth_denied_total{reason=\"invalid_token\"} %llu\n"
+                     "tracegate_auth_denied_total{reason=\"insufficient_scope\"} %llu\n"
+                     "tracegate_auth_denied_total{reason=\"rate_limited\"} %llu\n"
+                     "# TYPE tracegate_audit_records_total counter\n"
+                     "tracegate_audit_records_total %llu\n"
+                     "# TYPE tracegate_audit_dropped_total counter\n"
+                     "tracegate_audit_dropped_total %llu\n",
+                     (unsigned long long)SUM(auth_denied), (unsigned long long)SUM(forbidden),
+                     (unsigned long long)SUM(rate_limited), (unsigned long long)SUM(audit_records),
+                     (unsigned long long)tg_audit_sink_dropped(req->conf->audit_sink));
+
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
 /* Prometheus text exposition, summed over the workers. */
 static int metrics(struct tg_req *req)
 {
@@ -101,6 +123,10 @@ static int metrics(struct tg_req *req)
                  atomic_load(&tg_stats.draining) ? 1 : 0);
 
     if (n < 0 || (size_t)n >= sizeof(buf)) {
+        return TG_EINTERNAL;
+    }
+    n = security_metrics(req, buf + n, sizeof(buf) - (size_t)n);
+    if (n < 0) {
         return TG_EINTERNAL;
     }
     return answer(req, 200, "text/plain; version=0.0.4", buf);

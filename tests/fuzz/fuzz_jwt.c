@@ -42,7 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void scopes(const char *s, size_t len)
 {
-    static const char *const needs[] = {"patient/Observation.rs", "user/*.read", "system/Patient.c"};
+    static const char *const needs[] = {"patient/Observation.rs", "user/*.read",
+                                        "system/Patient.c"};
     struct tg_scope need[3];
     struct tg_scope got;
     json_t *claims = json_object();
