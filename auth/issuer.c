@@ -138,33 +138,59 @@ static int read_key_file(struct tg_conf_ctx *ctx, const char *jpath, const char 
     return rc;
 }
 
-/* jwks_file, jwks_url and secret_file: where the keys come from. */
-static int load_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     struct tg_auth_issuer *is)
+/* secret_file: the HMAC key, at least SECRET_MIN bytes. */
+static int load_secret(struct tg_conf_ctx *ctx, const char *jpath, const char *secret,
+                       struct tg_auth_issuer *is)
 {
     char path[TG_JPATH_MAX];
-    const char *file = NULL, *url = NULL, *secret = NULL, *why = NULL;
     char *text = NULL;
     size_t len = 0;
-    struct tg_jwks *keys = NULL;
-    int rc = tg_conf_get_str(ctx, obj, jpath, "jwks_file", false, &file);
+    int rc = read_key_file(ctx, jpath, "secret_file", secret, &text, &len);
 
-    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "jwks_url", false, &url);
-    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "secret_file", false, &secret);
-    if (rc != TG_OK) {
-        return rc;
+    if (rc == TG_OK && len < SECRET_MIN) {
+        rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "secret_file"),
+                           "the secret has %zu bytes: at least %d are needed", len, SECRET_MIN);
     }
+    rc = rc != TG_OK ? rc : tg_jwks_from_secret((const uint8_t *)text, len, &is->secret);
+    free(text);
+    return rc;
+}
+
+/* jwks_file: the key set, read now. */
+static int load_jwks_file(struct tg_conf_ctx *ctx, const char *jpath, const char *file,
+                          struct tg_auth_issuer *is)
+{
+    char path[TG_JPATH_MAX];
+    const char *why = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_key_file(ctx, jpath, "jwks_file", file, &text, &len);
+
+    if (rc == TG_OK && tg_jwks_parse(text, len, &is->keys, &why) != TG_OK) {
+        rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "jwks_file"), "%s: %s",
+                           file, why != NULL ? why : "out of memory");
+    }
+    free(text);
+    return rc;
+}
+
+/* Which of jwks_file, jwks_url and secret_file the algorithms need, and no other. */
+static int check_key_sources(struct tg_conf_ctx *ctx, const char *jpath, unsigned algs,
+                             const char *file, const char *url, const char *secret)
+{
+    char path[TG_JPATH_MAX];
+
     if (file != NULL && url != NULL) {
         return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "jwks_url"),
                              "jwks_file and jwks_url exclude each other");
     }
-    if ((is->algs & ~TG_JWS_HMAC) != 0 && file == NULL && url == NULL) {
+    if ((algs & ~TG_JWS_HMAC) != 0 && file == NULL && url == NULL) {
         return tg_conf_error(ctx, jpath, "RS, PS and ES algorithms need jwks_file or jwks_url");
     }
-    if ((is->algs & TG_JWS_HMAC) != 0 && secret == NULL) {
+    if ((algs & TG_JWS_HMAC) != 0 && secret == NULL) {
         return tg_conf_error(ctx, jpath, "HS algorithms need a local secret_file");
     }
-    if ((is->algs & TG_JWS_HMAC) == 0 && secret != NULL) {
+    if ((algs & TG_JWS_HMAC) == 0 && secret != NULL) {
         return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "secret_file"),
                              "secret_file is only for HS256, HS384 or HS512");
     }
@@ -172,30 +198,30 @@ static int load_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
         return tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "jwks_url"),
                              "jwks_url must be an http:// or https:// URL");
     }
+    return TG_OK;
+}
+
+/* jwks_file, jwks_url and secret_file: where the keys come from. */
+static int load_keys(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
+                     struct tg_auth_issuer *is)
+{
+    const char *file = NULL, *url = NULL, *secret = NULL;
+    int rc = tg_conf_get_str(ctx, obj, jpath, "jwks_file", false, &file);
+
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "jwks_url", false, &url);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "secret_file", false, &secret);
+    rc = rc != TG_OK ? rc : check_key_sources(ctx, jpath, is->algs, file, url, secret);
+    if (rc != TG_OK) {
+        return rc;
+    }
     if (url != NULL) {
         is->jwks_url = strdup(url);
         return is->jwks_url != NULL ? TG_OK : TG_ENOMEM;
     }
-    if (secret != NULL) {
-        rc = read_key_file(ctx, jpath, "secret_file", secret, &text, &len);
-        if (rc == TG_OK && len < SECRET_MIN) {
-            rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "secret_file"),
-                               "the secret has %zu bytes: at least %d are needed", len, SECRET_MIN);
-        }
-        rc = rc != TG_OK ? rc : tg_jwks_from_secret((const uint8_t *)text, len, &is->secret);
-        TG_FREE(text);
-    }
-    if (rc == TG_OK && file != NULL) {
-        rc = read_key_file(ctx, jpath, "jwks_file", file, &text, &len);
-        if (rc == TG_OK && tg_jwks_parse(text, len, &keys, &why) != TG_OK) {
-            rc = tg_conf_error(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "jwks_file"),
-                               "%s: %s", file, why != NULL ? why : "out of memory");
-        }
-        free(text);
-    }
-    if (rc == TG_OK && (keys != NULL || is->jwks_url == NULL)) {
-        is->keys = keys; /* HMAC only: no key set is needed, the issuer is ready */
-        atomic_store(&is->ready, true);
+    rc = secret != NULL ? load_secret(ctx, jpath, secret, is) : TG_OK;
+    rc = rc == TG_OK && file != NULL ? load_jwks_file(ctx, jpath, file, is) : rc;
+    if (rc == TG_OK) {
+        atomic_store(&is->ready, true); /* a file's keys, or HMAC alone: ready now */
     }
     return rc;
 }

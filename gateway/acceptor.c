@@ -224,16 +224,21 @@ struct tg_acceptor *tg_acceptor_start(struct tg_loop *loop, const struct sockadd
 
 unsigned tg_acceptor_port(const struct tg_acceptor *a)
 {
+    struct sockaddr_in6 in6;
+    struct sockaddr_in in4;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
+    memset(&ss, 0, sizeof(ss));
     if (a->fd == -1 || getsockname(a->fd, (struct sockaddr *)&ss, &len) == -1) {
         return 0;
     }
     if (ss.ss_family == AF_INET6) {
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        memcpy(&in6, &ss, sizeof(in6));
+        return ntohs(in6.sin6_port);
     }
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    memcpy(&in4, &ss, sizeof(in4));
+    return ntohs(in4.sin_port);
 }
 
 void tg_acceptor_quiesce(struct tg_acceptor *a)
@@ -249,6 +254,9 @@ void tg_acceptor_quiesce(struct tg_acceptor *a)
 
 void tg_acceptor_stop(struct tg_acceptor *a)
 {
+    struct tg_list *pos;
+    struct tg_list *nxt;
+
     if (a == NULL) {
         return;
     }
@@ -256,8 +264,9 @@ void tg_acceptor_stop(struct tg_acceptor *a)
         tg_loop_unwatch(a->loop, a->fd);
         close(a->fd);
     }
-    while (!tg_list_is_empty(&a->pending)) {
-        struct pending *p = TG_LIST_ENTRY(a->pending.next, struct pending, link);
+    TG_LIST_FOREACH_SAFE(pos, nxt, &a->pending)
+    {
+        struct pending *p = TG_LIST_ENTRY(pos, struct pending, link);
         int fd = p->fd;
         drop(p);
         close(fd);

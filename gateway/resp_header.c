@@ -39,29 +39,29 @@ static bool is_clean(const char *name, size_t name_len, const char *value, size_
     return true;
 }
 
-int tg_resp_header_line(struct tg_resp *rh, const char *data, size_t n)
+int tg_resp_header_line(struct tg_resp *rh, const char *line, size_t n)
 {
-    size_t len = trim_len(data, n);
+    size_t len = trim_len(line, n);
     const char *colon;
     size_t name_len, off;
 
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new status line: headers of an interim 1xx answer are dropped. */
         rh->hdrs.len = 0;
         return TG_OK;
     }
-    colon = memchr(data, ':', len);
-    if (len == 0 || colon == NULL || data[0] == ' ' || data[0] == '\t') {
+    colon = memchr(line, ':', len);
+    if (len == 0 || colon == NULL || line[0] == ' ' || line[0] == '\t') {
         return TG_OK; /* blank line, or obsolete line folding: ignored */
     }
-    name_len = (size_t)(colon - data);
+    name_len = (size_t)(colon - line);
     off = name_len + 1;
-    while (off < len && (data[off] == ' ' || data[off] == '\t')) {
+    while (off < len && (line[off] == ' ' || line[off] == '\t')) {
         off++;
     }
-    if (!is_clean(data, name_len, data + off, len - off)) {
+    if (!is_clean(line, name_len, line + off, len - off)) {
         return TG_OK; /* dropped: never passed on to the client */
     }
-    return tg_resp_add_headern(rh, data, name_len, data + off, len - off) == TG_OK ? TG_OK
+    return tg_resp_add_headern(rh, line, name_len, line + off, len - off) == TG_OK ? TG_OK
                                                                                    : TG_ENOMEM;
 }

@@ -176,7 +176,8 @@ static bool is_head_length(const struct tg_req *req, const char *name)
     return strcmp(req->method, "HEAD") == 0 && strcasecmp(name, "Content-Length") == 0;
 }
 
-/* Never called: MHD sends no body in a HEAD answer. */
+/* Never called: MHD sends no body in a HEAD answer. buf is not const: libmicrohttpd's type.
+ * NOLINTNEXTLINE(readability-non-const-parameter) */
 static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)cls;
@@ -667,11 +668,12 @@ fail:
 
 unsigned tg_server_port(const struct tg_server *srv)
 {
+    const union MHD_DaemonInfo *di;
+
     if (srv->acceptor != NULL) {
         return tg_acceptor_port(srv->acceptor);
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-
+    di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     return di == NULL ? 0 : di->port;
 }
 

@@ -140,7 +140,8 @@ Test(hardening, chunked_body_far_over_the_cap_gets_413_and_a_log_line)
     cr_assert_not_null(buf);
     cr_assert_geq(fd, 0);
     memset(buf + n, 'x', chunk);
-    memcpy(buf + n + chunk, "\r\n", 2);
+    buf[n + chunk] = '\r';
+    buf[n + chunk + 1] = '\n';
     cr_assert_eq(tcp_send(fd, head, sizeof(head) - 1), 0);
     for (int i = 0; i < 192; i++) {
         cr_assert_eq(tcp_send(fd, buf, (size_t)n + chunk + 2), 0, "cut after %d chunks", i);
