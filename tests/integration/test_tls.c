@@ -234,7 +234,7 @@ Test(tls, certificate_reloads_on_sighup_without_dropping_connections)
 
 static void setup13(void)
 {
-    setup_with("tls13.json");
+    setup_with("tls_min_version.json");
 }
 
 TestSuite(tls13, .init = setup13, .fini = teardown, .timeout = 60);
