@@ -85,7 +85,7 @@ static void expect_json_400_and_closed(const char *msg, size_t len, const char *
     cr_assert_not_null(j, "%s: not JSON: %s", what, a.buf);
     h = strcasestr(a.buf, "\r\nX-Trace-Id: ");
     cr_assert_not_null(h, "%s: no trace header: %s", what, a.buf);
-    sscanf(h + 14, "%255[^\r]", hdr); /* NOLINT(cert-err34-c): a string, no number */
+    snprintf(hdr, sizeof(hdr), "%.*s", (int)strcspn(h + 14, "\r"), h + 14);
     cr_expect_str_eq(json_string_value(json_object_get(j, "trace_id")), hdr, "%s", what);
     cr_expect_str_eq(json_string_value(json_object_get(j, "error")), "bad request", "%s", what);
     json_decref(j);

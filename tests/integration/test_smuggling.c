@@ -4,10 +4,11 @@
  * see that one, nor the refused one. Requests the gateway may accept are checked for the
  * framing the client meant: the body the upstream got, and the requests that followed.
  *
- * libmicrohttpd 0.9.75 (STRICT_FOR_CLIENT = 1) parses the message head before any gateway code
- * runs; the cases below say which layer answers. Its own error answers (missing Host, a
- * malformed Content-Length or chunk size) have no JSON body or trace header, and repeat their
- * header block; only their status line and the closed connection are asserted. */
+ * libmicrohttpd 0.9.75 (STRICT_FOR_CLIENT = 0) parses the message head before any gateway code
+ * runs; the cases below say which layer answers. Its own error answers (a malformed
+ * Content-Length or chunk size) have no JSON body or trace header, and repeat their header
+ * block; only their status line and the closed connection are asserted. A missing Host is the
+ * gateway's own JSON 400 (test_hardening.c checks its shape). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
