@@ -244,6 +244,13 @@ static void reload(struct tg_workers *ws, struct tg_auth_refresher *keys, struct
 {
     struct tg_conf *next = load_conf((*current)->file, true);
 
+    /* Audited routes with no audit file open would lose their records: refused, not run. */
+    if (next != NULL && next->audit_file != NULL && (*current)->audit_sink == NULL) {
+        tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s: audit.file is opened at start only",
+               next->file);
+        tg_conf_unref(next);
+        next = NULL;
+    }
     if (next == NULL) {
         atomic_fetch_add(&tg_stats.reload_failures, 1);
         tg_log(TG_LOG_ERROR, NULL, "conf.reload_failed", "keeping the running conf");

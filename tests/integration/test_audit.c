@@ -1,6 +1,7 @@
 /* The audit trail: one BALP AuditEvent per request on audited routes, in the audit file, with
  * the final status (401 and 499 included), and never a token, a body or a query string in it
  * or in the gateway's log. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,42 @@ Test(audit, no_token_body_or_query_reaches_either_log)
     free(gw_log);
     free(audit_log);
     free(tok);
+}
+
+/* ---- a reload cannot turn auditing on --------------------------------------------------- */
+
+static void setup_off(void)
+{
+    const char *specs[] = {"0:test"};
+
+    snprintf(dir, sizeof(dir), "/tmp/tg-audit-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", dir);
+    signer = jwt_key_ec("a1");
+    fixture_stub_start(&fx, specs, 1, false);
+    fixture_gateway_start(&fx, "audit_off.json", NULL, 0);
+}
+
+TestSuite(audit_reload, .init = setup_off, .fini = teardown, .timeout = 60);
+
+/* The audit file is opened at start: a reload asking for audited routes without it would
+ * serve them unaudited, so it is refused and the running conf stays. */
+Test(audit_reload, a_reload_that_turns_auditing_on_is_refused)
+{
+    char jwks[256];
+    char port[16];
+    const struct conf_var vars[] = {
+        {"AUDIT_FILE", audit_path}, {"JWKS_FILE", jwks}, {"STUB_PORT_0", port}};
+    const char *refused[] = {"\"event\":\"conf.reload_failed\"", NULL};
+    struct http_resp r;
+
+    snprintf(jwks, sizeof(jwks), "%s/jwks.json", dir);
+    snprintf(port, sizeof(port), "%d", fx.stub.ports[0]);
+    jwt_jwks_write(jwks, &signer, 1);
+    conf_template_rewrite(fx.conf_path, "audit.json", vars, 3);
+    proc_signal(&fx.gw, SIGHUP);
+    cr_expect_eq(proc_log_wait(&fx.gw, refused, 1, 5000), 1, "log %s", fx.gw.log_path);
+    request("GET", "/patients/p1/record", NULL, NULL, 5000, &r);
+    cr_expect_eq(r.status, 200, "the running conf (no auth) still serves");
+    http_resp_free(&r);
 }
