@@ -13,6 +13,8 @@
 #include "gateway/err.h"
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
+#include "gateway/netaddr.h"
+#include "gateway/tls.h"
 
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
@@ -20,8 +22,8 @@
 #define TLS_PEM_MAX   ((size_t)1 << 20) /* a certificate chain or key file */
 
 static const char *const top_keys[] = {
-    "listen", "reuse_port", "workers", "trace",     "limits", "shutdown_grace_ms",
-    "tls",    "admin",      "otlp",    "upstreams", "routes", NULL,
+    "listen", "reuse_port", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "admin",
+    "otlp",   "upstreams",  "routes",  "auth",  "audit",  "trusted_proxies",   NULL,
 };
 static const char *const otlp_keys[] = {
     "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
@@ -32,7 +34,8 @@ static const char *const limits_keys[] = {
     "max_connections",   "max_body_bytes",          "max_response_bytes",
     "client_timeout_ms", "connection_buffer_bytes", NULL,
 };
-static const char *const tls_keys[] = {"cert", "key", NULL};
+static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
+static const char *const audit_keys[] = {"file", "flush_ms", NULL};
 static const char *const upstream_keys[] = {
     "url", "timeout_ms", "connect_timeout_ms", "max_in_flight", NULL,
 };
@@ -274,9 +277,7 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc;
 }
 
-/* A TLS file path, relative to the conf file's directory unless absolute. The file is not
- * opened here: the server reads it at startup and reports a bad file there. */
-static int tls_file(const char *conf_file, const char *p, char **out)
+int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
 {
     const char *slash = strrchr(conf_file, '/');
     size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
@@ -310,6 +311,31 @@ static int open_pem(struct tg_conf_ctx *ctx, const char *jpath, const char *path
     return rc;
 }
 
+/* "min_version" ("1.2", the default, or "1.3") and "priorities" (GnuTLS syntax, default
+ * "NORMAL") make one priority string, checked by GnuTLS now. */
+static int load_tls_policy(struct tg_conf_ctx *ctx, const json_t *tls, struct tg_conf *conf)
+{
+    char prio[TG_TLS_PRIORITY_MAX], err[256], quoted[96];
+    const char *min = "1.2", *base = "NORMAL";
+    unsigned version;
+    int rc = tg_conf_get_str(ctx, tls, "tls", "min_version", false, &min);
+
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, tls, "tls", "priorities", false, &base);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    if (strcmp(min, "1.2") != 0 && strcmp(min, "1.3") != 0) {
+        return tg_conf_error(ctx, "tls.min_version", "expected \"1.2\" or \"1.3\", got %s",
+                             tg_jpos_quote(quoted, sizeof(quoted), min));
+    }
+    version = strcmp(min, "1.3") == 0 ? 13 : 12;
+    if (tg_tls_priorities(base, version, prio, sizeof(prio), err, sizeof(err)) != TG_OK) {
+        return tg_conf_error(ctx, "tls.priorities", "%s", err);
+    }
+    conf->tls_priorities = strdup(prio);
+    return conf->tls_priorities != NULL ? TG_OK : TG_ENOMEM;
+}
+
 static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *tls = NULL;
@@ -329,13 +355,69 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     if (rc != TG_OK || cert == NULL || key == NULL) {
         return rc; /* both are required: NULL only with an error */
     }
-    rc = tls_file(ctx->file, cert, &conf->tls_cert);
-    rc = rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    rc = load_tls_policy(ctx, tls, conf);
+    rc = rc != TG_OK ? rc : tg_conf_resolve_path(ctx->file, cert, &conf->tls_cert);
+    rc = rc != TG_OK ? rc : tg_conf_resolve_path(ctx->file, key, &conf->tls_key);
     if (rc == TG_OK && ctx->open_files) {
         rc = open_pem(ctx, "tls.cert", conf->tls_cert, "CERTIFICATE");
         rc = tg_conf_worst(rc, open_pem(ctx, "tls.key", conf->tls_key, "PRIVATE KEY"));
     }
     return rc;
+}
+
+#define TRUSTED_PROXIES_MAX 64
+
+/* "trusted_proxies": address ranges of the balancers in front, whose X-Forwarded-For names the
+ * client. */
+static int load_trusted(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    char path[TG_JPATH_MAX], quoted[96];
+    json_t *arr = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "trusted_proxies", JSON_ARRAY, false, &arr);
+
+    if (rc != TG_OK || arr == NULL) {
+        return rc;
+    }
+    if (json_array_size(arr) > TRUSTED_PROXIES_MAX) {
+        return tg_conf_error(ctx, "trusted_proxies", "at most %d ranges", TRUSTED_PROXIES_MAX);
+    }
+    conf->trusted_proxies = calloc(json_array_size(arr) + 1, sizeof(*conf->trusted_proxies));
+    if (conf->trusted_proxies == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        tg_jpos_path_index(path, sizeof(path), "trusted_proxies", i);
+        if (s == NULL || tg_cidr_parse(s, &conf->trusted_proxies[i]) != TG_OK) {
+            return tg_conf_error(ctx, path,
+                                 "bad address range %s: expected \"10.0.0.0/8\", \"fd00::/8\" "
+                                 "or an address, with no bits set past the prefix",
+                                 tg_jpos_quote(quoted, sizeof(quoted), s != NULL ? s : "?"));
+        }
+        conf->n_trusted_proxies = i + 1;
+    }
+    return TG_OK;
+}
+
+/* "audit": the file audit records go to (relative to the conf's directory), opened at start. */
+static int load_audit(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *audit = NULL;
+    const char *file = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "audit", JSON_OBJECT, false, &audit);
+
+    if (rc != TG_OK || audit == NULL) {
+        return rc;
+    }
+    rc = tg_conf_check_keys(ctx, audit, "audit", audit_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, audit, "audit", "file", true, &file);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, audit, "audit", "flush_ms", 1, 60000,
+                                            &conf->audit_flush_ms);
+    if (rc != TG_OK || file == NULL) {
+        return rc;
+    }
+    return tg_conf_resolve_path(ctx->file, file, &conf->audit_file);
 }
 
 /* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
@@ -528,6 +610,8 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     rc = tg_conf_worst(rc, load_tls(ctx, root, conf));
     rc = tg_conf_worst(rc, load_admin(ctx, root, conf));
     rc = tg_conf_worst(rc, load_otlp(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_audit(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_trusted(ctx, root, conf));
     return tg_conf_worst(rc, load_upstreams(ctx, root, conf));
 }
 
@@ -567,6 +651,10 @@ static void conf_free(struct tg_conf *conf)
     if (conf->routes != NULL && conf->routes_free != NULL) {
         conf->routes_free(conf->routes);
     }
+    /* After the routes, which point at its issuers. */
+    if (conf->auth != NULL && conf->auth_free != NULL) {
+        conf->auth_free(conf->auth);
+    }
     for (size_t i = 0; i < conf->n_upstreams; i++) {
         struct tg_upstream *up = &conf->upstreams[i];
         free(up->name);
@@ -584,6 +672,9 @@ static void conf_free(struct tg_conf *conf)
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
+    free(conf->tls_priorities);
+    free(conf->audit_file);
+    free(conf->trusted_proxies);
     free(conf);
 }
 
@@ -611,6 +702,7 @@ static struct tg_conf *conf_new(const char *file)
     conf->otlp_batch_size = 512;
     conf->otlp_batch_timeout_ms = 5000;
     conf->otlp_timeout_ms = 10000;
+    conf->audit_flush_ms = 200;
     atomic_init(&conf->refs, 1);
     return conf;
 }
@@ -655,9 +747,10 @@ static int load(struct tg_conf_ctx *ctx, tg_conf_routes_fn *load_routes, struct 
     if (rc == TG_OK) {
         rc = load_settings(ctx, root, conf);
     }
-    /* The routes too when a setting was wrong (not when the JSON was): their errors count. */
+    /* The routes too when a setting was wrong (not when the JSON was): their errors count. They
+     * get the whole document: a route may name sections beside "routes" (auth issuers). */
     if (root != NULL && rc != TG_ENOMEM && load_routes != NULL) {
-        rc = tg_conf_worst(rc, load_routes(ctx, json_object_get(root, "routes"), conf));
+        rc = tg_conf_worst(rc, load_routes(ctx, root, conf));
     }
     if (rc == TG_OK && ctx->n_errors > 0) {
         rc = TG_EINVAL; /* an error a loader reported but did not return */

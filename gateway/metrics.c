@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/audit.h"
 #include "gateway/buf.h"
 #include "gateway/build.h"
 #include "gateway/conf.h"
@@ -71,6 +72,8 @@ static void collect_overflow(struct writer *w, const struct family *f);
 static void collect_build(struct writer *w, const struct family *f);
 static void collect_otlp(struct writer *w, const struct family *f);
 static void collect_process(struct writer *w, const struct family *f);
+static void collect_denied(struct writer *w, const struct family *f);
+static void collect_audit_dropped(struct writer *w, const struct family *f);
 
 #define U(fieldname) .src = FIELD, .field = offsetof(struct tg_worker_stats, fieldname)
 #define I(fieldname) U(fieldname), .is_signed = true
@@ -189,6 +192,25 @@ static const struct family families[TG_M_COUNT] = {
                            {NULL},
                            .src = FN,
                            .collect = collect_otlp},
+    [TG_M_AUTH_DENIED] = {"tracegate_auth_denied_total",
+                          "Requests refused by the auth, scopes and rate_limit middlewares, by "
+                          "reason: invalid_token (401), insufficient_scope (403), rate_limited "
+                          "(429).",
+                          COUNTER,
+                          {"reason", NULL},
+                          .src = FN,
+                          .collect = collect_denied},
+    [TG_M_AUDIT_RECORDS] = {"tracegate_audit_records_total",
+                            "Audit records handed to the audit file's writer.",
+                            COUNTER,
+                            {NULL},
+                            U(audit_records)},
+    [TG_M_AUDIT_DROPPED] = {"tracegate_audit_dropped_total",
+                            "Audit records lost: the writer's queue was full or the file failed.",
+                            COUNTER,
+                            {NULL},
+                            .src = FN,
+                            .collect = collect_audit_dropped},
     [TG_M_BUILD_INFO] = {"tracegate_build_info",
                          "The binary: version, commit and the library versions it runs on.",
                          GAUGE,
@@ -511,6 +533,25 @@ static uint64_t sum_field(size_t offset)
 }
 
 /* Every class, zero or not: dashboards and the tests read all five. */
+static void collect_denied(struct writer *w, const struct family *f)
+{
+    static const char *const reasons[] = {"invalid_token", "insufficient_scope", "rate_limited"};
+    static const size_t fields[] = {
+        offsetof(struct tg_worker_stats, auth_denied),
+        offsetof(struct tg_worker_stats, forbidden),
+        offsetof(struct tg_worker_stats, rate_limited),
+    };
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        sample_u64(w, f, &reasons[i], sum_field(fields[i]));
+    }
+}
+
+static void collect_audit_dropped(struct writer *w, const struct family *f)
+{
+    sample_u64(w, f, NULL, w->conf != NULL ? tg_audit_sink_dropped(w->conf->audit_sink) : 0);
+}
+
 static void collect_responses(struct writer *w, const struct family *f)
 {
     static const char *const classes[] = {"2xx", "3xx", "4xx", "5xx", "499"};

@@ -31,6 +31,12 @@ struct tg_worker_stats {
     _Atomic int64_t connections;   /* gauge: open client connections */
     struct tg_series_table series; /* labelled series: histograms, per route and upstream */
     struct tg_span_ring *spans;    /* borrowed: where its spans go, NULL when export is off */
+
+    /* security (issue 14): refusals by the auth, scopes and rate_limit middlewares */
+    _Atomic uint64_t auth_denied;  /* 401: no token, or it did not verify */
+    _Atomic uint64_t forbidden;    /* 403: scope or patient context */
+    _Atomic uint64_t rate_limited; /* 429 */
+    _Atomic uint64_t audit_records;
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \

@@ -15,6 +15,7 @@
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
 #include "gateway/req.h"
+#include "gateway/resp_header.h"
 #include "gateway/span.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
@@ -82,40 +83,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static size_t trim_len(const char *s, size_t n)
-{
-    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
-        n--;
-    }
-    return n;
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
     size_t n = size * nmemb;
-    size_t len = trim_len(data, n);
-    const char *colon;
-    size_t name_len, off;
 
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        /* A new status line: headers of an interim 1xx answer are dropped. */
-        call->rh.hdrs.len = 0;
-        return n;
-    }
-    colon = memchr(data, ':', len);
-    if (len == 0 || colon == NULL || data[0] == ' ' || data[0] == '\t') {
-        return n; /* blank line, or obsolete line folding: ignored */
-    }
-    name_len = (size_t)(colon - data);
-    off = name_len + 1;
-    while (off < len && (data[off] == ' ' || data[off] == '\t')) {
-        off++;
-    }
-    if (tg_resp_add_headern(&call->rh, data, name_len, data + off, len - off) != TG_OK) {
-        return 0;
-    }
-    return n;
+    return tg_resp_header_line(&call->rh, data, n) == TG_OK ? n : 0;
 }
 
 /* ---- curl multi <-> loop ------------------------------------------------------------------ */

@@ -10,12 +10,13 @@
 
 #include <jansson.h>
 
+#include "auth/issuer.h"
 #include "gateway/build.h"
-#include "gateway/cidr.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 #include "gateway/metrics.h"
+#include "gateway/netaddr.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "routes/table.h"
@@ -67,12 +68,17 @@ static int health(struct tg_req *req)
     return answer_text(req, 200, "application/json", "{\"status\":\"ok\"}");
 }
 
-/* Readiness fails as soon as a drain starts, so balancers stop sending work here. */
+/* Readiness fails as soon as a drain starts, so balancers stop sending work here, and until
+ * every token issuer has its first key set. */
 static int ready(struct tg_req *req)
 {
     if (atomic_load(&tg_stats.draining)) {
         return answer_text(req, tg_err_http_status(TG_EDRAIN), "application/json",
                            "{\"status\":\"draining\"}");
+    }
+    if (!tg_auth_is_ready(req->conf->auth)) {
+        return answer_text(req, tg_err_http_status(TG_EOVERLOAD), "application/json",
+                           "{\"status\":\"waiting for signing keys\"}");
     }
     return answer_text(req, 200, "application/json", "{\"status\":\"ready\"}");
 }
@@ -124,9 +130,10 @@ static int local_serve(struct tg_req *req)
 {
     const struct tg_local_conf *lc = req->policy->handler_conf;
 
-    if (lc->n_allow > 0 && !tg_cidr_match(lc->allow, lc->n_allow, req->client_ip)) {
+    if (lc->n_allow > 0 &&
+        !tg_cidr_contains(lc->allow, lc->n_allow, req->client_ip, strlen(req->client_ip))) {
         req->end.detail = "client network not in the route's allow list";
-        return TG_EFORBIDDEN;
+        return TG_ENOTALLOWED;
     }
     return lc->kind->serve(req);
 }

@@ -60,9 +60,12 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
     return n;
 }
 
-/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. */
+/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. A HEAD
+ * answer keeps its Content-Length: it is the length of the body a GET would get, and the
+ * server sends it as the answer's length. */
 static void take_answer(struct tg_req *req, struct tg_up_call *call)
 {
+    bool head = strcmp(req->method, "HEAD") == 0;
     size_t pos = 0;
     const char *name;
     const char *value;
@@ -80,8 +83,8 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
     while (tg_up_call_header_next(call, &pos, &name, &value)) {
         size_t nl = strlen(name);
         if (tg_header_is_hop_by_hop(name, nl, conn, conn == NULL ? 0 : strlen(conn)) ||
-            tg_header_name_is(name, nl, "Content-Length") || tg_header_name_is(name, nl, "Date") ||
-            tg_header_name_is(name, nl, "traceparent") ||
+            (tg_header_name_is(name, nl, "Content-Length") && !head) ||
+            tg_header_name_is(name, nl, "Date") || tg_header_name_is(name, nl, "traceparent") ||
             tg_header_name_is(name, nl, req->conf->trace_header)) {
             continue;
         }

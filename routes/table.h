@@ -66,9 +66,10 @@ struct tg_route_load {
 
 struct tg_route_table; /* opaque */
 
-/* tg_conf_routes_fn for tg_conf_load: parses the "routes" array into conf->routes. Each route
- * has exactly one handler key (routes/registry.c lists the handlers). */
-int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
+/* tg_conf_routes_fn for tg_conf_load: parses the "auth" section into conf->auth (the issuers
+ * routes name), then the "routes" array of root into conf->routes. Each route has exactly one
+ * handler key (routes/registry.c lists the handlers). */
+int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf);
 
 /* Frees a table made by tg_route_table_load (NULL is a no-op). */
 void tg_route_table_free(void *table);

@@ -52,6 +52,7 @@ bool serve(struct conn *c, const struct request *r)
     }
     log_request(c, r, sent);
     free(pa.qbuf);
+    free(pa.file_body);
     return keep;
 }
 

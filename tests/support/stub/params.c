@@ -3,6 +3,7 @@
 /* tg-stub: the test behaviours a request asks for in its query string. */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -81,6 +82,28 @@ static bool add_extra_header(struct params *pa, char *v)
     return true;
 }
 
+/* file=PATH: the file's content (at most 1 MiB) is the body, read now, so that a test can
+ * change what a URL answers (a key set rotated) between two requests. */
+static bool read_body_file(struct params *pa, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = (size_t)1 << 20;
+    size_t n;
+
+    if (f == NULL || pa->file_body != NULL) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return false;
+    }
+    pa->file_body = malloc(cap);
+    n = pa->file_body != NULL ? fread(pa->file_body, 1, cap, f) : 0;
+    fclose(f);
+    pa->body = pa->file_body;
+    pa->body_len = n;
+    return pa->file_body != NULL;
+}
+
 static bool apply_param(struct params *pa, const char *k, char *v, size_t vlen)
 {
     long n = 0;
@@ -108,6 +131,8 @@ static bool apply_param(struct params *pa, const char *k, char *v, size_t vlen)
     } else if (strcmp(k, "body") == 0) {
         pa->body = v;
         pa->body_len = vlen;
+    } else if (strcmp(k, "file") == 0) {
+        ok = read_body_file(pa, v);
     } else if (strcmp(k, "ctype") == 0) {
         pa->ctype = v;
         ok = strpbrk(v, "\r\n") == NULL;

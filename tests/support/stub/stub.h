@@ -59,6 +59,7 @@ struct request {
 /* Test behaviours from the query string; values point into qbuf (owned, %-decoded in place). */
 struct params {
     char *qbuf;
+    char *file_body; /* owned: the content of file=PATH, served as the body */
     int status;
     long delay_ms, trickle_ms, trickle_bytes, body_bytes; /* -1: not given */
     bool hang, reset, close, close_after_headers, close_token;
