@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "gateway/conf_upstream.h"
+
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
 #define TG_CONF_NAME_MAX    64 /* longest upstream or backend name, see tg_conf_is_name */
@@ -15,16 +17,6 @@
 #define TG_CONF_HOUR_MS     3600000u    /* the longest time a conf key takes */
 
 struct tg_jpos;
-
-/* One upstream service: where it is and how long one call to it may take. */
-struct tg_upstream {
-    char *name;                  /* owned */
-    char *url;                   /* owned: "http://host:port", no path, no trailing '/' */
-    char *base_path;             /* owned: path part of the conf url without trailing '/', or "" */
-    unsigned timeout_ms;         /* cap on one call (default 5000) */
-    unsigned connect_timeout_ms; /* cap on the TCP/TLS connect (default 1000) */
-    unsigned max_in_flight;      /* per worker, 0 = unlimited */
-};
 
 /* Everything the conf file says; shared read-only by all workers once loaded.
  * Replaced as a whole on reload: requests hold a reference until they finish. */
@@ -46,8 +38,11 @@ struct tg_conf {
     unsigned shutdown_grace_ms;     /* default 10000 */
     char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                  /* owned: PEM file path */
-    struct tg_upstream *upstreams;  /* owned array */
+    struct tg_upstream *upstreams;  /* owned array (gateway/conf_upstream.h) */
     size_t n_upstreams;
+    const struct tg_upstream **ready_requires; /* owned array of borrowed upstreams: /readyz
+                                                * needs a usable target in each */
+    size_t n_ready_requires;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */
     atomic_uint refs;                  /* one per holder; freed at 0 */
@@ -105,6 +100,16 @@ int tg_conf_get_unsigned(struct tg_conf_ctx *ctx, const json_t *obj, const char 
                          const char *key, unsigned min, unsigned max, unsigned *out);
 int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t min, size_t max, size_t *out);
+/* *out = a JSON number (integer or real) in min..max. */
+int tg_conf_get_real(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     double min, double max, double *out);
+
+/* Parses a decimal port in lo..65535 from s (n bytes): digits only, no sign or spaces. */
+bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port);
+
+/* *out = path p (malloc'd), relative to the directory of conf_file unless absolute. The file
+ * is not opened. TG_OK or TG_ENOMEM. */
+int tg_conf_file_path(const char *conf_file, const char *p, char **out);
 
 /* "an object", "a string", "an integer", ...: v's JSON type for messages. */
 const char *tg_conf_type_name(const json_t *v);

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/err.h"
@@ -226,4 +227,62 @@ bool tg_conf_is_name(const char *s)
 
     return n > 0 && n <= TG_CONF_NAME_MAX &&
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port)
+{
+    unsigned v = 0;
+
+    if (n == 0 || n > 5) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v < lo || v > 65535) {
+        return false;
+    }
+    *port = v;
+    return true;
+}
+
+int tg_conf_file_path(const char *conf_file, const char *p, char **out)
+{
+    const char *slash = strrchr(conf_file, '/');
+    size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
+    size_t plen = strlen(p);
+
+    *out = malloc(dlen + plen + 1);
+    if (*out == NULL) {
+        return TG_ENOMEM;
+    }
+    memcpy(*out, conf_file, dlen);
+    memcpy(*out + dlen, p, plen + 1);
+    return TG_OK;
+}
+
+int tg_conf_get_real(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     double min, double max, double *out)
+{
+    char path[TG_JPATH_MAX];
+    json_t *v = json_object_get(obj, key);
+    double x;
+
+    if (v == NULL) {
+        return TG_OK;
+    }
+    tg_jpos_path_key(path, sizeof(path), jpath, key);
+    if (!json_is_number(v)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %s", min, max,
+                             kind_name(json_typeof(v)));
+    }
+    x = json_number_value(v);
+    if (!(x >= min && x <= max)) {
+        return tg_conf_error(ctx, path, "expected a number in %g..%g, got %g", min, max, x);
+    }
+    *out = x;
+    return TG_OK;
 }

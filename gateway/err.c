@@ -26,6 +26,7 @@ static const struct err_row rows[] = {
     {TG_EHEADERS, 431, "request header fields too large"},
     {TG_ERESPTOOBIG, 502, "upstream response too large"},
     {TG_EDRAIN, 503, "shutting down"},
+    {TG_EUNSTABLE, 503, "upstream unstable"},
 };
 
 /* rows[] is ordered by -err: the row of err is rows[-err]. Unknown codes are bugs: 500. */

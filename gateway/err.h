@@ -21,6 +21,8 @@ enum tg_err {
     TG_EHEADERS = -13,       /* too many or too large request header fields: 431 */
     TG_ERESPTOOBIG = -14,    /* an upstream answer over its cap: 502 */
     TG_EDRAIN = -15,         /* the gateway is shutting down: 503 */
+    TG_EUNSTABLE = -16,      /* the upstream's breaker throttles, or none of its targets is
+                              * usable: refused at once, 503 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))

@@ -20,7 +20,7 @@
 
 #define COMPLETED_HEADER "X-Tracegate-Completed"
 
-static const char *const fanout_keys[] = {"max_merged_bytes", NULL};
+static const char *const fanout_keys[] = {"max_merged_bytes", "retry", NULL};
 static const char *const backend_keys[] = {
     "name", "upstream", "path", "method", "required", "timeout_ms", "max_body_bytes", NULL,
 };
@@ -449,8 +449,10 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
             return rc;
         }
     }
-    return tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1, TG_CONF_GIB,
-                            &fc->max_merged_bytes);
+    rc = tg_route_get_retry(rl, &fc->retry);
+    return rc != TG_OK ? rc
+                       : tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1,
+                                          TG_CONF_GIB, &fc->max_merged_bytes);
 }
 
 const struct tg_handler_ops tg_handler_fanout = {

@@ -15,7 +15,7 @@
 #include "routes/table.h"
 
 static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
-                                         NULL};
+                                         "retry", NULL};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
@@ -200,6 +200,7 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
     *out = pc; /* freed with the route from here on */
     rc = tg_route_get_upstream(rl, rl->obj, rl->jpath, &pc->upstream);
     rc = rc != TG_OK ? rc : load_upstream_path(rl, pc);
+    rc = rc != TG_OK ? rc : tg_route_get_retry(rl, &pc->retry);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, rl->obj, rl->jpath, "upstream_timeout_ms", 0,
                                             TG_CONF_HOUR_MS, &pc->upstream_timeout_ms);
