@@ -41,8 +41,10 @@ void record_request(const struct conn *c, const struct request *r)
 {
     struct sbuf s = {0};
 
-    sbuf_addf(&s, "{\"event\":\"request\",\"conn_id\":%" PRIu64 ",\"seq\":%u,\"method\":", c->id,
-              c->requests);
+    sbuf_addf(&s,
+              "{\"event\":\"request\",\"conn_id\":%" PRIu64 ",\"port\":%d,\"seq\":%u,"
+              "\"method\":",
+              c->id, stub.ls[c->lidx].port, c->requests);
     sbuf_json(&s, r->method, strlen(r->method));
     sbuf_str(&s, ",\"target\":");
     sbuf_json(&s, r->target, strlen(r->target));
