@@ -17,6 +17,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
+#include "gateway/health.h"
 #include "gateway/log.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
@@ -179,23 +180,46 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
-/* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. */
+/* Says so for every upstream whose targets' certificates are not checked: it is the conf's
+ * choice, but one an operator must see. */
+static void warn_insecure(const struct tg_conf *conf)
+{
+    for (size_t i = 0; i < conf->n_upstreams; i++) {
+        const struct tg_upstream *u = &conf->upstreams[i];
+        if (!u->tls.verify) {
+            struct tg_logline l;
+            tg_logline_begin(&l, TG_LOG_WARN, NULL, "upstream.tls_insecure");
+            tg_logline_str(&l, "upstream", u->name);
+            tg_logline_str(&l, "msg",
+                           "tls.verify is false: the targets' certificates are not checked");
+            tg_logline_end(&l);
+        }
+    }
+}
+
+/* Loads file; an error goes to stderr as FILE:LINE:COL, and to the log too when running. A
+ * running gateway also needs the upstreams' TLS files readable. */
 static struct tg_conf *load_conf(const char *file, bool log)
 {
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
-    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
+    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK ||
+        (log && tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK)) {
         fprintf(stderr, "%s\n", err);
         if (log) {
             tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
         }
+        tg_conf_unref(conf);
         return NULL;
+    }
+    if (log) {
+        warn_insecure(conf);
     }
     return conf;
 }
 
-static void reload(struct tg_workers *ws, struct tg_conf **current)
+static void reload(struct tg_workers *ws, struct tg_health *health, struct tg_conf **current)
 {
     struct tg_conf *next = load_conf((*current)->file, true);
 
@@ -214,6 +238,7 @@ static void reload(struct tg_workers *ws, struct tg_conf **current)
                "listen, workers, tls and the connection limits change only on restart");
     }
     tg_workers_reload(ws, next);
+    tg_health_reload(health, next);
     tg_conf_unref(*current);
     *current = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
@@ -275,12 +300,13 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct tg_workers *ws, struct tg_health *health, struct tg_conf **conf,
+                      sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, conf);
+            reload(ws, health, conf);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
@@ -295,6 +321,7 @@ static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *se
 static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct tg_workers *ws = NULL;
+    struct tg_health *health = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
@@ -330,9 +357,15 @@ static int run(struct tg_conf *conf, const struct options *opt)
     if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
         goto out;
     }
+    if (tg_health_start(conf, &health) != TG_OK) {
+        tg_workers_drain(ws);
+        tg_workers_join(ws);
+        goto out;
+    }
     log_listening(port, n, conf);
-    supervise(ws, &conf, &set);
+    supervise(ws, health, &conf, &set);
     tg_workers_join(ws);
+    tg_health_stop(health);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
     rc = 0;
 out:
