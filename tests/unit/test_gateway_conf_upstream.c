@@ -319,3 +319,32 @@ Test(conf_upstream, state_is_per_upstream_and_url)
     cr_assert(ne(ptr, c->upstreams[0].pool, c->upstreams[1].pool));
     tg_conf_unref(c);
 }
+
+/* conf/examples/full.json uses every key of this section: they arrive as written. */
+Test(conf_upstream, the_full_example_uses_every_key)
+{
+    char file[1024], err[TG_CONF_ERR_MAX] = "";
+    struct tg_conf *conf = NULL;
+    const struct tg_upstream *u;
+    const struct tg_proxy_conf *submit;
+
+    snprintf(file, sizeof(file), "%s/conf/examples/full.json", TG_SOURCE_DIR);
+    cr_assert(eq(int, tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)), TG_OK),
+              "%s", err);
+    u = tg_conf_upstream_get(conf, "questionnaire");
+    cr_assert(eq(sz, u->n_targets, 3));
+    cr_assert(eq(u32, u->targets[0].weight, 2));
+    cr_assert(eq(str, u->base_path, "/v1"));
+    cr_assert(eq(str, u->tls.server_name, "questionnaire.internal"));
+    cr_assert(not(zero(ptr, strstr(u->tls.ca_file, "/tls/hospital-ca.pem"))));
+    cr_assert(u->hc.on);
+    cr_assert(tg_status_set_has(&u->hc.expect, 204));
+    cr_assert(eq(u32, u->max_in_flight, 512));
+    cr_assert(eq(sz, conf->n_ready_requires, 1));
+    cr_assert(eq(ptr, (void *)conf->ready_requires[0], (void *)u));
+    cr_assert(eq(int, tg_conf_upstream_get(conf, "patient")->balance, TG_BALANCE_ROUND_ROBIN));
+    submit = tg_route_table_at(conf->routes, 0)->policy.handler_conf;
+    cr_assert(eq(u32, submit->retry.on, TG_RETRY_CONNECT));
+    cr_assert(not(tg_status_set_has(&submit->retry.statuses, 503)));
+    tg_conf_unref(conf);
+}
