@@ -65,8 +65,8 @@ bool tg_breaker_allow(struct tg_breaker *b, const struct tg_breaker_conf *c, uin
     last = atomic_load_explicit(&b->last_pass_us, memory_order_relaxed);
     /* The probe: whoever swaps the time first goes, however high the ratio. */
     if (now - last >= TG_BREAKER_PROBE_US &&
-        atomic_compare_exchange_strong_explicit(&b->last_pass_us, &last, now,
-                                                memory_order_relaxed, memory_order_relaxed)) {
+        atomic_compare_exchange_strong_explicit(&b->last_pass_us, &last, now, memory_order_relaxed,
+                                                memory_order_relaxed)) {
         return true;
     }
     if (r01 < ratio) {

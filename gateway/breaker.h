@@ -14,7 +14,7 @@
  * still go are probes, and one call a second always goes (the half-open probe), so recovery
  * is seen within seconds. Lock-free: every worker updates it with atomics. */
 
-#define TG_BREAKER_BUCKETS 40 /* the window is made of this many slices */
+#define TG_BREAKER_BUCKETS  40       /* the window is made of this many slices */
 #define TG_BREAKER_PROBE_US 1000000u /* a call goes through at least this often */
 
 struct tg_breaker_conf;

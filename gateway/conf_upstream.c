@@ -17,8 +17,8 @@
 #include "gateway/pool.h"
 
 static const char *const upstream_keys[] = {
-    "url",     "targets", "balance",      "timeout_ms", "connect_timeout_ms", "max_in_flight",
-    "tls",     "outlier", "health_check", "breaker",    "retry_budget",       NULL,
+    "url", "targets", "balance",      "timeout_ms", "connect_timeout_ms", "max_in_flight",
+    "tls", "outlier", "health_check", "breaker",    "retry_budget",       NULL,
 };
 static const char *const target_keys[] = {"url", "weight", NULL};
 static const char *const tls_keys[] = {"ca_file", "cert", "key", "verify", "server_name", NULL};
@@ -26,8 +26,15 @@ static const char *const outlier_keys[] = {
     "consecutive_failures", "base_ejection_ms", "max_ejection_ms", "max_ejected_percent", NULL,
 };
 static const char *const hc_keys[] = {
-    "path",           "method",    "interval_ms",         "idle_interval_ms", "timeout_ms",
-    "unhealthy_threshold", "healthy_threshold", "expected_statuses", NULL,
+    "path",
+    "method",
+    "interval_ms",
+    "idle_interval_ms",
+    "timeout_ms",
+    "unhealthy_threshold",
+    "healthy_threshold",
+    "expected_statuses",
+    NULL,
 };
 static const char *const breaker_keys[] = {"enabled", "k", "window_ms", "min_requests", NULL};
 static const char *const budget_keys[] = {"percent", "min", NULL};
@@ -154,9 +161,9 @@ static int load_target(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
     } else if (json_is_object(v)) {
         rc = tg_conf_check_keys(ctx, v, jpath, target_keys);
         rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, v, jpath, "url", true, &url);
-        rc = rc != TG_OK ? rc
-                         : tg_conf_get_unsigned(ctx, v, jpath, "weight", 1, TG_TARGET_WEIGHT,
-                                                &t->weight);
+        rc = rc != TG_OK
+                 ? rc
+                 : tg_conf_get_unsigned(ctx, v, jpath, "weight", 1, TG_TARGET_WEIGHT, &t->weight);
         tg_jpos_path_key(path, sizeof(path), jpath, "url");
     } else {
         return tg_conf_error(ctx, jpath, "expected a url or an object, got %s",
@@ -166,17 +173,21 @@ static int load_target(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
         return rc;
     }
     rc = parse_url(ctx, path, url, &t->url, &base);
-    if (rc == TG_OK && i == 0) {
+    if (rc != TG_OK || base == NULL || t->url == NULL) {
+        free(base);
+        return rc != TG_OK ? rc : TG_ENOMEM;
+    }
+    if (i == 0) {
         u->base_path = base;
         base = NULL;
-    } else if (rc == TG_OK && strcmp(base, u->base_path) != 0) {
+    } else if (strcmp(base, u->base_path) != 0) {
         rc = tg_conf_error(ctx, path,
                            "bad url %s: every target of an upstream has the same base path "
                            "(the first has \"%s\")",
                            tg_jpos_quote(quoted, sizeof(quoted), url), u->base_path);
     }
     for (size_t j = 0; rc == TG_OK && j < i; j++) {
-        if (strcmp(u->targets[j].url, t->url) == 0) {
+        if (u->targets[j].url != NULL && strcmp(u->targets[j].url, t->url) == 0) {
             rc = tg_conf_error(ctx, path, "duplicate target %s (also targets[%zu])",
                                tg_jpos_quote(quoted, sizeof(quoted), t->url), j);
         }
@@ -264,8 +275,8 @@ static bool is_dns_name(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
 }
 
-static int tls_path(struct tg_conf_ctx *ctx, const json_t *tls, const char *jpath,
-                    const char *key, char **out)
+static int tls_path(struct tg_conf_ctx *ctx, const json_t *tls, const char *jpath, const char *key,
+                    char **out)
 {
     const char *p = NULL;
     int rc = tg_conf_get_str(ctx, tls, jpath, key, false, &p);
@@ -328,14 +339,14 @@ static int load_outlier(struct tg_conf_ctx *ctx, const char *jpath, const json_t
                      : tg_conf_get_unsigned(ctx, obj, path, "consecutive_failures", 0, 1000,
                                             &o->consecutive);
     rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "base_ejection_ms", 1,
-                                            TG_CONF_HOUR_MS, &o->base_ms);
+                     : tg_conf_get_unsigned(ctx, obj, path, "base_ejection_ms", 1, TG_CONF_HOUR_MS,
+                                            &o->base_ms);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, obj, path, "max_ejection_ms", 1, TG_CONF_HOUR_MS,
                                             &o->max_ms);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "max_ejected_percent", 0, 100,
-                                            &o->max_percent);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, obj, path, "max_ejected_percent", 0, 100, &o->max_percent);
     if (rc == TG_OK && o->max_ms < o->base_ms) {
         char kpath[TG_JPATH_MAX];
         return tg_conf_error(ctx, tg_jpos_path_key(kpath, sizeof(kpath), path, "max_ejection_ms"),
@@ -360,12 +371,12 @@ static int load_breaker(struct tg_conf_ctx *ctx, const char *jpath, const json_t
     rc = tg_conf_check_keys(ctx, obj, path, breaker_keys);
     rc = rc != TG_OK ? rc : tg_conf_get_bool(ctx, obj, path, "enabled", &b->on);
     rc = rc != TG_OK ? rc : tg_conf_get_real(ctx, obj, path, "k", 1.0, 100.0, &b->k);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "window_ms", 1000, 600000,
-                                            &b->window_ms);
-    return rc != TG_OK ? rc
-                       : tg_conf_get_unsigned(ctx, obj, path, "min_requests", 0, 100000,
-                                              &b->min_requests);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, obj, path, "window_ms", 1000, 600000, &b->window_ms);
+    return rc != TG_OK
+               ? rc
+               : tg_conf_get_unsigned(ctx, obj, path, "min_requests", 0, 100000, &b->min_requests);
 }
 
 static int load_budget(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
@@ -435,17 +446,17 @@ static int load_hc_keys(struct tg_conf_ctx *ctx, const char *path, const json_t 
                      : tg_conf_get_unsigned(ctx, obj, path, "interval_ms", 10, TG_CONF_HOUR_MS,
                                             &hc->interval_ms);
     rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "idle_interval_ms", 10,
-                                            TG_CONF_HOUR_MS, &hc->idle_interval_ms);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "timeout_ms", 1, 60000,
-                                            &hc->timeout_ms);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "unhealthy_threshold", 1, 100,
-                                            &hc->unhealthy);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, obj, path, "healthy_threshold", 1, 100,
-                                            &hc->healthy);
+                     : tg_conf_get_unsigned(ctx, obj, path, "idle_interval_ms", 10, TG_CONF_HOUR_MS,
+                                            &hc->idle_interval_ms);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, obj, path, "timeout_ms", 1, 60000, &hc->timeout_ms);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, obj, path, "unhealthy_threshold", 1, 100, &hc->unhealthy);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, obj, path, "healthy_threshold", 1, 100, &hc->healthy);
     if (rc != TG_OK || p == NULL) {
         return rc;
     }
@@ -483,9 +494,9 @@ static int load_health_check(struct tg_conf_ctx *ctx, const char *jpath, const j
     tg_jpos_path_key(path, sizeof(path), jpath, "health_check");
     rc = tg_conf_check_keys(ctx, obj, path, hc_keys);
     rc = rc != TG_OK ? rc : load_hc_keys(ctx, path, obj, hc);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_json(ctx, obj, path, "expected_statuses", JSON_ARRAY, false,
-                                        &st);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_json(ctx, obj, path, "expected_statuses", JSON_ARRAY, false, &st);
     if (rc != TG_OK) {
         return rc;
     }
@@ -540,9 +551,9 @@ static int load_upstream(struct tg_conf_ctx *ctx, const char *jpath, const char 
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, v, jpath, "connect_timeout_ms", 1, 60000,
                                             &u->connect_timeout_ms);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(ctx, v, jpath, "max_in_flight", 0, 1000000,
-                                            &u->max_in_flight);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(ctx, v, jpath, "max_in_flight", 0, 1000000, &u->max_in_flight);
     rc = rc != TG_OK ? rc : load_tls(ctx, jpath, v, u);
     rc = rc != TG_OK ? rc : load_outlier(ctx, jpath, v, &u->outlier);
     rc = rc != TG_OK ? rc : load_health_check(ctx, jpath, v, &u->hc);
@@ -624,7 +635,7 @@ int tg_conf_ready_load(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
         return rc;
     }
     tg_jpos_path_key(path, sizeof(path), "ready", "requires");
-    conf->ready_requires = calloc(json_array_size(req) + 1, sizeof(*conf->ready_requires));
+    conf->ready_requires = calloc(json_array_size(req) + 1, sizeof(const struct tg_upstream *));
     if (conf->ready_requires == NULL) {
         return TG_ENOMEM;
     }

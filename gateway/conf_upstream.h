@@ -63,22 +63,22 @@ struct tg_upstream_tls {
 
 /* Passive outlier detection: a target failing calls in a row is ejected for a while. */
 struct tg_outlier {
-    unsigned consecutive;   /* failures in a row that eject (default 5), 0 = never eject */
-    unsigned base_ms;       /* first ejection (default 30000); the n-th lasts n times it */
-    unsigned max_ms;        /* longest ejection (default 300000) */
-    unsigned max_percent;   /* most targets ejected at once, percent (default 50) */
+    unsigned consecutive; /* failures in a row that eject (default 5), 0 = never eject */
+    unsigned base_ms;     /* first ejection (default 30000); the n-th lasts n times it */
+    unsigned max_ms;      /* longest ejection (default 300000) */
+    unsigned max_percent; /* most targets ejected at once, percent (default 50) */
 };
 
 /* Active health checks; on is false when the upstream has none. */
 struct tg_health_check {
     bool on;
-    char *method;              /* owned, default "GET" */
-    char *path;                /* owned: request-target after the base path */
-    unsigned interval_ms;      /* default 5000 */
-    unsigned idle_interval_ms; /* when the upstream had no call since the last round (60000) */
-    unsigned timeout_ms;       /* default 1000 */
-    unsigned unhealthy;        /* failed checks in a row that mark a target down (3) */
-    unsigned healthy;          /* passed checks in a row that bring it back (2) */
+    char *method;                /* owned, default "GET" */
+    char *path;                  /* owned: request-target after the base path */
+    unsigned interval_ms;        /* default 5000 */
+    unsigned idle_interval_ms;   /* when the upstream had no call since the last round (60000) */
+    unsigned timeout_ms;         /* default 1000 */
+    unsigned unhealthy;          /* failed checks in a row that mark a target down (3) */
+    unsigned healthy;            /* passed checks in a row that bring it back (2) */
     struct tg_status_set expect; /* passing statuses (default 200..399) */
 };
 
@@ -98,9 +98,9 @@ struct tg_retry_budget {
 
 /* One upstream service: its targets and how calls to it behave. */
 struct tg_upstream {
-    char *name;      /* owned */
-    char *url;       /* owned: the first target's origin (for callers that address one) */
-    char *base_path; /* owned: path part of the target urls without trailing '/', or "" */
+    char *name;                /* owned */
+    char *url;                 /* owned: the first target's origin (for callers that address one) */
+    char *base_path;           /* owned: path part of the target urls without trailing '/', or "" */
     struct tg_target *targets; /* owned array */
     size_t n_targets;
     enum tg_balance balance;

@@ -162,13 +162,16 @@ static int make_probes(struct tg_health *h, uint64_t now)
     for (size_t j = 0; j < c->n_upstreams; j++) {
         n += c->upstreams[j].hc.on ? c->upstreams[j].n_targets : 0;
     }
-    h->probes = n > 0 ? calloc(n, sizeof(*h->probes)) : NULL;
-    if (n > 0 && h->probes == NULL) {
+    if (n == 0) {
+        return TG_OK;
+    }
+    h->probes = calloc(n, sizeof(*h->probes));
+    if (h->probes == NULL) {
         return TG_ENOMEM;
     }
     for (size_t j = 0; j < c->n_upstreams; j++) {
         const struct tg_upstream *u = &c->upstreams[j];
-        for (size_t i = 0; u->hc.on && i < u->n_targets; i++) {
+        for (size_t i = 0; u->hc.on && i < u->n_targets && h->n_probes < n; i++) {
             h->probes[h->n_probes++] = (struct probe){
                 .u = u,
                 .i = i,

@@ -1,9 +1,8 @@
 /* Passive outlier detection (Envoy's consecutive failures): what the end of an attempt does to
  * its target and to the upstream's breaker. The contracts are in gateway/pool.h. */
-#include "gateway/pool.h"
-
 #include "gateway/conf.h"
 #include "gateway/log.h"
+#include "gateway/pool.h"
 
 void tg_pool_begin(const struct tg_upstream *u, size_t i)
 {

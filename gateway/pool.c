@@ -211,7 +211,8 @@ static unsigned weight_of(const struct tg_upstream *u, uint64_t set)
 /* A target of set (not empty), each with a chance proportional to its weight. */
 static size_t pick_weighted(const struct tg_upstream *u, uint64_t set, uint32_t rnd)
 {
-    unsigned r = rnd % weight_of(u, set);
+    unsigned total = weight_of(u, set);
+    unsigned r = total > 0 ? rnd % total : 0; /* weights are 1 or more: total is too */
     size_t last = 0;
 
     for (size_t i = 0; i < u->n_targets; i++) {
@@ -240,12 +241,12 @@ static size_t pick_least_request(const struct tg_upstream *u, uint64_t set, uint
         return a;
     }
     b = pick_weighted(u, rest, (uint32_t)(rnd >> 32));
-    load_a = (uint64_t)(atomic_load_explicit(&u->targets[a].state->active, memory_order_relaxed) +
-                        1) *
-             u->targets[b].weight;
-    load_b = (uint64_t)(atomic_load_explicit(&u->targets[b].state->active, memory_order_relaxed) +
-                        1) *
-             u->targets[a].weight;
+    load_a =
+        (uint64_t)(atomic_load_explicit(&u->targets[a].state->active, memory_order_relaxed) + 1) *
+        u->targets[b].weight;
+    load_b =
+        (uint64_t)(atomic_load_explicit(&u->targets[b].state->active, memory_order_relaxed) + 1) *
+        u->targets[a].weight;
     return load_b < load_a ? b : a;
 }
 
@@ -254,7 +255,8 @@ static size_t pick_least_request(const struct tg_upstream *u, uint64_t set, uint
 static size_t pick_round_robin(const struct tg_upstream *u, uint64_t set)
 {
     unsigned total = weight_of(u, ((uint64_t)1 << u->n_targets) - 1);
-    unsigned r = atomic_fetch_add_explicit(&u->pool->rr, 1, memory_order_relaxed) % total;
+    unsigned turn = atomic_fetch_add_explicit(&u->pool->rr, 1, memory_order_relaxed);
+    unsigned r = total > 0 ? turn % total : 0; /* weights are 1 or more: total is too */
     size_t i = 0;
 
     while (r >= u->targets[i].weight) {
@@ -322,8 +324,8 @@ unsigned tg_pool_retry_after_s(const struct tg_upstream *u, uint64_t now)
         return 1;
     }
     for (size_t i = 0; i < u->n_targets; i++) {
-        uint64_t until = atomic_load_explicit(&u->targets[i].state->ejected_until_us,
-                                              memory_order_relaxed);
+        uint64_t until =
+            atomic_load_explicit(&u->targets[i].state->ejected_until_us, memory_order_relaxed);
         if (until > now && (soonest == 0 || until < soonest)) {
             soonest = until;
         }

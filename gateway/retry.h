@@ -31,9 +31,9 @@
 
 /* A route's retry settings (its "retry" key; routes/conf_check.c reads it). */
 struct tg_retry_policy {
-    unsigned max_attempts;       /* 1..TG_RETRY_ATTEMPTS_MAX, the first attempt included */
-    unsigned per_try_timeout_ms; /* cap on each attempt, 0 = none (the call's cap) */
-    unsigned on;                 /* TG_RETRY_* */
+    unsigned max_attempts;         /* 1..TG_RETRY_ATTEMPTS_MAX, the first attempt included */
+    unsigned per_try_timeout_ms;   /* cap on each attempt, 0 = none (the call's cap) */
+    unsigned on;                   /* TG_RETRY_* */
     struct tg_status_set statuses; /* upstream answers that are retried (idempotent only) */
 };
 

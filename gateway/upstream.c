@@ -3,7 +3,6 @@
  * what curl says at its end). A call's life around its attempts (which target, retries, waits,
  * the end) is in upstream_call.c; gateway/upstream_internal.h holds what both share. */
 #include "gateway/upstream.h"
-#include "gateway/upstream_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
+#include "gateway/upstream_internal.h"
 
 #define EASY_POOL_MAX      256
 #define BUDGET_HEADER      "X-Request-Timeout-Ms: "
@@ -348,8 +348,8 @@ static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
     }
     /* placeholders of the right length: each attempt writes its span and budget there */
     call->x.tp_line = push(&hb, TRACEPARENT_HEADER, sizeof(TRACEPARENT_HEADER) - 1, zeros,
-                         TRACEPARENT_LEN, "", 0) +
-                    sizeof(TRACEPARENT_HEADER) - 1;
+                           TRACEPARENT_LEN, "", 0) +
+                      sizeof(TRACEPARENT_HEADER) - 1;
     if (req->trace.state != NULL) {
         push(&hb, "tracestate: ", 12, req->trace.state, ts_len, "", 0);
     }
@@ -516,7 +516,7 @@ static void origin_parts(const char *origin, const char **host, size_t *host_len
 
     *host = a;
     *host_len = (size_t)(end - a);
-    *port = *end == ':' ? (unsigned)strtoul(end + 1, NULL, 10)
+    *port = *end == ':'                        ? (unsigned)strtoul(end + 1, NULL, 10)
             : strncmp(origin, "https", 5) == 0 ? 443u
                                                : 80u;
 }
@@ -542,10 +542,9 @@ static void attempt_url(struct tg_up_call *call)
         return;
     }
     origin_parts(origin, &host, &host_len, &port);
-    snprintf(call->x.url, call->x.url_cap, "https://%s:%u%s", u->tls.server_name, port,
-             call->path);
-    snprintf(text, call->x.connect_to_cap, "%s:%u:%.*s:%u", u->tls.server_name, port,
-             (int)host_len, host, port);
+    snprintf(call->x.url, call->x.url_cap, "https://%s:%u%s", u->tls.server_name, port, call->path);
+    snprintf(text, call->x.connect_to_cap, "%s:%u:%.*s:%u", u->tls.server_name, port, (int)host_len,
+             host, port);
     node->data = text;
     node->next = NULL;
 }

@@ -39,8 +39,8 @@ typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 struct tg_up_request {
     const char *label; /* upstream or backend name, for logs */
     const char *method;
-    const struct tg_upstream *upstream; /* the pool, or NULL for url */
-    const char *path;                   /* with upstream: base path, path and query */
+    const struct tg_upstream *upstream;  /* the pool, or NULL for url */
+    const char *path;                    /* with upstream: base path, path and query */
     const struct tg_retry_policy *retry; /* with upstream: retries; NULL = one attempt */
     const char *url;          /* without upstream: absolute, scheme://host:port/path?query */
     const struct tg_kv *hdrs; /* headers to send as they are */

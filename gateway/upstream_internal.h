@@ -23,12 +23,12 @@ struct tg_up_label {
 };
 
 struct tg_up {
-    void *multi; /* CURLM *, owned */
+    void *multi;                /* CURLM *, owned */
     struct tg_up_label *counts; /* owned, one per label seen */
     size_t n_counts;
     struct tg_loop *loop;
-    uint64_t timer_due_us;  /* 0: no curl timer armed */
-    void **pool;            /* CURL *, owned idle easy handles, reset and ready */
+    uint64_t timer_due_us; /* 0: no curl timer armed */
+    void **pool;           /* CURL *, owned idle easy handles, reset and ready */
     size_t n_pool;
     struct tg_list waiting; /* calls between attempts (backoff, or refused), by due time */
 };
@@ -42,7 +42,7 @@ struct tg_up_xfer {
     char *budget_line; /* in hdr_block: the X-Request-Timeout-Ms value, each attempt */
     char *url;         /* owned: room for any target's origin and the path */
     size_t url_cap;
-    void *connect_to;  /* owned curl_slist node and its text (tls.server_name), or NULL */
+    void *connect_to; /* owned curl_slist node and its text (tls.server_name), or NULL */
     size_t connect_to_cap;
     size_t send_off; /* how much of the body went out through the read callback */
 };

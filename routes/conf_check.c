@@ -177,9 +177,9 @@ static int add_retry_on(struct tg_conf_ctx *ctx, const char *jpath, const json_t
     return tg_conf_error(ctx, jpath,
                          "bad retry_on entry %s: expected \"connect-failure\", \"reset\", "
                          "\"timeout\" or a status 400..599",
-                         json_is_string(v) ? tg_jpos_quote(quoted, sizeof(quoted),
-                                                           json_string_value(v))
-                                           : tg_conf_type_name(v));
+                         json_is_string(v)
+                             ? tg_jpos_quote(quoted, sizeof(quoted), json_string_value(v))
+                             : tg_conf_type_name(v));
 }
 
 int tg_route_get_retry(const struct tg_route_load *rl, struct tg_retry_policy *p)

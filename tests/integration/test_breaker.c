@@ -23,8 +23,7 @@ static void setup(void)
 {
     targets_start(&tg, 2);
     conf_template_write(conf_path, sizeof(conf_path), "breaker.json", tg.vars, 2);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s",
-                 gw.log_path);
+    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)

@@ -24,8 +24,7 @@ static void setup(void)
 {
     targets_start(&tg, 3);
     conf_template_write(conf_path, sizeof(conf_path), "health.json", tg.vars, 3);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s",
-                 gw.log_path);
+    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)
@@ -104,9 +103,10 @@ Test(health, a_check_takes_out_a_target_that_gets_no_traffic)
     targets_behave(&tg, 1, "status=500");
     cr_assert_eq(wait_event("upstream.target_down", "checked", 1, 1), 1, "%s", gw.log_path);
     cr_assert_eq(http_do(gw.ports[0], "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
-    snprintf(line, sizeof(line),
-             "\ntracegate_upstream_healthy{upstream=\"checked\",target=\"http://127.0.0.1:%d\"} 0\n",
-             tg.port[1]);
+    snprintf(
+        line, sizeof(line),
+        "\ntracegate_upstream_healthy{upstream=\"checked\",target=\"http://127.0.0.1:%d\"} 0\n",
+        tg.port[1]);
     cr_expect(strstr(r.body, line) != NULL, "%s", r.body);
     http_resp_free(&r);
     for (int k = 0; k < 20; k++) {

@@ -31,8 +31,7 @@ static void setup(void)
     memcpy(vars, tg.vars, sizeof(tg.vars[0]) * 3);
     vars[3] = (struct conf_var){"DEAD", dead_text};
     conf_template_write(conf_path, sizeof(conf_path), "pool.json", vars, 4);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s",
-                 gw.log_path);
+    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)

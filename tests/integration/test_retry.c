@@ -32,8 +32,7 @@ static void setup(void)
     memcpy(vars, tg.vars, sizeof(tg.vars[0]) * 3);
     vars[3] = (struct conf_var){"DEAD", dead_text};
     conf_template_write(conf_path, sizeof(conf_path), "retry.json", vars, 4);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s",
-                 gw.log_path);
+    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)
@@ -121,8 +120,8 @@ static json_t *records_of(const char *prefix)
 Test(retry, retries_end_by_the_deadline_and_each_attempt_gets_less_budget)
 {
     const char *h[] = {"X-Trace-Id: retry-deadline-1", NULL};
-    const char *attempt_lines[] = {"\"event\":\"upstream.done\"", "\"trace_id\":\"retry-deadline-1\"",
-                                   NULL};
+    const char *attempt_lines[] = {"\"event\":\"upstream.done\"",
+                                   "\"trace_id\":\"retry-deadline-1\"", NULL};
     struct http_resp r;
     json_t *recs;
     long last = 1000000;

@@ -48,9 +48,8 @@ static void start_server(struct proc *p, char *port_text, size_t cap, bool mtls)
 {
     char accept[32], cert[192], key[192], ca[192];
     int port = tcp_free_port();
-    const char *argv[] = {OPENSSL, "s_server", "-quiet", "-www",   "-accept", accept, "-cert",
-                          cert,    "-key",     key,      "-Verify", "1",      "-CAfile", ca,
-                          NULL};
+    const char *argv[] = {OPENSSL, "s_server", "-quiet",  "-www", "-accept", accept, "-cert", cert,
+                          "-key",  key,        "-Verify", "1",    "-CAfile", ca,     NULL};
     uint64_t end = now_us() + 5000000u;
     int fd = -1;
 
@@ -78,8 +77,7 @@ static void setup(void)
     start_server(&s1, s1_text, sizeof(s1_text), false);
     start_server(&s2, s2_text, sizeof(s2_text), true);
     conf_template_write(conf_path, sizeof(conf_path), "upstream_tls.json", vars, 3);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s",
-                 gw.log_path);
+    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
 }
 
 static void teardown(void)

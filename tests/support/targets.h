@@ -15,9 +15,9 @@
 struct targets {
     struct proc p[TARGETS_MAX];
     size_t n;
-    int port[TARGETS_MAX];       /* kept when a target is down */
+    int port[TARGETS_MAX]; /* kept when a target is down */
     char port_text[TARGETS_MAX][16];
-    char name[TARGETS_MAX][24];  /* "T0", "T1"...: the conf template placeholders */
+    char name[TARGETS_MAX][24]; /* "T0", "T1"...: the conf template placeholders */
     char record[256];
     struct conf_var vars[TARGETS_MAX]; /* ${T0}... = the ports, for conf_template_write */
 };

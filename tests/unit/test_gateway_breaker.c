@@ -1,11 +1,13 @@
 /* Unit tests for gateway/breaker.c: the SRE throttle's ratio, its sliding window, the probe. */
+#include <stdint.h>
+
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
 #include "gateway/breaker.h"
 #include "gateway/conf.h"
 
-#define SEC 1000000u
+#define SEC UINT64_C(1000000)
 
 TestSuite(breaker, .timeout = 10);
 

@@ -160,8 +160,9 @@ Test(conf_upstream, errors_name_file_line_column_and_path)
                "2:12: expected an array of 1..32 targets (at upstreams.a.targets)");
     expect_err("{\"upstreams\": {\"a\": {\"targets\": [\"http://i\",\n 7]}}}",
                "2:2: expected a url or an object, got an integer (at upstreams.a.targets[1])");
-    expect_err("{\"upstreams\": {\"a\": {\"targets\": [\n{\"url\": \"http://i\", \"weight\": 0}]}}}",
-               "2:31: expected an integer in 1..100, got 0 (at upstreams.a.targets[0].weight)");
+    expect_err(
+        "{\"upstreams\": {\"a\": {\"targets\": [\n{\"url\": \"http://i\", \"weight\": 0}]}}}",
+        "2:31: expected an integer in 1..100, got 0 (at upstreams.a.targets[0].weight)");
     expect_err("{\"upstreams\": {\"a\": {\"targets\": [\"http://i\",\n\"http://i/\"]}}}",
                "2:1: duplicate target \"http://i\" (also targets[0]) (at upstreams.a.targets[1])");
     expect_err("{\"upstreams\": {\"a\": {\"targets\": [\"http://i/x\",\n\"http://j/y\"]}}}",
@@ -177,8 +178,9 @@ Test(conf_upstream, errors_name_file_line_column_and_path)
 
 Test(conf_upstream, tls_errors)
 {
-    expect_err("{\"upstreams\": {\"a\": {\"url\": \"https://h\",\n\"tls\": {\"cert\": \"c.pem\"}}}}",
-               "2:8: \"cert\" and \"key\" go together (mutual TLS) (at upstreams.a.tls)");
+    expect_err(
+        "{\"upstreams\": {\"a\": {\"url\": \"https://h\",\n\"tls\": {\"cert\": \"c.pem\"}}}}",
+        "2:8: \"cert\" and \"key\" go together (mutual TLS) (at upstreams.a.tls)");
     expect_err("{\"upstreams\": {\"a\": {\"url\": \"https://h\", \"tls\": {\n"
                "\"server_name\": \"a b\"}}}}",
                "2:16: bad server_name \"a b\": expected a DNS name (letters, digits, '.', '-') "
@@ -233,7 +235,8 @@ Test(conf_upstream, ready_requires_known_upstreams)
     expect_err("{\"upstreams\": {\"a\": {\"url\": \"http://h\"}},\n"
                "\"ready\": {\"requires\": [\"a\", \"zz\"]}}",
                "2:29: unknown upstream \"zz\" (at ready.requires[1])");
-    expect_err("{\"ready\": {\n\"requries\": []}}", "2:1: unknown key \"requries\" (at ready.requries)");
+    expect_err("{\"ready\": {\n\"requries\": []}}",
+               "2:1: unknown key \"requries\" (at ready.requries)");
 }
 
 Test(conf_upstream, route_retry_defaults_and_keys)
@@ -241,16 +244,14 @@ Test(conf_upstream, route_retry_defaults_and_keys)
     struct tg_conf *conf = load_ok(
         "{\"upstreams\": {\"a\": {\"url\": \"http://h\"}}, \"routes\": [\n"
         "{\"method\": \"GET\", \"path\": \"/d\", \"upstream\": \"a\"},\n"
-        "{\"method\": \"GET\", \"path\": \"/r\", \"upstream\": \"a\", \"retry\": {\"max_attempts\": "
+        "{\"method\": \"GET\", \"path\": \"/r\", \"upstream\": \"a\", \"retry\": "
+        "{\"max_attempts\": "
         "3, \"per_try_timeout_ms\": 80, \"retry_on\": [\"timeout\", 500, 429]}},\n"
         "{\"method\": \"GET\", \"path\": \"/n\", \"upstream\": \"a\", \"retry\": {\"retry_on\": "
         "[]}}]}");
-    const struct tg_proxy_conf *d =
-        tg_route_table_at(conf->routes, 0)->policy.handler_conf;
-    const struct tg_proxy_conf *r =
-        tg_route_table_at(conf->routes, 1)->policy.handler_conf;
-    const struct tg_proxy_conf *n =
-        tg_route_table_at(conf->routes, 2)->policy.handler_conf;
+    const struct tg_proxy_conf *d = tg_route_table_at(conf->routes, 0)->policy.handler_conf;
+    const struct tg_proxy_conf *r = tg_route_table_at(conf->routes, 1)->policy.handler_conf;
+    const struct tg_proxy_conf *n = tg_route_table_at(conf->routes, 2)->policy.handler_conf;
 
     cr_assert(eq(u32, d->retry.max_attempts, 2));
     cr_assert(eq(u32, d->retry.per_try_timeout_ms, 0));
@@ -272,9 +273,10 @@ Test(conf_upstream, route_retry_defaults_and_keys)
 
 Test(conf_upstream, route_retry_errors)
 {
-    expect_err("{\"upstreams\": {\"a\": {\"url\": \"http://h\"}}, \"routes\": [{\"method\": "
-               "\"GET\", \"path\": \"/r\", \"upstream\": \"a\",\n\"retry\": {\"max_attempts\": 0}}]}",
-               "2:27: expected an integer in 1..10, got 0 (at routes[0].retry.max_attempts)");
+    expect_err(
+        "{\"upstreams\": {\"a\": {\"url\": \"http://h\"}}, \"routes\": [{\"method\": "
+        "\"GET\", \"path\": \"/r\", \"upstream\": \"a\",\n\"retry\": {\"max_attempts\": 0}}]}",
+        "2:27: expected an integer in 1..10, got 0 (at routes[0].retry.max_attempts)");
     expect_err("{\"upstreams\": {\"a\": {\"url\": \"http://h\"}}, \"routes\": [{\"method\": "
                "\"GET\", \"path\": \"/r\", \"upstream\": \"a\",\n\"retry\": {\"retry_on\": "
                "[\"reset\", 302]}}]}",

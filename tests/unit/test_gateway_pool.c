@@ -1,6 +1,7 @@
 /* Unit tests for gateway/pool.c and gateway/outlier.c: where a call goes (balance, usable
  * targets, panic), the bulkhead, and what answers do to a target (ejection). Time is passed in,
  * so every test decides its own clock. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@
 #include "routes/table.h"
 #include "tests/support/unit/tmpconf.h"
 
-#define SEC 1000000u
+#define SEC UINT64_C(1000000)
 
 static struct tg_conf *conf;
 
@@ -33,9 +34,9 @@ static const struct tg_upstream *upstream(const char *members)
     char text[2048], err[TG_CONF_ERR_MAX] = "";
 
     snprintf(text, sizeof(text), "{\"upstreams\": {\"u\": {%s}}}", members);
-    cr_assert(eq(int, tg_conf_load(tmpconf_write("pool", text), NULL, &conf, err, sizeof(err)),
-                 TG_OK),
-              "%s", err);
+    cr_assert(
+        eq(int, tg_conf_load(tmpconf_write("pool", text), NULL, &conf, err, sizeof(err)), TG_OK),
+        "%s", err);
     return &conf->upstreams[0];
 }
 
@@ -90,8 +91,9 @@ Test(pool, least_request_spreads_idle_targets)
 
 Test(pool, round_robin_follows_the_weights)
 {
-    const struct tg_upstream *u = upstream("\"balance\": \"round_robin\", \"targets\": "
-                                           "[\"http://a\", {\"url\": \"http://b\", \"weight\": 2}]");
+    const struct tg_upstream *u =
+        upstream("\"balance\": \"round_robin\", \"targets\": "
+                 "[\"http://a\", {\"url\": \"http://b\", \"weight\": 2}]");
     unsigned seen[2] = {0};
 
     for (int k = 0; k < 300; k++) {
@@ -197,8 +199,8 @@ Test(pool, ejections_grow_and_are_capped)
 
 Test(pool, panic_uses_ejected_targets_but_never_down_ones)
 {
-    const struct tg_upstream *u = upstream(
-        "\"targets\": [\"http://a\", \"http://b\", \"http://c\", \"http://d\"]");
+    const struct tg_upstream *u =
+        upstream("\"targets\": [\"http://a\", \"http://b\", \"http://c\", \"http://d\"]");
     unsigned seen[4] = {0};
 
     fail_n(u, 0, 5, TG_OUT_STATUS, SEC);
@@ -215,9 +217,9 @@ Test(pool, panic_uses_ejected_targets_but_never_down_ones)
 
 Test(pool, nothing_usable_is_refused_at_once_with_a_retry_after)
 {
-    const struct tg_upstream *u = upstream(
-        "\"targets\": [\"http://a\", \"http://b\"], \"health_check\": {\"path\": \"/h\", "
-        "\"interval_ms\": 2500}");
+    const struct tg_upstream *u =
+        upstream("\"targets\": [\"http://a\", \"http://b\"], \"health_check\": {\"path\": \"/h\", "
+                 "\"interval_ms\": 2500}");
     const char *why = NULL;
     size_t idx;
 

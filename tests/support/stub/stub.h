@@ -80,7 +80,7 @@ struct conn {
     uint64_t id, t_open;
     enum service svc;
     size_t lidx; /* the listener it came in on (stub.ls) */
-    char *in; /* owned; unread bytes are in[in_start, in_len) */
+    char *in;    /* owned; unread bytes are in[in_start, in_len) */
     size_t in_start, in_len, in_cap;
     unsigned requests;
     bool decided, counted; /* counted: first request was not /_stub/... */
@@ -100,9 +100,9 @@ struct stub_state {
     struct listener ls[MAX_LISTENERS];
     size_t nls;
     const char *host, *record_path;
-    int record_fd;             /* -1 without --record */
-    pthread_mutex_t out_lock;  /* one line at a time on stdout and the record file */
-    pthread_mutex_t conn_lock; /* guards conns and live */
+    int record_fd;               /* -1 without --record */
+    pthread_mutex_t out_lock;    /* one line at a time on stdout and the record file */
+    pthread_mutex_t conn_lock;   /* guards conns and live */
     pthread_mutex_t behave_lock; /* guards every listener's behave */
     pthread_cond_t conn_gone;
     struct conn *conns;
