@@ -18,9 +18,10 @@
 struct probe {
     const struct tg_upstream *u; /* borrowed from the checker's conf */
     size_t i;                    /* the target */
-    uint64_t due_us;             /* the next check; 0 while one runs */
+    uint64_t look_us;            /* when to look again (check, or wait on while idle) */
+    uint64_t last_us;            /* when the last check started; 0: none yet */
     struct tg_up_call *call;     /* the check in flight, or NULL */
-    uint64_t calls_seen;         /* the upstream's call count at the last check (idle or not) */
+    uint64_t calls_seen;         /* the upstream's call count at the last check */
 };
 
 struct tg_health {
@@ -79,16 +80,26 @@ static void judge(const struct tg_upstream *u, size_t i, bool pass, const char *
     }
 }
 
-/* When the probe checks next: an interval from now, the idle one when the upstream had no
- * call since its last check (passive detection has nothing to go on then, but nothing is at
- * stake either). */
-static void schedule(struct probe *p, uint64_t now)
+/* Whether p checks now. An interval after its last check when the upstream had calls since,
+ * the idle interval when it had none (passive detection has nothing to go on then, but nothing
+ * is at stake either). While idle it looks again every interval, so a check follows soon after
+ * calls come back. */
+static bool is_due(struct probe *p, uint64_t now)
 {
     uint64_t calls = atomic_load_explicit(&p->u->pool->stats.calls, memory_order_relaxed);
-    unsigned ms = calls == p->calls_seen ? p->u->hc.idle_interval_ms : p->u->hc.interval_ms;
+    uint64_t interval = (uint64_t)p->u->hc.interval_ms * 1000u;
+    uint64_t idle_end = p->last_us + (uint64_t)p->u->hc.idle_interval_ms * 1000u;
 
-    p->calls_seen = calls;
-    p->due_us = now + (uint64_t)ms * 1000u;
+    if (p->call != NULL || now < p->look_us) {
+        return false;
+    }
+    if (p->last_us == 0 || calls != p->calls_seen || now >= idle_end) {
+        p->last_us = now;
+        p->calls_seen = calls;
+        return true;
+    }
+    p->look_us = now + interval < idle_end ? now + interval : idle_end;
+    return false;
 }
 
 static void probe_done(void *arg, struct tg_up_call *call, int err)
@@ -103,19 +114,19 @@ static void probe_done(void *arg, struct tg_up_call *call, int err)
     }
     judge(p->u, p->i, err == TG_OK && tg_status_set_has(&p->u->hc.expect, status),
           err != TG_OK ? tg_up_call_detail(call) : "unexpected status", status, now);
-    schedule(p, now);
+    p->look_us = now + (uint64_t)p->u->hc.interval_ms * 1000u;
 }
 
 static void start_due(struct tg_health *h, uint64_t now)
 {
     for (size_t k = 0; k < h->n_probes; k++) {
         struct probe *p = &h->probes[k];
-        if (p->call != NULL || p->due_us > now) {
+        if (!is_due(p, now)) {
             continue;
         }
         if (tg_up_probe(h->up, p->u, p->i, probe_done, p, &p->call) != TG_OK) {
-            p->call = NULL;
-            schedule(p, now); /* out of memory: try again an interval later */
+            p->call = NULL; /* out of memory: try again an interval later */
+            p->look_us = now + (uint64_t)p->u->hc.interval_ms * 1000u;
         }
     }
 }
@@ -132,8 +143,8 @@ static long health_timeout(void *arg)
 
     for (size_t k = 0; k < h->n_probes; k++) {
         const struct probe *p = &h->probes[k];
-        if (p->call == NULL && (first == 0 || p->due_us < first)) {
-            first = p->due_us;
+        if (p->call == NULL && (first == 0 || p->look_us < first)) {
+            first = p->look_us;
         }
     }
     if (first == 0) {
@@ -172,12 +183,7 @@ static int make_probes(struct tg_health *h, uint64_t now)
     for (size_t j = 0; j < c->n_upstreams; j++) {
         const struct tg_upstream *u = &c->upstreams[j];
         for (size_t i = 0; u->hc.on && i < u->n_targets && h->n_probes < n; i++) {
-            h->probes[h->n_probes++] = (struct probe){
-                .u = u,
-                .i = i,
-                .due_us = now,
-                .calls_seen = atomic_load(&u->pool->stats.calls),
-            };
+            h->probes[h->n_probes++] = (struct probe){.u = u, .i = i, .look_us = now};
         }
     }
     return TG_OK;

@@ -124,8 +124,11 @@ void tg_pool_end(const struct tg_upstream *u, size_t i, enum tg_outcome o, uint6
         if (atomic_load_explicit(&t->consecutive, memory_order_relaxed) != 0) {
             atomic_store_explicit(&t->consecutive, 0, memory_order_relaxed);
         }
-        /* closes on success: the breaker no longer throttles and a target is usable */
+        /* Closes on success, once the breaker no longer throttles and nothing was refused for
+         * a second: a ratio wavering about 0 says so once, not at every crossing. */
         if (atomic_load_explicit(&p->unstable, memory_order_relaxed) &&
+            now - atomic_load_explicit(&p->refused_us, memory_order_relaxed) >=
+                TG_BREAKER_PROBE_US &&
             tg_breaker_ratio(&p->breaker, &u->breaker, now) <= 0.0) {
             tg_pool_set_unstable(u, false, "calls succeed again");
         }

@@ -297,6 +297,7 @@ int tg_pool_admit(const struct tg_upstream *u, uint64_t tried, uint64_t now, uin
 
     if (!tg_breaker_allow(&p->breaker, &u->breaker, now, r01)) {
         TG_SHARED_ADD(&p->stats, rejected_breaker, 1);
+        atomic_store_explicit(&p->refused_us, now, memory_order_relaxed);
         *why = "breaker open";
         tg_pool_set_unstable(u, true, *why);
         return TG_EUNSTABLE;
@@ -304,6 +305,7 @@ int tg_pool_admit(const struct tg_upstream *u, uint64_t tried, uint64_t now, uin
     set = candidates(u, now);
     if (set == 0) {
         TG_SHARED_ADD(&p->stats, rejected_no_target, 1);
+        atomic_store_explicit(&p->refused_us, now, memory_order_relaxed);
         *why = "no usable target";
         tg_pool_set_unstable(u, true, *why);
         return TG_EUNSTABLE;

@@ -63,6 +63,7 @@ struct tg_pool {
     atomic_uint retrying;  /* retries waiting or in flight (the retry budget) */
     atomic_uint rr;        /* round robin position */
     atomic_bool unstable;  /* what the last upstream.unstable / upstream.recovered line said */
+    _Atomic uint64_t refused_us; /* the last call refused for the breaker or for no target */
     struct tg_breaker breaker;
     struct tg_pool_stats stats;
 };
@@ -112,7 +113,9 @@ int tg_pool_admit(const struct tg_upstream *u, uint64_t tried, uint64_t now, uin
 void tg_pool_begin(const struct tg_upstream *u, size_t i);
 
 /* The attempt to target i ended with o at now: the target's calls in flight, its failures in
- * a row and its ejection (u->outlier), the breaker's window, the counters. */
+ * a row and its ejection (u->outlier), the breaker's window, the counters. A success marks an
+ * unstable upstream recovered once the breaker no longer throttles and no call was refused for
+ * a second. */
 void tg_pool_end(const struct tg_upstream *u, size_t i, enum tg_outcome o, uint64_t now);
 
 /* Seconds a client should wait before trying u again: until the first ejection ends (1..300)

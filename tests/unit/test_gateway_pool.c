@@ -233,9 +233,12 @@ Test(pool, nothing_usable_is_refused_at_once_with_a_retry_after)
     atomic_store(&u->targets[1].state->down, false);
     cr_assert(eq(u32, tg_pool_retry_after_s(u, SEC), 1));
     cr_assert(eq(sz, pick(u, 0, SEC, 5), 1));
-    /* recovered on a success */
+    /* recovered on a success, once a second passed without a refusal */
     tg_pool_begin(u, 1);
-    tg_pool_end(u, 1, TG_OUT_OK, SEC);
+    tg_pool_end(u, 1, TG_OUT_OK, SEC + SEC / 2);
+    cr_assert(atomic_load(&u->pool->unstable), "refused half a second ago");
+    tg_pool_begin(u, 1);
+    tg_pool_end(u, 1, TG_OUT_OK, 2 * SEC);
     cr_assert(not(atomic_load(&u->pool->unstable)));
 }
 
