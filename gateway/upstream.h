@@ -66,10 +66,10 @@ void tg_up_free(struct tg_up *up);
  * with the budget each attempt gets (it shrinks from attempt to attempt), links it to req
  * (req->pending, req->calls) and returns at once. done(arg, call, err) follows exactly once,
  * never from inside this function. Returns TG_OK, TG_ETIMEDOUT when no budget is left,
- * TG_ECANCELED when req is cancelled, TG_ENOMEM or TG_EINTERNAL; without upstream also
- * TG_EOVERLOAD when max_in_flight calls under limit_key already run on this worker (with
- * upstream, refusals come through done). *out (may be NULL) gets a borrowed handle valid until
- * done returns. */
+ * TG_ECANCELED when req is cancelled, TG_ENOMEM, and without upstream TG_EOVERLOAD when
+ * max_in_flight calls under limit_key already run on this worker. Anything else (a refusal by
+ * the pool, a transfer curl would not start: TG_EINTERNAL) comes through done. *out (may be
+ * NULL) gets a borrowed handle valid until done returns. */
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out) TG_MUST_CHECK;
 
