@@ -99,6 +99,34 @@ Test(health, every_target_down_is_503_at_once_and_readiness_fails_until_they_ret
     http_resp_free(&r);
 }
 
+/* Targets that accept and never answer: without checks each request would wait out the
+ * route's 5 s; with them, once the checks time out, the answer is 503 at once. */
+Test(health, every_target_hanging_is_503_at_once_not_after_a_timeout)
+{
+    struct http_resp r;
+    double slowest = 0;
+
+    targets_behave(&tg, 0, "hang=1");
+    targets_behave(&tg, 1, "hang=1");
+    cr_assert_eq(wait_event("upstream.target_down", "checked", 0, 1), 1, "%s", gw.log_path);
+    cr_assert_eq(wait_event("upstream.target_down", "checked", 1, 1), 1, "%s", gw.log_path);
+    for (int k = 0; k < 10; k++) {
+        cr_assert_eq(http_do(gw.ports[0], "GET", "/c/x", NULL, NULL, 0, 10000, &r), 0);
+        cr_expect_eq(r.status, 503, "%s", r.body);
+        slowest = r.total_ms > slowest ? r.total_ms : slowest;
+        http_resp_free(&r);
+    }
+    cr_expect_lt(slowest, 200.0, "waited on a hanging target: %.1f ms", slowest);
+    cr_expect_eq(targets_count(&tg, 0, "/x") + targets_count(&tg, 1, "/x"), 0);
+    targets_behave(&tg, 0, "");
+    targets_behave(&tg, 1, "");
+    cr_assert_eq(wait_event("upstream.target_up", "checked", 0, 1), 1, "%s", gw.log_path);
+    cr_assert_eq(wait_event("upstream.target_up", "checked", 1, 1), 1, "%s", gw.log_path);
+    cr_assert_eq(http_do(gw.ports[0], "GET", "/c/x", NULL, NULL, 0, 5000, &r), 0);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    http_resp_free(&r);
+}
+
 Test(health, a_check_takes_out_a_target_that_gets_no_traffic)
 {
     struct http_resp r;

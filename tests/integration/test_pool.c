@@ -97,6 +97,19 @@ Test(pool, round_robin_takes_turns_by_weight)
     cr_expect_eq(targets_count(&tg, 1, "/weighted"), 30);
 }
 
+Test(pool, connections_are_kept_and_reused_per_target)
+{
+    for (int k = 0; k < 30; k++) {
+        cr_assert_eq(get("/rr/reuse"), 200);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        /* one call at a time: each worker keeps one connection to each target */
+        cr_expect_eq(targets_count(&tg, i, "/reuse"), 10, "target %zu", i);
+        cr_expect_leq(targets_opened(&tg, i), 2, "target %zu: %d connections for 10 calls", i,
+                      targets_opened(&tg, i));
+    }
+}
+
 Test(pool, a_target_answering_503_is_ejected_and_traffic_moves)
 {
     char t0[64];

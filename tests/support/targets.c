@@ -99,3 +99,19 @@ void targets_stop(struct targets *t)
         unlink(t->record);
     }
 }
+
+int targets_opened(const struct targets *t, size_t i)
+{
+    json_t *all = stub_records(t->record);
+    size_t k;
+    json_t *o;
+    int n = 0;
+
+    json_array_foreach(all, k, o)
+    {
+        n += strcmp(json_string_value(json_object_get(o, "event")), "open") == 0 &&
+             json_integer_value(json_object_get(o, "port")) == t->port[i];
+    }
+    json_decref(all);
+    return n;
+}

@@ -41,6 +41,9 @@ int targets_count(const struct targets *t, size_t i, const char *prefix);
 /* Request records on any target whose request-target starts with prefix. */
 int targets_count_all(const struct targets *t, const char *prefix);
 
+/* Connections target i accepted (its "open" records). */
+int targets_opened(const struct targets *t, size_t i);
+
 /* Stops the targets still running (each must exit 0) and removes the record file. */
 void targets_stop(struct targets *t);
 
