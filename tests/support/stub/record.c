@@ -28,8 +28,8 @@ void record_conn_event(const struct conn *c, const char *event, uint64_t t_us)
 {
     struct sbuf s = {0};
 
-    sbuf_addf(&s, "{\"event\":\"%s\",\"conn_id\":%" PRIu64 ",\"port\":%d,\"t_us\":%" PRIu64,
-              event, c->id, stub.ls[c->lidx].port, t_us);
+    sbuf_addf(&s, "{\"event\":\"%s\",\"conn_id\":%" PRIu64 ",\"port\":%d,\"t_us\":%" PRIu64, event,
+              c->id, stub.ls[c->lidx].port, t_us);
     if (strcmp(event, "close") == 0) {
         sbuf_addf(&s, ",\"by\":\"%s\",\"while\":\"%s\"", c->close_by, c->close_while);
     }
