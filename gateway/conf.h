@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "gateway/buf.h"
+#include "gateway/conf_upstream.h"
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
@@ -20,16 +21,6 @@
 struct tg_audit_sink;
 struct tg_cidr;
 struct tg_jpos;
-
-/* One upstream service: where it is and how long one call to it may take. */
-struct tg_upstream {
-    char *name;                  /* owned */
-    char *url;                   /* owned: "http://host:port", no path, no trailing '/' */
-    char *base_path;             /* owned: path part of the conf url without trailing '/', or "" */
-    unsigned timeout_ms;         /* cap on one call (default 5000) */
-    unsigned connect_timeout_ms; /* cap on the TCP/TLS connect (default 1000) */
-    unsigned max_in_flight;      /* per worker, 0 = unlimited */
-};
 
 /* Everything the conf file says; shared read-only by all workers once loaded.
  * Replaced as a whole on reload: requests hold a reference until they finish. */
@@ -68,8 +59,11 @@ struct tg_conf {
     char *tls_cert;                   /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                    /* owned: PEM file path */
     char *tls_priorities;             /* owned: GnuTLS priority string, versions included */
-    struct tg_upstream *upstreams;    /* owned array */
+    struct tg_upstream *upstreams;    /* owned array (gateway/conf_upstream.h) */
     size_t n_upstreams;
+    const struct tg_upstream **ready_requires; /* owned array of borrowed upstreams: /readyz
+                                                * needs a usable target in each */
+    size_t n_ready_requires;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */
     void *auth;                        /* owned token issuers (auth/issuer.h), or NULL */
@@ -156,6 +150,9 @@ int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
                        const char *key, double min, double max, double *out);
 int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t min, size_t max, size_t *out);
+
+/* Parses a decimal port in lo..65535 from s (n bytes): digits only, no sign or spaces. */
+bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port);
 
 /* "an object", "a string", "an integer", ...: v's JSON type for messages. */
 const char *tg_conf_type_name(const json_t *v);

@@ -33,6 +33,7 @@ static const struct err_row rows[] = {
     {TG_ERATELIMIT, 429, "too many requests", false},
     {TG_EPLAINTLS, 400, "plain HTTP request sent to the HTTPS port", true},
     {TG_ENOTALLOWED, 403, "forbidden", false},
+    {TG_EUNSTABLE, 503, "upstream unstable", false},
 };
 
 /* rows[] is ordered by -err: the row of err is rows[-err]. Unknown codes are bugs: 500. */

@@ -29,6 +29,8 @@ enum tg_err {
     TG_ERATELIMIT = -19,     /* the client spent its rate limit: 429 */
     TG_EPLAINTLS = -20,      /* plain HTTP sent to the TLS port: 400 */
     TG_ENOTALLOWED = -21,    /* the client's network may not use the route: 403 */
+    TG_EUNSTABLE = -22,      /* the upstream's breaker throttles, or none of its targets is
+                              * usable: refused at once, 503 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))

@@ -23,6 +23,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
+#include "gateway/health.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
 #include "gateway/otlp.h"
@@ -249,6 +250,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
+/* Says so for every upstream whose targets' certificates are not checked: it is the conf's
+ * choice, but one an operator must see. */
+static void warn_insecure(const struct tg_conf *conf)
+{
+    for (size_t i = 0; i < conf->n_upstreams; i++) {
+        const struct tg_upstream *u = &conf->upstreams[i];
+        if (!u->tls.verify) {
+            struct tg_logline l;
+            tg_logline_begin(&l, TG_LOG_WARN, NULL, "upstream.tls_insecure");
+            tg_logline_str(&l, "upstream", u->name);
+            tg_logline_str(&l, "msg",
+                           "tls.verify is false: the targets' certificates are not checked");
+            tg_logline_end(&l);
+        }
+    }
+}
+
 /* Loads file. An error is said once: as a conf.error log line when running (log collectors read
  * JSON lines), as plain FILE:LINE:COL text on stderr for --check (a human reads it). */
 static struct tg_conf *load_conf(const char *file, bool log)
@@ -256,13 +274,18 @@ static struct tg_conf *load_conf(const char *file, bool log)
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
-    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
+    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK ||
+        (log && tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK)) {
         if (log) {
             tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
         } else {
             fprintf(stderr, "%s\n", err);
         }
+        tg_conf_unref(conf);
         return NULL;
+    }
+    if (log) {
+        warn_insecure(conf);
     }
     return conf;
 }
@@ -293,11 +316,12 @@ static int load_tls(const struct tg_conf *conf)
 }
 
 /* What runs: the workers, the admin listener (NULL when off), the JWKS refresher (NULL without
- * auth issuers), the conf in use (a reference). */
+ * auth issuers), the health-check thread, the conf in use (a reference). */
 struct running {
     struct tg_workers *ws;
     struct tg_admin *admin;
     struct tg_auth_refresher *keys;
+    struct tg_health *health;
     struct tg_conf *conf;
 };
 
@@ -324,6 +348,7 @@ static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
  * read. 0 valid, 1 not. */
 static int check(const char *file)
 {
+    char err[TG_CONF_ERR_MAX];
     struct tg_conf *conf = NULL;
     char *errors = NULL;
     long n = tg_conf_check(file, tg_route_table_load, &conf, &errors);
@@ -336,6 +361,11 @@ static int check(const char *file)
             fprintf(stderr, "%s: %ld errors\n", file, n);
         }
         free(errors);
+        return 1;
+    }
+    if (tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK) {
+        fprintf(stderr, "%s\n", err);
+        tg_conf_unref(conf);
         return 1;
     }
     printf("%s: ok (%zu routes, %zu upstreams)\n", file, tg_route_table_count(conf->routes),
@@ -379,6 +409,7 @@ static void reload(struct running *r)
     tg_auth_inherit(next->auth, r->conf->auth);
     tg_auth_refresher_set_conf(r->keys, next);
     tg_workers_reload(r->ws, next);
+    tg_health_reload(r->health, next);
     tg_admin_reload(r->admin, next);
     tg_conf_unref(r->conf);
     r->conf = next;
@@ -538,7 +569,7 @@ static int check_port_free(const struct tg_conf *conf, const char *what, const c
 
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    struct running r = {NULL, NULL, NULL, conf};
+    struct running r = {NULL, NULL, NULL, NULL, conf};
     struct tg_otlp *otlp = NULL;
     struct tg_audit_sink *audit = NULL;
     unsigned n = worker_count(opt, conf);
@@ -579,7 +610,8 @@ static int run(struct tg_conf *conf, const struct options *opt)
         tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
-    if (start_admin(&r, opt, &o, &admin_port) != TG_OK) {
+    if (tg_health_start(conf, &r.health) != TG_OK ||
+        start_admin(&r, opt, &o, &admin_port) != TG_OK) {
         tg_workers_drain(r.ws);
         tg_workers_join(r.ws);
         goto out;
@@ -597,6 +629,7 @@ static int run(struct tg_conf *conf, const struct options *opt)
     rc = 0;
 out:
     tg_otlp_stop(otlp);
+    tg_health_stop(r.health);
     tg_auth_refresher_stop(r.keys); /* after the workers: they may wake it */
     tg_audit_sink_close(audit);     /* and write to it */
     tg_conf_unref(r.conf);

@@ -108,6 +108,13 @@ int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, con
 int tg_route_check_template(const struct tg_route_load *rl, const char *jpath, const char *key,
                             const char *tmpl, bool allow_query);
 
+struct tg_retry_policy;
+
+/* The route's "retry" object (routes that call upstreams: max_attempts, per_try_timeout_ms,
+ * retry_on) into *p, the defaults of gateway/retry.h where absent. TG_OK or TG_EINVAL with the
+ * error set. */
+int tg_route_get_retry(const struct tg_route_load *rl, struct tg_retry_policy *p);
+
 /* A method at jpath: an upper-case HTTP token, or "*" when any is true. */
 int tg_route_check_method(struct tg_conf_ctx *ctx, const char *jpath, const char *m, bool any);
 

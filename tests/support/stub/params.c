@@ -171,3 +171,42 @@ bool parse_params(const char *target, struct params *pa)
     }
     return true;
 }
+
+bool set_behave(size_t lidx, const char *target)
+{
+    const char *q = strchr(target, '?');
+    char *copy = q != NULL && q[1] != '\0' ? strdup(q + 1) : NULL;
+
+    if (q != NULL && q[1] != '\0' && copy == NULL) {
+        return false;
+    }
+    pthread_mutex_lock(&stub.behave_lock);
+    free(stub.ls[lidx].behave);
+    stub.ls[lidx].behave = copy;
+    pthread_mutex_unlock(&stub.behave_lock);
+    return true;
+}
+
+bool parse_params_on(size_t lidx, const char *target, struct params *pa)
+{
+    const char *q = strchr(target, '?');
+    struct sbuf all = {0};
+    bool ok;
+
+    pthread_mutex_lock(&stub.behave_lock);
+    if (stub.ls[lidx].behave == NULL) {
+        pthread_mutex_unlock(&stub.behave_lock);
+        return parse_params(target, pa);
+    }
+    /* "?BEHAVE&QUERY": later parameters win, so the request's own override the listener's */
+    sbuf_str(&all, "?");
+    sbuf_str(&all, stub.ls[lidx].behave);
+    pthread_mutex_unlock(&stub.behave_lock);
+    if (q != NULL && q[1] != '\0') {
+        sbuf_str(&all, "&");
+        sbuf_str(&all, q + 1);
+    }
+    ok = !all.oom && parse_params(all.p, pa);
+    free(all.p);
+    return ok;
+}
