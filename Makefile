@@ -2,23 +2,28 @@
 #   make run   installs what is missing, builds, starts the demo ePRO services and the gateway
 #   make test  installs what is missing, builds (plain and sanitizer), runs every test
 #   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
+#   make fuzz  runs each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (make test: a few each)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 CONF       ?= conf/tracegate.json
 PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libssl-dev libcriterion-dev curl openssl
+	libjansson-dev uuid-dev libssl-dev libcjose-dev libgnutls28-dev libcriterion-dev curl openssl
 # What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics;
 # python3-yaml reads the manifests for tools/deploy/check.py; kubectl (Debian's kubernetes-client,
 # unless a kubectl is there already) renders deploy/kubernetes.
 TEST_PACKAGES := prometheus python3 python3-yaml
 # Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
 LINT_PACKAGES := clang-format clang-tidy
+# libFuzzer comes with clang's runtime libraries.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps kubectl-deps lint-deps build configure asan run test test-plain test-asan lint format \
-	check-conf bench clean
+.PHONY: all deps test-deps kubectl-deps lint-deps fuzz-deps build configure asan fuzz-build run \
+	test test-plain test-asan test-fuzz fuzz lint format check-conf bench clean
 
 all: build
 
@@ -47,6 +52,9 @@ kubectl-deps:
 lint-deps:
 	$(call install_missing,$(LINT_PACKAGES))
 
+fuzz-deps:
+	$(call install_missing,$(FUZZ_PACKAGES))
+
 # Writes $(BUILD)/compile_commands.json too, which clang-tidy reads.
 configure: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -58,13 +66,17 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+fuzz-build: deps fuzz-deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTG_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+
 run: build
 	BUILD=$(BUILD) CONF=$(CONF) PORT=$(PORT) docker/demo.sh
 
 check-conf: build
 	$(BUILD)/tracegate --check -c $(CONF)
 
-test: test-plain test-asan
+test: test-plain test-asan test-fuzz
 
 test-plain: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -72,6 +84,13 @@ test-plain: build test-deps
 test-asan: asan test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
+
+# Each harness a few seconds from its seed corpus, under ASan+UBSan: a crash fails the run.
+test-fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) 5
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # The layer checker's own test, then format, layers and clang-tidy. Every step runs; the target
 # fails if any step did. clang-tidy needs cmake's compile database, not a build.
@@ -90,4 +109,4 @@ bench: build
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -5,6 +5,7 @@
 #   bench/run.sh cost        the stable figures: instructions per request (callgrind) and system
 #                            calls per request (perf's syscall tracepoint, or strace)
 #   bench/run.sh latency     client-close -> upstream-close and deadline -> 504 distributions
+#   bench/run.sh resilience  dead target -> ejection, target back -> traffic, breaker -> 503
 # Settings are environment variables (bench/README.md). 127.0.0.1 only; every step is bounded
 # in time; only the processes this script started are stopped (PIDs tracked, trap on exit).
 set -uo pipefail
@@ -21,19 +22,22 @@ CONNS=${CONNS:-1 64 512}           # concurrency of the fast scenario
 SLOW_CONNS=${SLOW_CONNS:-1 64 512} # concurrency of the slow scenario
 FANOUT_CONNS=${FANOUT_CONNS:-1 64 512}
 FANOUT_SLOW_CONNS=${FANOUT_SLOW_CONNS:-64} # fan-out to 3 backends of SLOW_MS each
+POOL_CONNS=${POOL_CONNS:-64}       # three targets, one dead
 IDLE_CONNS=${IDLE_CONNS:-5000}     # idle keep-alive connections for the memory figure
 SLOW_MS=${SLOW_MS:-20}
 TARGETS=${TARGETS:-direct nginx haproxy floor tracegate}
 ROUNDS=${ROUNDS:-3}                # interleaved runs of every cell: the table shows their median
 COST_SECS=${COST_SECS:-5}          # cost mode: measured seconds per figure
 COST_CELLS=${COST_CELLS:-fast:64 fast:1 fanout:64}   # cost mode: scenario:connections
-SCENARIOS=${SCENARIOS:-memory fast slow fanout fanout_slow}
+SCENARIOS=${SCENARIOS:-memory fast slow fanout fanout_slow pool}
 CPU_LOAD=${CPU_LOAD:-0}            # wrk, the idle client, the upstream (proxied runs)
 CPU_SUT=${CPU_SUT:-1}              # the system under test
 NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-64}
 UP_FAST=${UP_FAST:-27080} UP_SLOW=${UP_SLOW:-27081}
+UP_FAST2=${UP_FAST2:-27082} UP_DEAD=${UP_DEAD:-27083} # the pool: two live targets, one dead
 NGINX_PORT=${NGINX_PORT:-27100} HAPROXY_PORT=${HAPROXY_PORT:-27200}
-TG_PORT=${TG_PORT:-27300} TG_LAT_PORT=${TG_LAT_PORT:-27301} FLOOR_PORT=${FLOOR_PORT:-27400}
+TG_PORT=${TG_PORT:-27300} TG_LAT_PORT=${TG_LAT_PORT:-27301} TG_RES_PORT=${TG_RES_PORT:-27302}
+FLOOR_PORT=${FLOOR_PORT:-27400}
 SAMPLES=${SAMPLES:-1000}           # latency mode: samples per distribution
 STUB_LISTEN=${STUB_LISTEN:-0:test}
 PY=${PYTHON:-python3}
@@ -359,7 +363,10 @@ start_target() {
 # Renders every conf into $RUN (and a copy into the results) and starts the upstream.
 prepare() {
     local p
-    for p in "$UP_FAST" "$UP_SLOW" "$NGINX_PORT" "$HAPROXY_PORT" "$TG_PORT" "$FLOOR_PORT"; do port_busy "$p" && die "port $p is in use"; done
+    for p in "$UP_FAST" "$UP_SLOW" "$UP_FAST2" "$UP_DEAD" "$NGINX_PORT" "$HAPROXY_PORT" "$TG_PORT" \
+        "$FLOOR_PORT"; do
+        port_busy "$p" && die "port $p is in use"
+    done
     local echo_load="" fanout="" slow=""
     if [[ -n $ECHO_SO ]]; then
         echo_load="load_module $ECHO_SO;"
@@ -367,6 +374,7 @@ prepare() {
     fi
     local v=(FANOUT="$fanout" SLOW_SERVER="$slow" NOFILE="$NOFILE" WORKER_CONNS=$((NOFILE / 2))
              MAXCONN=$(((NOFILE - 500) / 2)) ECHO_LOAD="$echo_load" UP_FAST="$UP_FAST" UP_SLOW="$UP_SLOW"
+             UP_FAST2="$UP_FAST2" UP_DEAD="$UP_DEAD"
              NGINX_PORT="$NGINX_PORT" HAPROXY_PORT="$HAPROXY_PORT" TG_PORT="$TG_PORT"
              NGINX_KEEPALIVE="$NGINX_KEEPALIVE" TG_LIMITS_EXTRA="${TG_POOL:+, \"connection_buffer_bytes\": $TG_POOL}"
              SLOW_S="$(awk -v m="$SLOW_MS" 'BEGIN { printf "%.3f", m / 1000 }')")
@@ -424,19 +432,19 @@ throughput() {
             else echo "$tg,$IDLE_CONNS,,,,,,,skip: not running" >>"$RES/memory.csv"; fi
         done
     fi
-    for sc in fast slow fanout fanout_slow; do
+    for sc in fast slow fanout fanout_slow pool; do
         has "$SCENARIOS" "$sc" || continue
         case $sc in
             fast) levels=$CONNS ;; slow) levels=$SLOW_CONNS ;; fanout) levels=$FANOUT_CONNS ;;
-            fanout_slow) levels=$FANOUT_SLOW_CONNS ;;
+            fanout_slow) levels=$FANOUT_SLOW_CONNS ;; pool) levels=$POOL_CONNS ;;
         esac
         for c in $levels; do
             # Rounds interleaved with the targets, so that drift of the machine hits all alike.
             for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
                 for tg in $TARGETS; do
                     if ! has "$active" "$tg"; then skip_row "$sc" "$c" "$tg" "not running"
-                    elif [[ $sc != fast && -z $ECHO_SO ]]; then skip_row "$sc" "$c" "$tg" "no nginx echo module"
-                    elif [[ $sc == fanout* && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
+                    elif [[ $sc != fast && $sc != pool && -z $ECHO_SO ]]; then skip_row "$sc" "$c" "$tg" "no nginx echo module"
+                    elif [[ ($sc == fanout* || $sc == pool) && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
                     elif [[ $sc != fast && $tg == floor ]]; then continue   # the floor proxies one path
                     else cell "$sc" "$c" "$tg"; fi
                 done
@@ -580,11 +588,32 @@ latency() {
     log "results in ${RES#"$ROOT"/}/"
 }
 
+# ---------------------------------------------------------------- resilience mode
+# Three tg-stub targets (processes of their own) behind one pool, steady GETs from a few
+# keep-alive clients, then: one target killed, brought back, every target failing, healed.
+resilience() {
+    setup_common resilience
+    ensure_tracegate
+    ((TG_OK)) || die "resilience mode needs tracegate"
+    [[ -x $TG_STUB ]] || die "resilience mode needs the stub upstream ($TG_STUB, built from tests/support/stub/)"
+    port_busy "$TG_RES_PORT" && die "port $TG_RES_PORT is in use"
+    bounded 300 resilience taskset -c "$CPU_LOAD" "$PY" "$TOOLS/resilience.py" --tracegate "$TRACEGATE" \
+        --stub "$TG_STUB" --port "$TG_RES_PORT" --gateway-cpu "$CPU_SUT" --out "$RES" \
+        >"$RES/resilience.md" 2>"$RUN/resilience.err"
+    local rc=$?
+    ((rc == 124)) && note "resilience.py ran out of time"
+    ((rc != 0 && rc != 124)) && note "resilience.py failed ($rc): $(tail -c 300 "$RUN/resilience.err" 2>/dev/null)"
+    [[ -s $RES/notes.txt ]] && sed 's/^/- /' "$RES/notes.txt" >>"$RES/resilience.md"
+    cat "$RES/resilience.md"
+    log "results in ${RES#"$ROOT"/}/"
+}
+
 # ---------------------------------------------------------------- main
 case $MODE in
     throughput) throughput ;;
     cost) cost ;;
     latency) latency ;;
+    resilience) resilience ;;
     -h | --help | help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) die "unknown mode '$MODE' (throughput, cost or latency)" ;;
+    *) die "unknown mode '$MODE' (throughput, cost, latency or resilience)" ;;
 esac

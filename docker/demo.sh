@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: starts the demo ePRO services (tg-stub on 9101-9103) and the gateway on $PORT.
-# Ctrl-C or SIGTERM stops both; nothing is left running.
+# `make run`: starts the demo ePRO services and the gateway on $PORT. Each service is a tg-stub
+# process of its own, so any one can be stopped alone (kill the pid in $BUILD/demo/NAME.pid):
+# two questionnaire replicas (9101, 9104) behind one upstream, patient (9102), history (9103).
+# Ctrl-C or SIGTERM stops everything; nothing is left running.
 #   BUILD  build directory holding tracegate and tg-stub (default: build)
 #   CONF   gateway conf (default: conf/tracegate.json)
 #   PORT   gateway port (default: 8080)
@@ -11,10 +13,13 @@ BUILD=${BUILD:-build}
 CONF=${CONF:-conf/tracegate.json}
 PORT=${PORT:-8080}
 ADMIN_PORT=${ADMIN_PORT:-}
-STUB_PORTS=(9101 9102 9103)
+# name:port:service of each demo service
+SERVICES=(questionnaire-1:9101:questionnaire questionnaire-2:9104:questionnaire
+    patient:9102:patient history:9103:history)
 STUB_LOG="$BUILD/demo-services.log"
+PID_DIR="$BUILD/demo"
 
-stub_pid=""
+stub_pids=""
 gw_pid=""
 
 say() { echo "demo.sh: $*" >&2; }
@@ -23,12 +28,13 @@ say() { echo "demo.sh: $*" >&2; }
 # shellcheck disable=SC2317 # invoked by the traps
 cleanup() {
     trap - EXIT INT TERM
-    for pid in $gw_pid $stub_pid; do
+    for pid in $gw_pid $stub_pids; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in $gw_pid $stub_pid; do
+    for pid in $gw_pid $stub_pids; do
         wait "$pid" 2>/dev/null || true
     done
+    rm -rf "$PID_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -47,9 +53,10 @@ if [[ ! -r "$CONF" ]]; then
     say "cannot read conf $CONF (set CONF)"
     exit 1
 fi
-for port in "${STUB_PORTS[@]}"; do
+for svc in "${SERVICES[@]}"; do
+    IFS=: read -r name port _ <<<"$svc"
     if port_taken "$port"; then
-        say "port $port (a demo service) is already in use; stop whatever listens there"
+        say "port $port ($name, a demo service) is already in use; stop whatever listens there"
         exit 1
     fi
 done
@@ -58,26 +65,29 @@ if port_taken "$PORT"; then
     exit 1
 fi
 
-"$BUILD/tg-stub" --listen 9101:questionnaire --listen 9102:patient --listen 9103:history \
-    >"$STUB_LOG" 2>&1 &
-stub_pid=$!
+mkdir -p "$PID_DIR"
+: >"$STUB_LOG"
+for svc in "${SERVICES[@]}"; do
+    IFS=: read -r name port service <<<"$svc"
+    "$BUILD/tg-stub" --listen "$port:$service" >>"$STUB_LOG" 2>&1 &
+    stub_pids="$stub_pids $!"
+    echo "$!" >"$PID_DIR/$name.pid"
+done
 
-# Bounded wait (5 s) for the three {"event":"listening",...} lines.
+# Bounded wait (5 s) for every {"event":"listening",...} line.
 for _ in $(seq 50); do
-    if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -ge 3 ]]; then
-        break
-    fi
-    if ! kill -0 "$stub_pid" 2>/dev/null; then
+    if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -ge ${#SERVICES[@]} ]]; then
         break
     fi
     sleep 0.1
 done
-if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -lt 3 ]]; then
+if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -lt ${#SERVICES[@]} ]]; then
     cat "$STUB_LOG" >&2
-    say "the demo services did not start (ports ${STUB_PORTS[*]}); see above"
+    say "the demo services did not start; see above"
     exit 1
 fi
-say "demo services up on ${STUB_PORTS[*]} (their log: $STUB_LOG)"
+say "demo services up: ${SERVICES[*]} (their log: $STUB_LOG)"
+say "stop one replica and /submit keeps working: kill \$(cat $PID_DIR/questionnaire-1.pid)"
 say "admin listener: curl localhost:${ADMIN_PORT:-9901}/metrics (and /healthz, /readyz, /info)"
 say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
 

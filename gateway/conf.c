@@ -13,6 +13,8 @@
 #include "gateway/err.h"
 #include "gateway/file.h"
 #include "gateway/jsonpos.h"
+#include "gateway/netaddr.h"
+#include "gateway/tls.h"
 
 /* a conf is a few KiB; anything this big is a mistake */
 #define CONF_FILE_MAX ((size_t)16 * 1024 * 1024)
@@ -20,8 +22,12 @@
 #define TLS_PEM_MAX   ((size_t)1 << 20) /* a certificate chain or key file */
 
 static const char *const top_keys[] = {
-    "listen", "reuse_port", "workers", "trace",     "limits", "shutdown_grace_ms",
-    "tls",    "admin",      "otlp",    "upstreams", "routes", NULL,
+    "listen", "reuse_port", "workers",
+    "trace",  "limits",     "shutdown_grace_ms",
+    "tls",    "admin",      "otlp",
+    "ready",  "upstreams",  "routes",
+    "auth",   "audit",      "trusted_proxies",
+    NULL,
 };
 static const char *const otlp_keys[] = {
     "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
@@ -32,32 +38,8 @@ static const char *const limits_keys[] = {
     "max_connections",   "max_body_bytes",          "max_response_bytes",
     "client_timeout_ms", "connection_buffer_bytes", NULL,
 };
-static const char *const tls_keys[] = {"cert", "key", NULL};
-static const char *const upstream_keys[] = {
-    "url", "timeout_ms", "connect_timeout_ms", "max_in_flight", NULL,
-};
-
-/* Parses a decimal port in lo..65535 from s (n bytes): digits only, no sign or spaces. */
-static bool parse_port(const char *s, size_t n, unsigned lo, unsigned *port)
-{
-    unsigned v = 0;
-
-    if (n == 0 || n > 5) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v < lo || v > 65535) {
-        return false;
-    }
-    *port = v;
-    return true;
-}
-
+static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
+static const char *const audit_keys[] = {"file", "flush_ms", NULL};
 /* Parses s ("IPv4:port" or "[IPv6]:port", numeric) at jpath into *host (strdup'd) and *port. */
 static int parse_listen(struct tg_conf_ctx *ctx, const char *jpath, const char *s, char **host_out,
                         unsigned *port_out)
@@ -81,7 +63,7 @@ static int parse_listen(struct tg_conf_ctx *ctx, const char *jpath, const char *
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1 ||
-        !parse_port(port, strlen(port), 0, port_out)) {
+        !tg_conf_parse_port(port, strlen(port), 0, port_out)) {
         goto bad;
     }
     *host_out = strdup(host);
@@ -101,15 +83,12 @@ static int load_listen(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc != TG_OK ? rc : parse_listen(ctx, "listen", s, &conf->listen_host, &conf->port);
 }
 
-static int parse_url(struct tg_conf_ctx *ctx, const char *jpath, const char *url,
-                     struct tg_upstream *up);
-
 /* otlp: where spans go (the URL is checked like an upstream's) and how they are batched. */
 static int load_otlp(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *o = NULL;
     const char *endpoint = NULL;
-    struct tg_upstream tmp = {0};
+    char *origin = NULL, *base = NULL;
     int rc = tg_conf_get_json(ctx, root, "", "otlp", JSON_OBJECT, false, &o);
 
     if (rc != TG_OK || o == NULL) {
@@ -118,9 +97,9 @@ static int load_otlp(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf
     rc = tg_conf_check_keys(ctx, o, "otlp", otlp_keys);
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, o, "otlp", "endpoint", false, &endpoint);
     if (rc == TG_OK && endpoint != NULL) {
-        rc = parse_url(ctx, "otlp.endpoint", endpoint, &tmp);
-        free(tmp.url);
-        free(tmp.base_path);
+        rc = tg_conf_parse_url(ctx, "otlp.endpoint", endpoint, &origin, &base);
+        free(origin);
+        free(base);
         conf->otlp_endpoint = rc == TG_OK ? strdup(endpoint) : NULL;
         rc = rc == TG_OK && conf->otlp_endpoint == NULL ? TG_ENOMEM : rc;
     }
@@ -274,9 +253,7 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc;
 }
 
-/* A TLS file path, relative to the conf file's directory unless absolute. The file is not
- * opened here: the server reads it at startup and reports a bad file there. */
-static int tls_file(const char *conf_file, const char *p, char **out)
+int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
 {
     const char *slash = strrchr(conf_file, '/');
     size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
@@ -310,6 +287,31 @@ static int open_pem(struct tg_conf_ctx *ctx, const char *jpath, const char *path
     return rc;
 }
 
+/* "min_version" ("1.2", the default, or "1.3") and "priorities" (GnuTLS syntax, default
+ * "NORMAL") make one priority string, checked by GnuTLS now. */
+static int load_tls_policy(struct tg_conf_ctx *ctx, const json_t *tls, struct tg_conf *conf)
+{
+    char prio[TG_TLS_PRIORITY_MAX], err[256], quoted[96];
+    const char *min = "1.2", *base = "NORMAL";
+    unsigned version;
+    int rc = tg_conf_get_str(ctx, tls, "tls", "min_version", false, &min);
+
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, tls, "tls", "priorities", false, &base);
+    if (rc != TG_OK) {
+        return rc;
+    }
+    if (strcmp(min, "1.2") != 0 && strcmp(min, "1.3") != 0) {
+        return tg_conf_error(ctx, "tls.min_version", "expected \"1.2\" or \"1.3\", got %s",
+                             tg_jpos_quote(quoted, sizeof(quoted), min));
+    }
+    version = strcmp(min, "1.3") == 0 ? 13 : 12;
+    if (tg_tls_priorities(base, version, prio, sizeof(prio), err, sizeof(err)) != TG_OK) {
+        return tg_conf_error(ctx, "tls.priorities", "%s", err);
+    }
+    conf->tls_priorities = strdup(prio);
+    return conf->tls_priorities != NULL ? TG_OK : TG_ENOMEM;
+}
+
 static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *tls = NULL;
@@ -329,8 +331,9 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     if (rc != TG_OK || cert == NULL || key == NULL) {
         return rc; /* both are required: NULL only with an error */
     }
-    rc = tls_file(ctx->file, cert, &conf->tls_cert);
-    rc = rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    rc = load_tls_policy(ctx, tls, conf);
+    rc = rc != TG_OK ? rc : tg_conf_resolve_path(ctx->file, cert, &conf->tls_cert);
+    rc = rc != TG_OK ? rc : tg_conf_resolve_path(ctx->file, key, &conf->tls_key);
     if (rc == TG_OK && ctx->open_files) {
         rc = open_pem(ctx, "tls.cert", conf->tls_cert, "CERTIFICATE");
         rc = tg_conf_worst(rc, open_pem(ctx, "tls.key", conf->tls_key, "PRIVATE KEY"));
@@ -338,173 +341,59 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     return rc;
 }
 
-/* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
-static const char *bad_path_char(const char *p)
-{
-    for (; *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '%') {
-            if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])) {
-                return p;
-            }
-            p += 2;
-        } else if (!isalnum(c) && strchr("-._~!$&'()*+,;=:@/", c) == NULL) {
-            return p;
-        }
-    }
-    return NULL;
-}
+#define TRUSTED_PROXIES_MAX 64
 
-/* Checks "[v6]" or "[v6]:port" (n bytes, a[0] == '['); sets *colon to the port's ':' or NULL. */
-static const char *bad_v6_host(const char *a, size_t n, const char **colon)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    unsigned char addr[sizeof(struct in6_addr)];
-    const char *close = memchr(a, ']', n);
-    size_t hlen = close != NULL ? (size_t)(close - a - 1) : 0;
-
-    if (close == NULL || hlen == 0 || hlen >= sizeof(host)) {
-        return "bad IPv6 address";
-    }
-    memcpy(host, a + 1, hlen);
-    host[hlen] = '\0';
-    *colon = close + 1 < a + n ? close + 1 : NULL;
-    if (inet_pton(AF_INET6, host, addr) != 1 || (*colon != NULL && **colon != ':')) {
-        return "bad IPv6 address";
-    }
-    return NULL;
-}
-
-/* Checks the authority (host[:port] or [v6][:port], n bytes); returns NULL or what is wrong. */
-static const char *bad_authority(const char *a, size_t n)
-{
-    const char *colon = NULL, *why;
-    unsigned port;
-
-    if (memchr(a, '@', n) != NULL) {
-        return "user info is not supported";
-    }
-    if (n > 0 && a[0] == '[') {
-        why = bad_v6_host(a, n, &colon);
-        if (why != NULL) {
-            return why;
-        }
-    } else {
-        colon = memchr(a, ':', n);
-        size_t hlen = colon != NULL ? (size_t)(colon - a) : n;
-        if (hlen == 0) {
-            return "missing host";
-        }
-        if (strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < hlen) {
-            return "bad character in host";
-        }
-    }
-    if (colon != NULL && !parse_port(colon + 1, (size_t)(a + n - colon - 1), 1, &port)) {
-        return "bad port (expected 1..65535)";
-    }
-    return NULL;
-}
-
-/* Splits an upstream url into its origin (up->url) and base path (up->base_path). */
-static int parse_url(struct tg_conf_ctx *ctx, const char *jpath, const char *url,
-                     struct tg_upstream *up)
-{
-    char quoted[96];
-    const char *why = NULL, *auth, *path;
-    size_t plen;
-
-    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        auth = url + (url[4] == 's' ? 8 : 7);
-        path = auth + strcspn(auth, "/?#");
-        if (*path == '?' || *path == '#' || strpbrk(path, "?#") != NULL) {
-            why = "query and fragment are not supported";
-        } else if ((why = bad_authority(auth, (size_t)(path - auth))) == NULL &&
-                   bad_path_char(path) != NULL) {
-            why = "bad character in path";
-        }
-    } else {
-        why = "expected http:// or https://";
-    }
-    if (why != NULL) {
-        return tg_conf_error(ctx, jpath, "bad url %s: %s",
-                             tg_jpos_quote(quoted, sizeof(quoted), url), why);
-    }
-    for (plen = strlen(path); plen > 0 && path[plen - 1] == '/'; plen--) {
-    }
-    up->url = strndup(url, (size_t)(path - url));
-    up->base_path = strndup(path, plen);
-    return up->url != NULL && up->base_path != NULL ? TG_OK : TG_ENOMEM;
-}
-
-static int load_upstream(struct tg_conf_ctx *ctx, const char *jpath, const char *name,
-                         const json_t *v, struct tg_upstream *up)
-{
-    char path[TG_JPATH_MAX];
-    const char *url = NULL;
-    int rc;
-
-    up->timeout_ms = 5000;
-    up->connect_timeout_ms = 1000;
-    up->name = strdup(name);
-    if (up->name == NULL) {
-        return TG_ENOMEM;
-    }
-    if (!json_is_object(v)) {
-        return tg_conf_error(ctx, jpath, "expected an object, got %s", tg_conf_type_name(v));
-    }
-    rc = tg_conf_check_keys(ctx, v, jpath, upstream_keys);
-    if (rc == TG_OK) {
-        rc = tg_conf_get_str(ctx, v, jpath, "url", true, &url);
-    }
-    if (rc == TG_OK) {
-        rc = parse_url(ctx, tg_jpos_path_key(path, sizeof(path), jpath, "url"), url, up);
-    }
-    if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, v, jpath, "timeout_ms", 1, TG_CONF_HOUR_MS, &up->timeout_ms);
-    }
-    if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, v, jpath, "connect_timeout_ms", 1, 60000,
-                                  &up->connect_timeout_ms);
-    }
-    if (rc == TG_OK) {
-        rc = tg_conf_get_unsigned(ctx, v, jpath, "max_in_flight", 0, 1000000, &up->max_in_flight);
-    }
-    return rc;
-}
-
-static int load_upstreams(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+/* "trusted_proxies": address ranges of the balancers in front, whose X-Forwarded-For names the
+ * client. */
+static int load_trusted(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     char path[TG_JPATH_MAX], quoted[96];
-    json_t *ups = NULL, *v;
-    const char *name;
-    int rc = tg_conf_get_json(ctx, root, "", "upstreams", JSON_OBJECT, false, &ups);
+    json_t *arr = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "trusted_proxies", JSON_ARRAY, false, &arr);
 
-    if (rc != TG_OK || ups == NULL) {
+    if (rc != TG_OK || arr == NULL) {
         return rc;
     }
-    conf->upstreams = calloc(json_object_size(ups) + 1, sizeof(*conf->upstreams));
-    if (conf->upstreams == NULL) {
+    if (json_array_size(arr) > TRUSTED_PROXIES_MAX) {
+        return tg_conf_error(ctx, "trusted_proxies", "at most %d ranges", TRUSTED_PROXIES_MAX);
+    }
+    conf->trusted_proxies = calloc(json_array_size(arr) + 1, sizeof(*conf->trusted_proxies));
+    if (conf->trusted_proxies == NULL) {
         return TG_ENOMEM;
     }
-    json_object_foreach(ups, name, v)
-    {
-        tg_jpos_path_key(path, sizeof(path), "upstreams", name);
-        if (!tg_conf_is_name(name)) {
-            rc = tg_conf_error_key(ctx, path,
-                                   "bad upstream name %s: expected 1..%d characters of "
-                                   "[A-Za-z0-9_-]",
-                                   tg_jpos_quote(quoted, sizeof(quoted), name), TG_CONF_NAME_MAX);
-            continue;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        tg_jpos_path_index(path, sizeof(path), "trusted_proxies", i);
+        if (s == NULL || tg_cidr_parse(s, &conf->trusted_proxies[i]) != TG_OK) {
+            return tg_conf_error(ctx, path,
+                                 "bad address range %s: expected \"10.0.0.0/8\", \"fd00::/8\" "
+                                 "or an address, with no bits set past the prefix",
+                                 tg_jpos_quote(quoted, sizeof(quoted), s != NULL ? s : "?"));
         }
-        /* counted first so that a half-filled entry is freed with the conf; a bad one is still
-         * known by name, so routes naming it get no second error */
-        rc = tg_conf_worst(
-            rc, load_upstream(ctx, path, name, v, &conf->upstreams[conf->n_upstreams++]));
-        if (rc == TG_ENOMEM) {
-            return rc;
-        }
+        conf->n_trusted_proxies = i + 1;
     }
-    return rc;
+    return TG_OK;
+}
+
+/* "audit": the file audit records go to (relative to the conf's directory), opened at start. */
+static int load_audit(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
+{
+    json_t *audit = NULL;
+    const char *file = NULL;
+    int rc = tg_conf_get_json(ctx, root, "", "audit", JSON_OBJECT, false, &audit);
+
+    if (rc != TG_OK || audit == NULL) {
+        return rc;
+    }
+    rc = tg_conf_check_keys(ctx, audit, "audit", audit_keys);
+    rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, audit, "audit", "file", true, &file);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, audit, "audit", "flush_ms", 1, 60000,
+                                            &conf->audit_flush_ms);
+    if (rc != TG_OK || file == NULL) {
+        return rc;
+    }
+    return tg_conf_resolve_path(ctx->file, file, &conf->audit_file);
 }
 
 /* Everything but the routes, in the order of the README. */
@@ -528,7 +417,10 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     rc = tg_conf_worst(rc, load_tls(ctx, root, conf));
     rc = tg_conf_worst(rc, load_admin(ctx, root, conf));
     rc = tg_conf_worst(rc, load_otlp(ctx, root, conf));
-    return tg_conf_worst(rc, load_upstreams(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_audit(ctx, root, conf));
+    rc = tg_conf_worst(rc, load_trusted(ctx, root, conf));
+    rc = tg_conf_worst(rc, tg_conf_upstreams_load(ctx, root, conf));
+    return tg_conf_worst(rc, tg_conf_ready_load(ctx, root, conf));
 }
 
 /* Parses text with jansson. A duplicate key is reported at the repeated key, with the index. */
@@ -567,13 +459,15 @@ static void conf_free(struct tg_conf *conf)
     if (conf->routes != NULL && conf->routes_free != NULL) {
         conf->routes_free(conf->routes);
     }
+    /* After the routes, which point at its issuers. */
+    if (conf->auth != NULL && conf->auth_free != NULL) {
+        conf->auth_free(conf->auth);
+    }
     for (size_t i = 0; i < conf->n_upstreams; i++) {
-        struct tg_upstream *up = &conf->upstreams[i];
-        free(up->name);
-        free(up->url);
-        free(up->base_path);
+        tg_conf_upstream_cleanup(&conf->upstreams[i]);
     }
     free(conf->upstreams);
+    free(conf->ready_requires);
     for (size_t i = 0; i < conf->n_trace_accept; i++) {
         free(conf->trace_accept[i]);
     }
@@ -584,6 +478,9 @@ static void conf_free(struct tg_conf *conf)
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
+    free(conf->tls_priorities);
+    free(conf->audit_file);
+    free(conf->trusted_proxies);
     free(conf);
 }
 
@@ -611,6 +508,7 @@ static struct tg_conf *conf_new(const char *file)
     conf->otlp_batch_size = 512;
     conf->otlp_batch_timeout_ms = 5000;
     conf->otlp_timeout_ms = 10000;
+    conf->audit_flush_ms = 200;
     atomic_init(&conf->refs, 1);
     return conf;
 }
@@ -655,9 +553,10 @@ static int load(struct tg_conf_ctx *ctx, tg_conf_routes_fn *load_routes, struct 
     if (rc == TG_OK) {
         rc = load_settings(ctx, root, conf);
     }
-    /* The routes too when a setting was wrong (not when the JSON was): their errors count. */
+    /* The routes too when a setting was wrong (not when the JSON was): their errors count. They
+     * get the whole document: a route may name sections beside "routes" (auth issuers). */
     if (root != NULL && rc != TG_ENOMEM && load_routes != NULL) {
-        rc = tg_conf_worst(rc, load_routes(ctx, json_object_get(root, "routes"), conf));
+        rc = tg_conf_worst(rc, load_routes(ctx, root, conf));
     }
     if (rc == TG_OK && ctx->n_errors > 0) {
         rc = TG_EINVAL; /* an error a loader reported but did not return */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "gateway/buf.h"
+#include "gateway/conf_upstream.h"
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
@@ -17,17 +18,9 @@
 #define TG_CONF_GIB         1073741824u /* the largest size a conf key takes */
 #define TG_CONF_HOUR_MS     3600000u    /* the longest time a conf key takes */
 
+struct tg_audit_sink;
+struct tg_cidr;
 struct tg_jpos;
-
-/* One upstream service: where it is and how long one call to it may take. */
-struct tg_upstream {
-    char *name;                  /* owned */
-    char *url;                   /* owned: "http://host:port", no path, no trailing '/' */
-    char *base_path;             /* owned: path part of the conf url without trailing '/', or "" */
-    unsigned timeout_ms;         /* cap on one call (default 5000) */
-    unsigned connect_timeout_ms; /* cap on the TCP/TLS connect (default 1000) */
-    unsigned max_in_flight;      /* per worker, 0 = unlimited */
-};
 
 /* Everything the conf file says; shared read-only by all workers once loaded.
  * Replaced as a whole on reload: requests hold a reference until they finish. */
@@ -44,26 +37,37 @@ struct tg_conf {
     char *trace_header;                      /* owned: default "X-Trace-Id" */
     char *trace_accept[TG_TRACE_ACCEPT_MAX]; /* owned: more incoming names, e.g. "trace-id" */
     size_t n_trace_accept;
-    unsigned max_connections;       /* per gateway (default 10000) */
-    size_t max_body_bytes;          /* request body cap (default 1 MiB) */
-    size_t max_response_bytes;      /* upstream body cap (default 16 MiB) */
-    unsigned client_timeout_ms;     /* idle client connection timeout (default 30000) */
-    size_t connection_buffer_bytes; /* per client connection: request head + response head
-                                     * (default 16384: about 8 KiB of request headers). An idle
-                                     * keep-alive connection costs this much memory. */
-    unsigned shutdown_grace_ms;     /* default 10000 */
-    char *otlp_endpoint;            /* owned: OTLP/HTTP base URL, NULL = from the environment */
-    double otlp_sample_ratio;       /* traces the gateway starts that are exported (default 1) */
-    unsigned otlp_queue_size;       /* spans waiting, all workers (default 2048) */
-    unsigned otlp_batch_size;       /* spans per export (default 512) */
-    unsigned otlp_batch_timeout_ms; /* longest wait for a batch (default 5000) */
-    unsigned otlp_timeout_ms;       /* one export request (default 10000) */
-    char *tls_cert;                 /* owned: PEM file path, NULL = plain HTTP */
-    char *tls_key;                  /* owned: PEM file path */
-    struct tg_upstream *upstreams;  /* owned array */
+    unsigned max_connections;        /* per gateway (default 10000) */
+    size_t max_body_bytes;           /* request body cap (default 1 MiB) */
+    size_t max_response_bytes;       /* upstream body cap (default 16 MiB) */
+    unsigned client_timeout_ms;      /* idle client connection timeout (default 30000) */
+    size_t connection_buffer_bytes;  /* per client connection: request head + response head
+                                      * (default 16384: about 8 KiB of request headers). An idle
+                                      * keep-alive connection costs this much memory. */
+    unsigned shutdown_grace_ms;      /* default 10000 */
+    char *otlp_endpoint;             /* owned: OTLP/HTTP base URL, NULL = from the environment */
+    double otlp_sample_ratio;        /* traces the gateway starts that are exported (default 1) */
+    unsigned otlp_queue_size;        /* spans waiting, all workers (default 2048) */
+    unsigned otlp_batch_size;        /* spans per export (default 512) */
+    unsigned otlp_batch_timeout_ms;  /* longest wait for a batch (default 5000) */
+    unsigned otlp_timeout_ms;        /* one export request (default 10000) */
+    struct tg_cidr *trusted_proxies; /* owned: peers whose X-Forwarded-For is believed */
+    size_t n_trusted_proxies;
+    char *audit_file;                 /* owned: the audit sink's file, NULL = no audit */
+    unsigned audit_flush_ms;          /* how often the audit writer writes (default 200) */
+    struct tg_audit_sink *audit_sink; /* borrowed: opened by main on audit_file, or NULL */
+    char *tls_cert;                   /* owned: PEM file path, NULL = plain HTTP */
+    char *tls_key;                    /* owned: PEM file path */
+    char *tls_priorities;             /* owned: GnuTLS priority string, versions included */
+    struct tg_upstream *upstreams;    /* owned array (gateway/conf_upstream.h) */
     size_t n_upstreams;
+    const struct tg_upstream **ready_requires; /* owned array of borrowed upstreams: /readyz
+                                                * needs a usable target in each */
+    size_t n_ready_requires;
     void *routes;                      /* owned route table, opaque at this layer */
     void (*routes_free)(void *routes); /* frees routes */
+    void *auth;                        /* owned token issuers (auth/issuer.h), or NULL */
+    void (*auth_free)(void *auth);     /* frees auth */
     atomic_uint refs;                  /* one per holder; freed at 0 */
 };
 
@@ -77,12 +81,12 @@ struct tg_conf_ctx {
     bool open_files;           /* read the files the conf names (TLS) as --check does */
 };
 
-/* Parses the conf's "routes" array and attaches the result to conf->routes/routes_free.
- * routes is borrowed (may be NULL when the key is absent). Returns TG_OK or TG_EINVAL with
- * ctx->err set via tg_conf_error(). */
-typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
+/* Parses the sections of the conf above the runtime ("auth", "routes") from root (the whole
+ * document, borrowed) and attaches the results to conf (routes/routes_free, auth/auth_free).
+ * Returns TG_OK or TG_EINVAL with ctx->err set via tg_conf_error(). */
+typedef int tg_conf_routes_fn(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf);
 
-/* Reads and validates FILE. load_routes is called for the "routes" section. On success *out
+/* Reads and validates FILE. load_routes is called with the whole document. On success *out
  * owns a conf with refs = 1. On failure returns TG_EINVAL (or TG_ENOMEM) and err holds the
  * first error, "FILE:LINE:COL: message (at json.path)". */
 int tg_conf_load(const char *file, tg_conf_routes_fn *load_routes, struct tg_conf **out, char *err,
@@ -147,6 +151,9 @@ int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
 int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t min, size_t max, size_t *out);
 
+/* Parses a decimal port in lo..65535 from s (n bytes): digits only, no sign or spaces. */
+bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port);
+
 /* "an object", "a string", "an integer", ...: v's JSON type for messages. */
 const char *tg_conf_type_name(const json_t *v);
 
@@ -155,6 +162,10 @@ bool tg_conf_is_token(const char *s);
 
 /* True when s is 1..TG_CONF_NAME_MAX characters of [A-Za-z0-9_-] (upstream and backend names). */
 bool tg_conf_is_name(const char *s);
+
+/* *out = path p as the conf at conf_file means it: relative to the conf file's directory
+ * unless absolute (malloc'd, caller frees). The file is not opened. TG_OK or TG_ENOMEM. */
+int tg_conf_resolve_path(const char *conf_file, const char *p, char **out);
 
 /* The upstream named name, or NULL. */
 const struct tg_upstream *tg_conf_upstream_get(const struct tg_conf *conf, const char *name);

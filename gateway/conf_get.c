@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/err.h"
@@ -272,4 +273,24 @@ bool tg_conf_is_name(const char *s)
 
     return n > 0 && n <= TG_CONF_NAME_MAX &&
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port)
+{
+    unsigned v = 0;
+
+    if (n == 0 || n > 5) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v < lo || v > 65535) {
+        return false;
+    }
+    *port = v;
+    return true;
 }

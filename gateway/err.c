@@ -7,26 +7,33 @@ struct err_row {
     int err;
     int status;
     const char *text;
+    bool closes; /* the message cannot be trusted: close the connection after the answer */
 };
 
 static const struct err_row rows[] = {
-    {TG_OK, 200, "ok"},
-    {TG_ENOMEM, 500, "out of memory"},
-    {TG_EINVAL, 400, "bad request"},
-    {TG_ENOROUTE, 404, "no route"},
-    {TG_EUPSTREAM, 502, "upstream unavailable"},
-    {TG_ETIMEDOUT, 504, "upstream timeout"},
-    {TG_ECANCELED, 499, "client closed request"},
-    {TG_ETOOBIG, 413, "payload too large"},
-    {TG_EMETHOD, 405, "method not allowed"},
-    {TG_EOVERLOAD, 503, "service unavailable"},
-    {TG_ENOTIMPL, 501, "not implemented"},
-    {TG_EINTERNAL, 500, "internal error"},
-    {TG_ECLIENTTIMEOUT, 408, "request timeout"},
-    {TG_EHEADERS, 431, "request header fields too large"},
-    {TG_ERESPTOOBIG, 502, "upstream response too large"},
-    {TG_EDRAIN, 503, "shutting down"},
-    {TG_EFORBIDDEN, 403, "forbidden"},
+    {TG_OK, 200, "ok", false},
+    {TG_ENOMEM, 500, "out of memory", false},
+    {TG_EINVAL, 400, "bad request", true},
+    {TG_ENOROUTE, 404, "no route", false},
+    {TG_EUPSTREAM, 502, "upstream unavailable", false},
+    {TG_ETIMEDOUT, 504, "upstream timeout", false},
+    {TG_ECANCELED, 499, "client closed request", false},
+    {TG_ETOOBIG, 413, "payload too large", true},
+    {TG_EMETHOD, 405, "method not allowed", false},
+    {TG_EOVERLOAD, 503, "service unavailable", false},
+    {TG_ENOTIMPL, 501, "not implemented", true},
+    {TG_EINTERNAL, 500, "internal error", false},
+    {TG_ECLIENTTIMEOUT, 408, "request timeout", false},
+    {TG_EHEADERS, 431, "request header fields too large", true},
+    {TG_ERESPTOOBIG, 502, "upstream response too large", false},
+    {TG_EDRAIN, 503, "shutting down", false},
+    {TG_ENOTOKEN, 401, "invalid token", false},
+    {TG_EBADTOKEN, 401, "invalid token", false},
+    {TG_EFORBIDDEN, 403, "insufficient scope", false},
+    {TG_ERATELIMIT, 429, "too many requests", false},
+    {TG_EPLAINTLS, 400, "plain HTTP request sent to the HTTPS port", true},
+    {TG_ENOTALLOWED, 403, "forbidden", false},
+    {TG_EUNSTABLE, 503, "upstream unstable", false},
 };
 
 /* rows[] is ordered by -err: the row of err is rows[-err]. Unknown codes are bugs: 500. */
@@ -48,6 +55,11 @@ const char *tg_strerror(int err)
 int tg_err_http_status(int err)
 {
     return row_of(err)->status;
+}
+
+bool tg_err_closes(int err)
+{
+    return err < 0 && row_of(err)->closes;
 }
 
 const char *tg_err_cancel_reason(int err)

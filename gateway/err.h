@@ -1,6 +1,8 @@
 #ifndef TG_GATEWAY_ERR_H
 #define TG_GATEWAY_ERR_H
 
+#include <stdbool.h>
+
 /* One small return-code vocabulary: 0 is success, failures are negative. Each failure kind
  * has one HTTP status (tg_err_http_status) and one text (tg_strerror): gateway/err.c is the
  * only place either is decided. */
@@ -21,7 +23,14 @@ enum tg_err {
     TG_EHEADERS = -13,       /* too many or too large request header fields: 431 */
     TG_ERESPTOOBIG = -14,    /* an upstream answer over its cap: 502 */
     TG_EDRAIN = -15,         /* the gateway is shutting down: 503 */
-    TG_EFORBIDDEN = -16,     /* the client's network may not use the route: 403 */
+    TG_ENOTOKEN = -16,       /* a route with auth got no bearer token: 401 */
+    TG_EBADTOKEN = -17,      /* the bearer token did not verify: 401 */
+    TG_EFORBIDDEN = -18,     /* the token lacks a scope or the patient the route needs: 403 */
+    TG_ERATELIMIT = -19,     /* the client spent its rate limit: 429 */
+    TG_EPLAINTLS = -20,      /* plain HTTP sent to the TLS port: 400 */
+    TG_ENOTALLOWED = -21,    /* the client's network may not use the route: 403 */
+    TG_EUNSTABLE = -22,      /* the upstream's breaker throttles, or none of its targets is
+                              * usable: refused at once, 503 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))
@@ -38,6 +47,11 @@ const char *tg_strerror(int err);
 
 /* The only place that maps a failure kind to an HTTP status. */
 int tg_err_http_status(int err);
+
+/* Whether a request refused with err was malformed or ambiguous (framing, fields, target,
+ * method, an unread body), so that its connection must close after the answer: nothing the
+ * client sent after it may be read as a new request. */
+bool tg_err_closes(int err);
 
 /* Why work was stopped, for logs: "client left", "deadline exceeded", "gateway shutting
  * down"... Never NULL. */

@@ -15,22 +15,32 @@
 
 #include <curl/curl.h>
 
+#include "auth/issuer.h"
+#include "auth/refresh.h"
 #include "gateway/admin.h"
+#include "gateway/audit.h"
 #include "gateway/build.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/file.h"
+#include "gateway/health.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
 #include "gateway/otlp.h"
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/tls.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
+#include "middleware/audit.h"
+#include "middleware/auth.h"
 #include "middleware/chain.h"
+#include "middleware/client.h"
 #include "middleware/deadline.h"
+#include "middleware/rate_limit.h"
 #include "middleware/route.h"
+#include "middleware/scopes.h"
 #include "middleware/span.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
@@ -40,7 +50,14 @@
  *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
  *     trace     the trace context is known from here on: every log line carries the id
  *     validate  framing, host and target are safe to forward
- *     route     req->policy and req->match are set: the route's limits and handler are known
+ *     client    req->client_ip is the client: the peer, or behind trusted proxies from
+ *               X-Forwarded-For
+ *     route     req->policy and req->match are set: the route's limits and handler are known,
+ *               and req->patient when the route names a patient parameter
+ *     auth        the client's copies of claim headers are gone; on routes with auth the bearer
+ *                 token verified (401) and the principal is known (auth/principal.h)
+ *     scopes      the token grants a scope the route needs, for its patient (403)
+ *     rate_limit  the client (subject or address) had a token left (429)
  *   request  (the body is complete)
  *     deadline  req->deadline_us from the policy's budget, or the client's smaller one (408)
  *     then the policy's handler serves (proxy, fan-out, local, return), now or after its calls
@@ -48,11 +65,15 @@
  *     trace     the trace id and the gateway's traceparent on the answer
  *   done     (the end is decided in tg_req_end: sent, or 499; /metrics counted it)
  *     access_log  one request.done line with the final status
- *     span        the request's SERVER span to the OTLP exporter (sampled, export on) */
-static const struct tg_mw_ops *const on_headers[] = {&tg_mw_trace, &tg_mw_validate, &tg_mw_route};
+ *     span        the request's SERVER span to the OTLP exporter (sampled, export on)
+ *     audit       on audited routes, one AuditEvent record to the audit file */
+static const struct tg_mw_ops *const on_headers[] = {
+    &tg_mw_trace, &tg_mw_validate, &tg_mw_client,     &tg_mw_route,
+    &tg_mw_auth,  &tg_mw_scopes,   &tg_mw_rate_limit,
+};
 static const struct tg_mw_ops *const on_request[] = {&tg_mw_deadline};
 static const struct tg_mw_ops *const on_response[] = {&tg_mw_trace};
-static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log, &tg_mw_span};
+static const struct tg_mw_ops *const on_done[] = {&tg_mw_access_log, &tg_mw_span, &tg_mw_audit};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -229,6 +250,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- conf -------------------------------------------------------------------------------- */
 
+/* Says so for every upstream whose targets' certificates are not checked: it is the conf's
+ * choice, but one an operator must see. */
+static void warn_insecure(const struct tg_conf *conf)
+{
+    for (size_t i = 0; i < conf->n_upstreams; i++) {
+        const struct tg_upstream *u = &conf->upstreams[i];
+        if (!u->tls.verify) {
+            struct tg_logline l;
+            tg_logline_begin(&l, TG_LOG_WARN, NULL, "upstream.tls_insecure");
+            tg_logline_str(&l, "upstream", u->name);
+            tg_logline_str(&l, "msg",
+                           "tls.verify is false: the targets' certificates are not checked");
+            tg_logline_end(&l);
+        }
+    }
+}
+
 /* Loads file. An error is said once: as a conf.error log line when running (log collectors read
  * JSON lines), as plain FILE:LINE:COL text on stderr for --check (a human reads it). */
 static struct tg_conf *load_conf(const char *file, bool log)
@@ -236,21 +274,54 @@ static struct tg_conf *load_conf(const char *file, bool log)
     struct tg_conf *conf = NULL;
     char err[TG_CONF_ERR_MAX];
 
-    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK) {
+    if (tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)) != TG_OK ||
+        (log && tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK)) {
         if (log) {
             tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s", err);
         } else {
             fprintf(stderr, "%s\n", err);
         }
+        tg_conf_unref(conf);
         return NULL;
+    }
+    if (log) {
+        warn_insecure(conf);
     }
     return conf;
 }
 
-/* What runs: the workers, the admin listener (NULL when off), the conf in use (a reference). */
+/* Reads conf's certificate and key files and makes them what new TLS handshakes get; on
+ * failure (logged) the ones in use stay. TG_OK or TG_EINVAL. */
+static int load_tls(const struct tg_conf *conf)
+{
+    char err[512];
+    char *cert = NULL;
+    char *key = NULL;
+    size_t cert_len = 0;
+    size_t key_len = 0;
+    int rc = tg_file_read(conf->tls_cert, PEM_MAX, &cert, &cert_len, err, sizeof(err));
+
+    if (rc == TG_OK) {
+        rc = tg_file_read(conf->tls_key, PEM_MAX, &key, &key_len, err, sizeof(err));
+    }
+    if (rc == TG_OK) {
+        rc = tg_tls_set_credentials(cert, cert_len, key, key_len, err, sizeof(err));
+    }
+    if (rc != TG_OK) {
+        tg_log(TG_LOG_ERROR, NULL, "tls.error", "%s", err);
+    }
+    free(cert);
+    free(key);
+    return rc == TG_OK ? TG_OK : TG_EINVAL;
+}
+
+/* What runs: the workers, the admin listener (NULL when off), the JWKS refresher (NULL without
+ * auth issuers), the health-check thread, the conf in use (a reference). */
 struct running {
     struct tg_workers *ws;
     struct tg_admin *admin;
+    struct tg_auth_refresher *keys;
+    struct tg_health *health;
     struct tg_conf *conf;
 };
 
@@ -267,13 +338,17 @@ static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
            next->max_connections != cur->max_connections ||
            next->client_timeout_ms != cur->client_timeout_ms ||
            next->connection_buffer_bytes != cur->connection_buffer_bytes ||
-           (next->tls_cert == NULL) != (cur->tls_cert == NULL) || admin_differs;
+           (next->tls_cert == NULL) != (cur->tls_cert == NULL) ||
+           (next->tls_priorities != NULL && cur->tls_priorities != NULL &&
+            strcmp(next->tls_priorities, cur->tls_priorities) != 0) ||
+           admin_differs;
 }
 
 /* --check: every error in the file, one FILE:LINE:COL line each on stderr, and the TLS files
  * read. 0 valid, 1 not. */
 static int check(const char *file)
 {
+    char err[TG_CONF_ERR_MAX];
     struct tg_conf *conf = NULL;
     char *errors = NULL;
     long n = tg_conf_check(file, tg_route_table_load, &conf, &errors);
@@ -288,6 +363,11 @@ static int check(const char *file)
         free(errors);
         return 1;
     }
+    if (tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK) {
+        fprintf(stderr, "%s\n", err);
+        tg_conf_unref(conf);
+        return 1;
+    }
     printf("%s: ok (%zu routes, %zu upstreams)\n", file, tg_route_table_count(conf->routes),
            conf->n_upstreams);
     tg_conf_unref(conf);
@@ -298,6 +378,13 @@ static void reload(struct running *r)
 {
     struct tg_conf *next = load_conf(r->conf->file, true);
 
+    /* Audited routes with no audit file open would lose their records: refused, not run. */
+    if (next != NULL && next->audit_file != NULL && r->conf->audit_sink == NULL) {
+        tg_log(TG_LOG_ERROR, NULL, "conf.error", "%s: audit.file is opened at start only",
+               next->file);
+        tg_conf_unref(next);
+        next = NULL;
+    }
     if (next == NULL) {
         atomic_fetch_add(&tg_stats.reload_failures, 1);
         tg_log(TG_LOG_ERROR, NULL, "conf.reload_failed", "keeping the running conf");
@@ -305,9 +392,24 @@ static void reload(struct running *r)
     }
     if (needs_restart(next, r->conf)) {
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
-               "listen, admin, workers, tls and the connection limits change only on restart");
+               "listen, admin, workers, turning tls on or off, its versions and ciphers and the "
+               "connection limits change only on restart");
     }
+    /* A renewed certificate is taken at once: new handshakes get it, open connections keep
+     * theirs. */
+    if (next->tls_cert != NULL && r->conf->tls_cert != NULL && load_tls(next) == TG_OK) {
+        tg_log(TG_LOG_INFO, NULL, "tls.reloaded", "certificate %s", next->tls_cert);
+    }
+    if ((next->audit_file == NULL) != (r->conf->audit_file == NULL) ||
+        (next->audit_file != NULL && strcmp(next->audit_file, r->conf->audit_file) != 0)) {
+        tg_log(TG_LOG_WARN, NULL, "conf.reload", "audit.file changes only on restart");
+    }
+    next->audit_sink = r->conf->audit_sink; /* the one sink, opened at start */
+    /* Issuers keep their fetched keys across a reload: no 401 while they are fetched again. */
+    tg_auth_inherit(next->auth, r->conf->auth);
+    tg_auth_refresher_set_conf(r->keys, next);
     tg_workers_reload(r->ws, next);
+    tg_health_reload(r->health, next);
     tg_admin_reload(r->admin, next);
     tg_conf_unref(r->conf);
     r->conf = next;
@@ -406,8 +508,8 @@ static int start_admin(struct running *r, const struct options *opt,
     o.host = r->conf->admin_host;
     o.port = opt->admin_port >= 0 ? (unsigned)opt->admin_port : r->conf->admin_port;
     o.max_connections = 64; /* probes and scrapes */
-    o.tls_cert_pem = NULL;  /* plain HTTP: keep it on a private address */
-    o.tls_key_pem = NULL;
+    o.tls = false;          /* plain HTTP: keep it on a private address */
+    o.tls_priorities = NULL;
     return tg_admin_start(&o, &admin_app, r->conf, port, &r->admin);
 }
 
@@ -467,10 +569,9 @@ static int check_port_free(const struct tg_conf *conf, const char *what, const c
 
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    struct running r = {NULL, NULL, conf};
+    struct running r = {NULL, NULL, NULL, NULL, conf};
     struct tg_otlp *otlp = NULL;
-    char *cert = NULL;
-    char *key = NULL;
+    struct tg_audit_sink *audit = NULL;
     unsigned n = worker_count(opt, conf);
     unsigned port = 0, admin_port = 0;
     sigset_t set;
@@ -484,33 +585,33 @@ static int run(struct tg_conf *conf, const struct options *opt)
         .conn_memory = conf->connection_buffer_bytes,
     };
 
-    if (conf->tls_cert != NULL) {
-        char err[512];
-        size_t len;
-        if (tg_file_read(conf->tls_cert, PEM_MAX, &cert, &len, err, sizeof(err)) != TG_OK ||
-            tg_file_read(conf->tls_key, PEM_MAX, &key, &len, err, sizeof(err)) != TG_OK) {
-            tg_log(TG_LOG_ERROR, NULL, "tls.error", "%s", err);
-            goto out;
-        }
-        o.tls_cert_pem = cert;
-        o.tls_key_pem = key;
+    if (conf->tls_cert != NULL && load_tls(conf) != TG_OK) {
+        goto out;
     }
+    o.tls = conf->tls_cert != NULL;
+    o.tls_priorities = conf->tls_priorities;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (conf->audit_file != NULL &&
+        tg_audit_sink_open(conf->audit_file, conf->audit_flush_ms, &audit) != TG_OK) {
+        goto out;
+    }
+    conf->audit_sink = audit;
     if (check_port_free(conf, "listen", o.host, o.port) != TG_OK ||
         (conf->admin_host != NULL &&
          check_port_free(conf, "admin.listen", conf->admin_host,
                          opt->admin_port >= 0 ? (unsigned)opt->admin_port : conf->admin_port) !=
              TG_OK) ||
-        start_otlp(conf, n, &otlp) != TG_OK ||
+        start_otlp(conf, n, &otlp) != TG_OK || tg_auth_refresher_start(conf, &r.keys) != TG_OK ||
         tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
-    if (start_admin(&r, opt, &o, &admin_port) != TG_OK) {
+    if (tg_health_start(conf, &r.health) != TG_OK ||
+        start_admin(&r, opt, &o, &admin_port) != TG_OK) {
         tg_workers_drain(r.ws);
         tg_workers_join(r.ws);
         goto out;
@@ -528,9 +629,11 @@ static int run(struct tg_conf *conf, const struct options *opt)
     rc = 0;
 out:
     tg_otlp_stop(otlp);
+    tg_health_stop(r.health);
+    tg_auth_refresher_stop(r.keys); /* after the workers: they may wake it */
+    tg_audit_sink_close(audit);     /* and write to it */
     tg_conf_unref(r.conf);
-    free(cert);
-    free(key);
+    tg_tls_cleanup();
     return rc;
 }
 

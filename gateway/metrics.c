@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/audit.h"
 #include "gateway/buf.h"
 #include "gateway/build.h"
 #include "gateway/conf.h"
+#include "gateway/metrics_pool.h"
 #include "gateway/otlp.h"
 #include "gateway/procstat.h"
 #include "gateway/stats.h"
@@ -48,6 +50,14 @@ struct writer {
     int rc;
 };
 
+struct family;
+
+/* What emit_pool writes into: the writer and the family being written. */
+struct pool_emit {
+    struct writer *w;
+    const struct family *f;
+};
+
 #define LABELS_MAX 4 /* a family's labels; series (counted by the workers) have at most 3 */
 
 struct family {
@@ -71,6 +81,9 @@ static void collect_overflow(struct writer *w, const struct family *f);
 static void collect_build(struct writer *w, const struct family *f);
 static void collect_otlp(struct writer *w, const struct family *f);
 static void collect_process(struct writer *w, const struct family *f);
+static void collect_denied(struct writer *w, const struct family *f);
+static void collect_pool(struct writer *w, const struct family *f);
+static void collect_audit_dropped(struct writer *w, const struct family *f);
 
 #define U(fieldname) .src = FIELD, .field = offsetof(struct tg_worker_stats, fieldname)
 #define I(fieldname) U(fieldname), .is_signed = true
@@ -189,6 +202,117 @@ static const struct family families[TG_M_COUNT] = {
                            {NULL},
                            .src = FN,
                            .collect = collect_otlp},
+    [TG_M_POOL_REQUESTS] = {"tracegate_upstream_requests_total",
+                            "Calls asked of an upstream (each makes one or more attempts).",
+                            COUNTER,
+                            {"upstream", NULL},
+                            .src = FN,
+                            .collect = collect_pool},
+    [TG_M_POOL_RETRIES] = {"tracegate_upstream_retries_total",
+                           "Attempts after a call's first.",
+                           COUNTER,
+                           {"upstream", NULL},
+                           .src = FN,
+                           .collect = collect_pool},
+    [TG_M_POOL_RETRIES_REFUSED] = {"tracegate_upstream_retries_refused_total",
+                                   "Retries the retry budget did not allow.",
+                                   COUNTER,
+                                   {"upstream", NULL},
+                                   .src = FN,
+                                   .collect = collect_pool},
+    [TG_M_POOL_REJECTED] =
+        {"tracegate_upstream_rejected_total",
+         "Calls refused at once with 503, by reason: breaker, no_target, max_in_flight.",
+         COUNTER,
+         {"upstream", "reason", NULL},
+         .src = FN,
+         .collect = collect_pool},
+    [TG_M_POOL_UNSTABLE] =
+        {"tracegate_upstream_unstable",
+         "1 while the upstream is marked unstable (breaker throttling or no usable target).",
+         GAUGE,
+         {"upstream", NULL},
+         .src = FN,
+         .collect = collect_pool},
+    [TG_M_POOL_DROP_RATIO] = {"tracegate_upstream_breaker_drop_ratio",
+                              "Probability that the breaker refuses a call now.",
+                              GAUGE,
+                              {"upstream", NULL},
+                              .src = FN,
+                              .collect = collect_pool},
+    [TG_M_POOL_ATTEMPTS] = {"tracegate_upstream_attempts_total",
+                            "Attempts sent to a target.",
+                            COUNTER,
+                            {"upstream", "target", NULL},
+                            .src = FN,
+                            .collect = collect_pool},
+    [TG_M_POOL_FAILURES] = {"tracegate_upstream_failures_total",
+                            "Failed attempts, by kind: status (5xx), connect, reset, timeout.",
+                            COUNTER,
+                            {"upstream", "target", "kind", NULL},
+                            .src = FN,
+                            .collect = collect_pool},
+    [TG_M_POOL_BACKPRESSURE] = {"tracegate_upstream_backpressure_total",
+                                "429 answers (back-pressure, not failures).",
+                                COUNTER,
+                                {"upstream", "target", NULL},
+                                .src = FN,
+                                .collect = collect_pool},
+    [TG_M_POOL_EJECTIONS] = {"tracegate_upstream_ejections_total",
+                             "Times a target was ejected.",
+                             COUNTER,
+                             {"upstream", "target", NULL},
+                             .src = FN,
+                             .collect = collect_pool},
+    [TG_M_POOL_CHECKS] = {"tracegate_upstream_health_checks_total",
+                          "Active health checks, by result: pass, fail.",
+                          COUNTER,
+                          {"upstream", "target", "result", NULL},
+                          .src = FN,
+                          .collect = collect_pool},
+    [TG_M_POOL_TARGET_IN_FLIGHT] = {"tracegate_upstream_target_in_flight",
+                                    "Attempts in flight to a target.",
+                                    GAUGE,
+                                    {"upstream", "target", NULL},
+                                    .src = FN,
+                                    .collect = collect_pool},
+    [TG_M_POOL_TARGET_EJECTED] = {"tracegate_upstream_target_ejected",
+                                  "1 while a target is ejected.",
+                                  GAUGE,
+                                  {"upstream", "target", NULL},
+                                  .src = FN,
+                                  .collect = collect_pool},
+    [TG_M_POOL_TARGET_HEALTHY] = {"tracegate_upstream_healthy",
+                                  "0 while health checks hold a target down.",
+                                  GAUGE,
+                                  {"upstream", "target", NULL},
+                                  .src = FN,
+                                  .collect = collect_pool},
+    [TG_M_POOL_TARGET_USABLE] = {"tracegate_upstream_target_usable",
+                                 "1 while a target may get calls.",
+                                 GAUGE,
+                                 {"upstream", "target", NULL},
+                                 .src = FN,
+                                 .collect = collect_pool},
+    [TG_M_AUTH_DENIED] = {"tracegate_auth_denied_total",
+                          "Requests refused by the auth, scopes and rate_limit middlewares, by "
+                          "reason: invalid_token (401), insufficient_scope (403), rate_limited "
+                          "(429).",
+                          COUNTER,
+                          {"reason", NULL},
+                          .src = FN,
+                          .collect = collect_denied},
+    [TG_M_AUDIT_RECORDS] = {"tracegate_audit_records_total",
+                            "Audit records handed to the audit file's writer.",
+                            COUNTER,
+                            {NULL},
+                            U(audit_records)},
+    [TG_M_AUDIT_DROPPED] = {"tracegate_audit_dropped_total",
+                            "Audit records lost: the writer's queue was full or the file failed.",
+                            COUNTER,
+                            {NULL},
+                            .src = FN,
+                            .collect = collect_audit_dropped},
     [TG_M_BUILD_INFO] = {"tracegate_build_info",
                          "The binary: version, commit and the library versions it runs on.",
                          GAUGE,
@@ -511,6 +635,46 @@ static uint64_t sum_field(size_t offset)
 }
 
 /* Every class, zero or not: dashboards and the tests read all five. */
+/* A sample of a pool family: its labels and a value (an integer for counters). */
+static void emit_pool(void *arg, const char *const *labels, double v)
+{
+    struct writer *w = ((struct pool_emit *)arg)->w;
+    const struct family *f = ((struct pool_emit *)arg)->f;
+
+    put_name(w, f, "", labels, NULL, NULL);
+    if (f->kind == COUNTER || v == (double)(int64_t)v) {
+        putf(w, " %" PRId64 "\n", (int64_t)v);
+    } else {
+        putf(w, " %.6f\n", v);
+    }
+}
+
+static void collect_pool(struct writer *w, const struct family *f)
+{
+    struct pool_emit e = {w, f};
+
+    tg_metrics_pool_collect((enum tg_metric)(f - families), w->conf, emit_pool, &e);
+}
+
+static void collect_denied(struct writer *w, const struct family *f)
+{
+    static const char *const reasons[] = {"invalid_token", "insufficient_scope", "rate_limited"};
+    static const size_t fields[] = {
+        offsetof(struct tg_worker_stats, auth_denied),
+        offsetof(struct tg_worker_stats, forbidden),
+        offsetof(struct tg_worker_stats, rate_limited),
+    };
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        sample_u64(w, f, &reasons[i], sum_field(fields[i]));
+    }
+}
+
+static void collect_audit_dropped(struct writer *w, const struct family *f)
+{
+    sample_u64(w, f, NULL, w->conf != NULL ? tg_audit_sink_dropped(w->conf->audit_sink) : 0);
+}
+
 static void collect_responses(struct writer *w, const struct family *f)
 {
     static const char *const classes[] = {"2xx", "3xx", "4xx", "5xx", "499"};

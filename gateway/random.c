@@ -150,3 +150,16 @@ void tg_random_bytes(uint8_t *buf, size_t n)
         r->avail -= take;
     }
 }
+
+uint64_t tg_random_u64(void)
+{
+    uint64_t v;
+
+    tg_random_bytes((uint8_t *)&v, sizeof(v));
+    return v;
+}
+
+double tg_random_unit(void)
+{
+    return (double)(tg_random_u64() >> 11) * 0x1.0p-53;
+}

@@ -121,16 +121,14 @@ int tg_resp_add_headern(struct tg_resp *resp, const char *name, size_t name_len,
     struct tg_buf *b = &resp->hdrs;
     size_t was = b->len;
 
-    /* The NUL each append leaves after its bytes is counted in: "name\0value\0". */
-    if (tg_buf_append(b, name, name_len + 1) != TG_OK) {
-        return TG_ENOMEM;
-    }
-    b->data[b->len - 1] = '\0';
-    if (tg_buf_append(b, value, value_len + 1) != TG_OK) {
+    /* "name\0value\0": each NUL appended on its own, so that no byte past name[name_len] or
+     * value[value_len] is read (found by tests/fuzz/fuzz_resp_header.c: a line at the end of
+     * curl's buffer has nothing after it). */
+    if (tg_buf_append(b, name, name_len) != TG_OK || tg_buf_append(b, "", 1) != TG_OK ||
+        tg_buf_append(b, value, value_len) != TG_OK || tg_buf_append(b, "", 1) != TG_OK) {
         b->len = was;
         return TG_ENOMEM;
     }
-    b->data[b->len - 1] = '\0';
     return TG_OK;
 }
 

@@ -15,8 +15,11 @@
 #endif
 #define TG_REQ_HEADERS_MAX 128
 
+struct tg_auth_issuer;
 struct tg_conf;
 struct tg_handler_ops;
+struct tg_ratelimit;
+struct tg_scope;
 struct tg_req_mem;
 struct tg_up;
 struct tg_worker_stats;
@@ -54,6 +57,15 @@ struct tg_policy {
     bool expose_errors;                   /* error bodies may name backends and causes */
     bool access_log;                      /* write request.done lines (probes: off) */
     bool log_pattern;                     /* request.done's path is the pattern, not the path */
+
+    /* Security: read by the auth, scopes, rate_limit and audit middlewares. */
+    struct tg_auth_issuer *auth;   /* bearer tokens must verify with it; NULL: no auth */
+    const struct tg_scope *scopes; /* SMART scopes, any of which the token must grant */
+    size_t n_scopes;
+    const char *patient_param;       /* route parameter naming the patient, or NULL */
+    struct tg_ratelimit *rate_limit; /* per-client buckets, or NULL */
+    bool rate_by_client;             /* buckets by client address even when a token is known */
+    bool audit;                      /* one audit record per request */
 };
 
 /* One request header as received; strings borrowed from the HTTP server. */
@@ -118,7 +130,9 @@ struct tg_req {
     struct tg_kv *hdrs; /* request memory; strings borrowed */
     size_t n_hdrs;      /* kept (at most TG_REQ_HEADERS_MAX) */
     size_t n_hdrs_seen; /* received: more than n_hdrs when some were not kept */
-    char client_ip[48];
+    char client_ip[48]; /* the client: the peer, or from X-Forwarded-For behind a trusted proxy */
+    char peer_ip[48];   /* the connection's peer address */
+    bool peer_trusted;  /* the peer is a trusted proxy: its X-Forwarded-For is passed on */
     bool tls;
     struct tg_req_trace trace;
 
@@ -129,6 +143,8 @@ struct tg_req {
     /* the route */
     const struct tg_policy *policy; /* borrowed from the conf; NULL until routed */
     const void *match;              /* struct tg_route_match in request memory, set with policy */
+    const char *patient;            /* the policy's patient parameter as received, or NULL */
+    size_t patient_len;
 
     /* body and answer */
     struct tg_buf body;

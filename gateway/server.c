@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "gateway/acceptor.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/log.h"
@@ -19,13 +21,11 @@
 #include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
-
-/* A chunked body is read past its limit (to answer 413 cleanly) up to this many bytes more;
- * beyond, the connection is dropped. */
-#define BODY_DISCARD_MAX (4u << 20)
+#include "gateway/tls.h"
 
 struct tg_server {
     struct MHD_Daemon *daemon;
+    struct tg_acceptor *acceptor; /* TLS: the listener that sniffs plain HTTP; else NULL */
     struct tg_loop *loop;
     struct tg_up *up;
     struct tg_worker_stats *stats;
@@ -113,7 +113,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     cr->queued = false;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     cr->fd = ci == NULL ? -1 : ci->connect_fd;
-    client_ip(conn, req->client_ip, sizeof(req->client_ip));
+    client_ip(conn, req->peer_ip, sizeof(req->peer_ip));
+    memcpy(req->client_ip, req->peer_ip, sizeof(req->client_ip));
     tg_list_push(&srv->live, &cr->link);
     srv->n_live++;
     TG_STAT_ADD(srv->stats, live, 1);
@@ -168,6 +169,52 @@ static struct tg_readtimer_entry *read_clock(struct MHD_Connection *conn)
     return ci == NULL ? NULL : ci->socket_context;
 }
 
+/* A HEAD answer's Content-Length (the upstream's, kept by the handler): MHD writes the length
+ * of the body it holds, so the header is given as that length instead of as a header. */
+static bool is_head_length(const struct tg_req *req, const char *name)
+{
+    return strcmp(req->method, "HEAD") == 0 && strcasecmp(name, "Content-Length") == 0;
+}
+
+/* Never called: MHD sends no body in a HEAD answer. buf is not const: libmicrohttpd's type.
+ * NOLINTNEXTLINE(readability-non-const-parameter) */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The answer as MHD's response. A HEAD answer that names its length (RFC 9110 9.3.2: the length
+ * a GET would have had) gets a body-less response of that size, so MHD's Content-Length says
+ * it; MHD 0.9.75 otherwise writes the held body's length (0), and with
+ * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. */
+static struct MHD_Response *make_response(struct tg_req *req)
+{
+    const char *cl =
+        strcmp(req->method, "HEAD") == 0 ? tg_resp_header_get(&req->resp, "Content-Length") : NULL;
+    struct MHD_Response *resp;
+    char *end = NULL;
+    unsigned long long n = 0;
+
+    if (cl != NULL && cl[0] >= '0' && cl[0] <= '9') {
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+    }
+    if (end != NULL && *end == '\0' && errno == 0) {
+        return MHD_create_response_from_callback((uint64_t)n, 4096, no_body, NULL, NULL);
+    }
+    resp =
+        MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
+    if (resp != NULL) {
+        req->resp.body = NULL; /* owned by resp now */
+        req->resp.body_len = 0;
+    }
+    return resp;
+}
+
 /* Hands req->resp to MHD: the response phase runs first (trace headers), then it is queued. */
 static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct MHD_Connection *conn)
 {
@@ -182,20 +229,21 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
     if (req->resp.status == 0) {
         tg_req_fail(req, TG_EINTERNAL, "no answer was made");
     }
-    if (srv->quiesced) {
+    /* A refused malformed or ambiguous message leaves the stream unreadable: nothing after it
+     * may be taken for a new request. */
+    if (srv->quiesced || tg_err_closes(req->end.err)) {
         req->resp.close = true;
     }
     srv->app.on_response(srv->app.arg, req);
     req->end.bytes_out = req->resp.body_len;
-    resp =
-        MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
+    resp = make_response(req);
     if (resp == NULL) {
         return MHD_NO;
     }
-    req->resp.body = NULL; /* owned by resp now */
-    req->resp.body_len = 0;
     while (tg_resp_header_next(&req->resp, &pos, &name, &value)) {
-        MHD_add_response_header(resp, name, value);
+        if (!is_head_length(req, name)) {
+            MHD_add_response_header(resp, name, value);
+        }
     }
     if (req->resp.close) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -275,8 +323,10 @@ static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
     return MHD_YES;
 }
 
-/* A body chunk. Past the route's limit the answer is 413 and the rest is read and dropped (up
- * to BODY_DISCARD_MAX more, then the connection is cut) so the client can read the answer. */
+/* A body chunk. Past the route's limit the answer is 413 and the rest is read and dropped,
+ * however long it is, so that the client always gets its 413 and the request its log line:
+ * libmicrohttpd 0.9.75 cannot queue an answer before the body is complete. The client's read
+ * deadline (limits.client_timeout_ms) still bounds how long that takes. */
 static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *size)
 {
     size_t n = *size;
@@ -285,7 +335,7 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
     *size = 0;
     req->end.bytes_in += n;
     if (req->phase == TG_REQ_ANSWERED) {
-        return req->end.bytes_in > req->body.limit + BODY_DISCARD_MAX ? MHD_NO : MHD_YES;
+        return MHD_YES;
     }
     rc = tg_buf_append(&req->body, data, n);
     if (rc == TG_ETOOBIG) {
@@ -485,7 +535,8 @@ static long hook_timeout(void *arg)
     return read_ms >= 0 && read_ms < (long)ms ? read_ms : (long)ms;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* fmt is libmicrohttpd's own format: the attribute says so to clang's -Wformat-nonliteral. */
+TG_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;
@@ -499,6 +550,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     tg_log(TG_LOG_DEBUG, NULL, "http.error", "%s", msg);
 }
 
+/* MHD_OPTION_STRICT_FOR_CLIENT is 0: at 1, libmicrohttpd answers a missing Host itself (an
+ * HTML page, its header block sent twice, no trace id) and refuses spaces in the target before
+ * the gateway sees the request. validate (middleware/validate.c) refuses both, and more, with
+ * the gateway's JSON error, and the connection closes after it. */
 static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_server_opts *o,
                                        const struct sockaddr *sa)
 {
@@ -507,27 +562,40 @@ static struct MHD_Daemon *daemon_start(struct tg_server *srv, const struct tg_se
     if (sa->sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    if (o->tls_cert_pem != NULL) {
-        flags |= MHD_USE_TLS;
+    if (o->tls) {
+        /* The acceptor owns the listener (tg_acceptor_start); the certificate comes from
+         * gateway/tls.c at each handshake, so a reload changes it without a restart. */
+        flags |= MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET;
         return MHD_start_daemon(
-            flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, sa,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
+            flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-            MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended,
-            srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER,
-            mhd_log, srv, MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-            o->tls_key_pem, MHD_OPTION_END);
+            MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+            MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+            MHD_OPTION_HTTPS_CERT_CALLBACK, tg_tls_cert_callback(), MHD_OPTION_HTTPS_PRIORITIES,
+            o->tls_priorities, MHD_OPTION_END);
     }
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        (unsigned)4096, MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
         srv, MHD_OPTION_NOTIFY_COMPLETED, on_request_ended, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+}
+
+/* A TLS connection the acceptor let through: libmicrohttpd takes it from here. */
+static void adopt_tls(void *arg, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct tg_server *srv = arg;
+
+    if (MHD_add_connection(srv->daemon, fd, sa, len) != MHD_YES) {
+        close(fd); /* at its connection limit; MHD logged why */
+        return;
+    }
+    srv->resumed = true; /* its handshake bytes are waiting: run MHD in this pass */
 }
 
 static int make_addr(const char *host, unsigned port, struct sockaddr_storage *ss)
@@ -566,7 +634,7 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
     srv->app = *app;
     srv->conf = tg_conf_ref(conf);
     srv->listen_fd = -1;
-    srv->tls = o->tls_cert_pem != NULL;
+    srv->tls = o->tls;
     tg_list_init(&srv->live);
     tg_readtimer_init(&srv->reads, (uint64_t)o->read_timeout_ms * 1000u);
     if (make_addr(o->host, o->port, &ss) != TG_OK) {
@@ -574,7 +642,13 @@ struct tg_server *tg_server_start(struct tg_loop *loop, struct tg_up *up,
         goto fail;
     }
     srv->daemon = daemon_start(srv, o, (const struct sockaddr *)&ss);
-    if (srv->daemon == NULL) {
+    if (srv->daemon != NULL && o->tls) {
+        srv->acceptor = tg_acceptor_start(loop, (const struct sockaddr *)&ss,
+                                          ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                   : sizeof(struct sockaddr_in),
+                                          o->read_timeout_ms, o->max_connections, adopt_tls, srv);
+    }
+    if (srv->daemon == NULL || (o->tls && srv->acceptor == NULL)) {
         tg_log(TG_LOG_ERROR, NULL, "server.error", "cannot listen on %s:%u", o->host, o->port);
         goto fail;
     }
@@ -594,8 +668,12 @@ fail:
 
 unsigned tg_server_port(const struct tg_server *srv)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di;
 
+    if (srv->acceptor != NULL) {
+        return tg_acceptor_port(srv->acceptor);
+    }
+    di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     return di == NULL ? 0 : di->port;
 }
 
@@ -615,6 +693,10 @@ void tg_server_quiesce(struct tg_server *srv)
         return;
     }
     srv->quiesced = true; /* answers from now on close their connection */
+    if (srv->acceptor != NULL) {
+        tg_acceptor_quiesce(srv->acceptor);
+        return;
+    }
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd == MHD_INVALID_SOCKET) {
         return;
@@ -666,6 +748,7 @@ void tg_server_stop(struct tg_server *srv)
     if (srv == NULL) {
         return;
     }
+    tg_acceptor_stop(srv->acceptor);
     if (srv->daemon != NULL) {
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (di != NULL) {

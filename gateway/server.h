@@ -28,14 +28,14 @@ struct tg_server_app {
 };
 
 struct tg_server_opts {
-    const char *host;         /* listen address */
-    unsigned port;            /* 0: the kernel picks */
-    unsigned max_connections; /* this worker's share */
-    unsigned timeout_s;       /* idle client connection timeout */
-    unsigned read_timeout_ms; /* most a client may take to deliver one request */
-    size_t conn_memory;       /* per-connection memory pool (headers + buffers) */
-    const char *tls_cert_pem; /* PEM text or NULL */
-    const char *tls_key_pem;
+    const char *host;           /* listen address */
+    unsigned port;              /* 0: the kernel picks */
+    unsigned max_connections;   /* this worker's share */
+    unsigned timeout_s;         /* idle client connection timeout */
+    unsigned read_timeout_ms;   /* most a client may take to deliver one request */
+    size_t conn_memory;         /* per-connection memory pool (headers + buffers) */
+    bool tls;                   /* HTTPS: the certificate is gateway/tls.c's */
+    const char *tls_priorities; /* GnuTLS priority string (versions and ciphers) */
 };
 
 struct tg_server;

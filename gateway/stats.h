@@ -31,6 +31,12 @@ struct tg_worker_stats {
     _Atomic int64_t connections;   /* gauge: open client connections */
     struct tg_series_table series; /* labelled series: histograms, per route and upstream */
     struct tg_span_ring *spans;    /* borrowed: where its spans go, NULL when export is off */
+
+    /* security (issue 14): refusals by the auth, scopes and rate_limit middlewares */
+    _Atomic uint64_t auth_denied;  /* 401: no token, or it did not verify */
+    _Atomic uint64_t forbidden;    /* 403: scope or patient context */
+    _Atomic uint64_t rate_limited; /* 429 */
+    _Atomic uint64_t audit_records;
 };
 
 #define TG_STAT_ADD(s, field, n)                                                         \
@@ -52,6 +58,34 @@ struct tg_stats_registry {
 
 /* The process-wide registry. */
 extern struct tg_stats_registry tg_stats;
+
+/* ---- upstream pools (gateway/pool.h) ----------------------------------------------------
+ * Counters of one upstream and of one of its targets. Unlike a worker's, they are written by
+ * every worker (and the health thread), with an atomic add each; they live in the pool's
+ * shared state, so they survive a reload for as long as the upstream or target stays in the
+ * conf. /metrics prints them labelled {upstream, target} (routes/local.c, upstream block). */
+struct tg_pool_stats {
+    _Atomic uint64_t calls;              /* calls asked for (a call may make several attempts) */
+    _Atomic uint64_t retries;            /* attempts after a call's first */
+    _Atomic uint64_t retries_refused;    /* retries the retry budget did not allow */
+    _Atomic uint64_t rejected_breaker;   /* calls refused at once: the breaker throttled */
+    _Atomic uint64_t rejected_no_target; /* calls refused at once: no usable target */
+    _Atomic uint64_t rejected_overload;  /* calls refused at once: max_in_flight reached */
+};
+
+struct tg_target_stats {
+    _Atomic uint64_t attempts;
+    _Atomic uint64_t failed_status;  /* a 5xx answer */
+    _Atomic uint64_t failed_connect; /* refused, unreachable, connect timeout, TLS handshake */
+    _Atomic uint64_t failed_reset;   /* reset or closed before a full answer */
+    _Atomic uint64_t failed_timeout; /* the attempt's time ran out */
+    _Atomic uint64_t backpressure;   /* 429 answers */
+    _Atomic uint64_t ejections;
+    _Atomic uint64_t checks_passed;
+    _Atomic uint64_t checks_failed;
+};
+
+#define TG_SHARED_ADD(s, field, n) atomic_fetch_add_explicit(&(s)->field, (n), memory_order_relaxed)
 
 struct tg_req;
 

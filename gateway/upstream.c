@@ -1,3 +1,7 @@
+/* The upstream client's transfers, the only libcurl user: the worker's curl multi handle driven
+ * by its loop, and one transfer per attempt of a call (its url, headers, method, body, TLS, and
+ * what curl says at its end). A call's life around its attempts (which target, retries, waits,
+ * the end) is in upstream_call.c; gateway/upstream_internal.h holds what both share. */
 #include "gateway/upstream.h"
 
 #include <stdio.h>
@@ -13,59 +17,20 @@
 #include "gateway/conf.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
-#include "gateway/metrics.h"
+#include "gateway/pool.h"
 #include "gateway/req.h"
-#include "gateway/span.h"
+#include "gateway/resp_header.h"
 #include "gateway/stats.h"
 #include "gateway/trace_context.h"
+#include "gateway/upstream_internal.h"
 
-#define EASY_POOL_MAX 256
+#define EASY_POOL_MAX      256
+#define BUDGET_HEADER      "X-Request-Timeout-Ms: "
+#define BUDGET_DIGITS      10
+#define TRACEPARENT_HEADER "traceparent: "
+#define TRACEPARENT_LEN    55
 
-/* Calls in flight to one upstream, on this worker (for max_in_flight). */
-struct label_count {
-    char *name; /* owned */
-    unsigned n;
-};
-
-struct tg_up {
-    CURLM *multi;
-    struct label_count *counts; /* owned, one per upstream label seen */
-    size_t n_counts;
-    struct tg_loop *loop;
-    uint64_t timer_due_us; /* 0: no curl timer armed */
-    CURL **pool;           /* owned idle easy handles, reset and ready */
-    size_t n_pool;
-};
-
-struct tg_up_call {
-    struct tg_up *up;           /* borrowed */
-    struct tg_req *req;         /* borrowed */
-    struct tg_list link;        /* in req->calls */
-    CURL *easy;                 /* owned */
-    struct curl_slist *headers; /* borrowed: the list inside hdr_block */
-    void *hdr_block;            /* owned: header nodes and text, one allocation */
-    tg_up_done_fn *done;
-    void *arg;
-    const char *label;    /* borrowed from the conf held by req */
-    const char *upstream; /* borrowed from the conf held by req: the metrics label */
-    struct tg_buf body;   /* the answer's body, limited to max_body */
-    struct tg_resp rh;    /* owned: the answer's headers (only its header part is used) */
-    int status;
-    const char *detail;
-    char span[17];
-    char host[64];      /* the URL's host: server.address */
-    unsigned port;      /* the URL's port, or the scheme's */
-    const char *method; /* borrowed from the request or the conf */
-    char peer[64];      /* "ip:port" of the connection, once known */
-    uint64_t start_us, end_us;
-    unsigned timeout_ms;
-    bool too_big;
-    long count_idx;   /* index in up->counts, -1 when not counted */
-    const char *send; /* borrowed request body, for a body sent through on_read_body */
-    size_t send_len, send_off;
-};
-
-static void call_release(struct tg_up_call *call);
+static void drain(struct tg_up *up);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
@@ -73,19 +38,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
     size_t n = size * nmemb;
-    int rc = tg_buf_append(&call->body, data, n);
+    int rc;
 
+    if (call->probe) {
+        return n; /* a health check reads the status only */
+    }
+    rc = tg_buf_append(&call->body, data, n);
     if (rc != TG_OK) {
         call->too_big = rc == TG_ETOOBIG;
         return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
-    }
-    return n;
-}
-
-static size_t trim_len(const char *s, size_t n)
-{
-    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
-        n--;
     }
     return n;
 }
@@ -94,28 +55,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
     size_t n = size * nmemb;
-    size_t len = trim_len(data, n);
-    const char *colon;
-    size_t name_len, off;
 
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        /* A new status line: headers of an interim 1xx answer are dropped. */
-        call->rh.hdrs.len = 0;
-        return n;
-    }
-    colon = memchr(data, ':', len);
-    if (len == 0 || colon == NULL || data[0] == ' ' || data[0] == '\t') {
-        return n; /* blank line, or obsolete line folding: ignored */
-    }
-    name_len = (size_t)(colon - data);
-    off = name_len + 1;
-    while (off < len && (data[off] == ' ' || data[off] == '\t')) {
-        off++;
-    }
-    if (tg_resp_add_headern(&call->rh, data, name_len, data + off, len - off) != TG_OK) {
-        return 0;
-    }
-    return n;
+    return tg_resp_header_line(&call->rh, data, n) == TG_OK ? n : 0;
 }
 
 /* ---- curl multi <-> loop ------------------------------------------------------------------ */
@@ -135,7 +76,7 @@ static void on_socket_ready(void *arg, int fd, uint32_t events)
     if (events & (EPOLLERR | EPOLLHUP)) {
         flags |= CURL_CSELECT_ERR;
     }
-    curl_multi_socket_action(up->multi, fd, flags, &running);
+    curl_multi_socket_action((CURLM *)up->multi, fd, flags, &running);
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -203,20 +144,385 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* The loop's wait: until curl's timer or the first waiting call is due. */
 static long hook_timeout(void *arg)
 {
     struct tg_up *up = arg;
+    uint64_t due = up->timer_due_us;
     uint64_t now;
 
-    if (up->timer_due_us == 0) {
+    if (!tg_list_is_empty(&up->waiting)) {
+        uint64_t w = TG_LIST_ENTRY(up->waiting.next, struct tg_up_call, wait_link)->due_us;
+        due = due == 0 || w < due ? (w > 0 ? w : 1) : due;
+    }
+    if (due == 0) {
         return -1;
     }
     now = tg_now_us();
-    if (now >= up->timer_due_us) {
+    if (now >= due) {
         return 0;
     }
-    return (long)((up->timer_due_us - now + 999) / 1000);
+    return (long)((due - now + 999) / 1000);
 }
+
+static void hook_tick(void *arg)
+{
+    struct tg_up *up = arg;
+    int running;
+
+    if (up->timer_due_us != 0 && tg_now_us() >= up->timer_due_us) {
+        up->timer_due_us = 0;
+        curl_multi_socket_action((CURLM *)up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    drain(up);
+    tg_up_run_waiting(up);
+}
+
+struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects)
+{
+    struct tg_up *up = calloc(1, sizeof(*up));
+
+    if (up == NULL) {
+        return NULL;
+    }
+    up->loop = loop;
+    tg_list_init(&up->waiting);
+    up->multi = curl_multi_init();
+    up->pool = calloc(EASY_POOL_MAX, sizeof(*up->pool));
+    if (up->multi == NULL || up->pool == NULL) {
+        tg_log(TG_LOG_ERROR, NULL, "upstream.error", "curl_multi_init failed");
+        tg_up_free(up);
+        return NULL;
+    }
+    curl_multi_setopt((CURLM *)up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt((CURLM *)up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt((CURLM *)up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt((CURLM *)up->multi, CURLMOPT_TIMERDATA, up);
+    /* The cache must hold the peak of parallel calls, or curl closes connections that the next
+     * requests would have reused. */
+    curl_multi_setopt((CURLM *)up->multi, CURLMOPT_MAXCONNECTS, (long)max_connects);
+    if (tg_loop_add_hook(loop, hook_tick, hook_timeout, up) != TG_OK) {
+        tg_up_free(up);
+        return NULL;
+    }
+    return up;
+}
+
+void tg_up_free(struct tg_up *up)
+{
+    if (up == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < up->n_pool; i++) {
+        curl_easy_cleanup((CURL *)up->pool[i]);
+    }
+    free(up->pool);
+    for (size_t i = 0; i < up->n_counts; i++) {
+        free(up->counts[i].name);
+    }
+    free(up->counts);
+    if (up->multi != NULL) {
+        curl_multi_cleanup((CURLM *)up->multi);
+    }
+    free(up);
+}
+
+static CURL *easy_get(struct tg_up *up)
+{
+    if (up->n_pool > 0) {
+        return (CURL *)up->pool[--up->n_pool];
+    }
+    return curl_easy_init();
+}
+
+static void easy_put(struct tg_up *up, CURL *easy)
+{
+    if (easy == NULL) {
+        return;
+    }
+    if (up->n_pool == EASY_POOL_MAX) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    up->pool[up->n_pool++] = easy;
+}
+
+/* ---- what a transfer sends ------------------------------------------------------------------ */
+
+static bool has_header(const struct tg_up_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        if (tg_header_name_is(r->hdrs[i].name, r->hdrs[i].name_len, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The header lines of one call, in one allocation: curl_slist nodes first, then the text they
+ * point to. curl only reads the list while a transfer runs, so it need not be built (and
+ * freed) one strdup'd node at a time with curl_slist_append; the two lines that change from
+ * attempt to attempt are rewritten in place between transfers. */
+struct hdr_builder {
+    struct curl_slist *nodes;
+    size_t n, max;
+    char *text;
+    size_t used, cap;
+};
+
+/* Appends "a" "b" "c" as one line (b and c may be empty); returns where it starts. */
+static char *push(struct hdr_builder *hb, const char *a, size_t alen, const char *b, size_t blen,
+                  const char *c, size_t clen)
+{
+    char *line = hb->text + hb->used;
+
+    if (hb->n == hb->max || hb->used + alen + blen + clen + 1 > hb->cap) {
+        return line; /* cannot happen: sized in advance */
+    }
+    memcpy(line, a, alen);
+    memcpy(line + alen, b, blen);
+    memcpy(line + alen + blen, c, clen);
+    line[alen + blen + clen] = '\0';
+    hb->used += alen + blen + clen + 1;
+    hb->nodes[hb->n].data = line;
+    hb->nodes[hb->n].next = NULL;
+    if (hb->n > 0) {
+        hb->nodes[hb->n - 1].next = &hb->nodes[hb->n];
+    }
+    hb->n++;
+    return line;
+}
+
+#define PUSH_LIT(hb, lit) push(hb, lit, sizeof(lit) - 1, "", 0, "", 0)
+
+static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
+{
+    static const char zeros[] = "0000000000000000000000000000000000000000000000000000000";
+    const struct tg_req *req = call->req;
+    struct hdr_builder hb = {0};
+    const char *th = req->conf->trace_header;
+    size_t ts_len = req->trace.state != NULL ? strlen(req->trace.state) : 0;
+
+    hb.max = r->n_hdrs + 8;
+    hb.cap = 256 + strlen(th) + strlen(req->trace.id) + ts_len;
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        hb.cap += r->hdrs[i].name_len + r->hdrs[i].value_len + 3;
+    }
+    call->x.hdr_block = malloc(hb.max * sizeof(*hb.nodes) + hb.cap);
+    if (call->x.hdr_block == NULL) {
+        return TG_ENOMEM;
+    }
+    hb.nodes = call->x.hdr_block;
+    hb.text = (char *)(hb.nodes + hb.max);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct tg_kv *kv = &r->hdrs[i];
+        push(&hb, kv->name, kv->name_len, ": ", 2, kv->value, kv->value_len);
+    }
+    /* placeholders of the right length: each attempt writes its span and budget there */
+    call->x.tp_line = push(&hb, TRACEPARENT_HEADER, sizeof(TRACEPARENT_HEADER) - 1, zeros,
+                           TRACEPARENT_LEN, "", 0) +
+                      sizeof(TRACEPARENT_HEADER) - 1;
+    if (req->trace.state != NULL) {
+        push(&hb, "tracestate: ", 12, req->trace.state, ts_len, "", 0);
+    }
+    push(&hb, th, strlen(th), ": ", 2, req->trace.id, strlen(req->trace.id));
+    call->x.budget_line =
+        push(&hb, BUDGET_HEADER, sizeof(BUDGET_HEADER) - 1, zeros, BUDGET_DIGITS, "", 0) +
+        sizeof(BUDGET_HEADER) - 1;
+    /* An empty value removes what curl would add on its own. */
+    PUSH_LIT(&hb, "Expect:");
+    if (!has_header(r, "Accept")) {
+        PUSH_LIT(&hb, "Accept:");
+    }
+    if (!has_header(r, "Content-Type")) {
+        PUSH_LIT(&hb, "Content-Type:");
+    }
+    call->x.headers = hb.nodes;
+    return TG_OK;
+}
+
+/* This attempt's span (a new span id under the request's trace) and budget, in its headers. */
+static void attempt_headers(struct tg_up_call *call)
+{
+    const struct tg_req *req = call->req;
+    uint8_t span_raw[8];
+    char tp[TRACEPARENT_LEN + 1];
+
+    tg_trace_new_span(span_raw);
+    tg_hex_lower(span_raw, 8, call->span);
+    tg_traceparent_format(req->trace.bin, span_raw, req->trace.flags, tp);
+    memcpy(call->x.tp_line, tp, TRACEPARENT_LEN);
+    snprintf(call->x.budget_line, BUDGET_DIGITS + 1, "%u", call->timeout_ms);
+}
+
+/* RFC 9110 9.2.2: a request that may be repeated without changing the outcome. */
+static bool is_idempotent(const char *method)
+{
+    static const char *const safe[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++) {
+        if (strcmp(method, safe[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t on_read_body(char *buf, size_t size, size_t nmemb, void *userp)
+{
+    struct tg_up_call *call = userp;
+    size_t n = size * nmemb;
+
+    if (n > call->send_len - call->x.send_off) {
+        n = call->send_len - call->x.send_off;
+    }
+    memcpy(buf, call->send + call->x.send_off, n);
+    call->x.send_off += n;
+    return n;
+}
+
+/* curl asks to rewind only to send the request again on a new connection, after a kept-alive
+ * one died under it. The upstream may have acted on the first copy already: refused. */
+static int on_seek_body(void *userp, curl_off_t offset, int origin)
+{
+    (void)userp;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
+static void set_method(struct tg_up_call *call)
+{
+    CURL *easy = call->x.easy;
+
+    if (strcmp(call->method, "HEAD") == 0) {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        return;
+    }
+    if (strcmp(call->method, "GET") == 0 && call->send_len == 0) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->send_len);
+    if (is_idempotent(call->method)) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->send_len > 0 ? call->send : "");
+    } else {
+        /* Sent through a callback that cannot rewind: curl's silent resend of a request on a
+         * fresh connection would deliver a submission twice. */
+        call->x.send_off = 0;
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_body);
+        curl_easy_setopt(easy, CURLOPT_READDATA, call);
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
+    }
+    if (strcmp(call->method, "POST") != 0) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, call->method);
+    }
+}
+
+/* The upstream's TLS settings (gateway/conf_upstream.h). curl keeps connections made with other
+ * settings apart, so targets of different upstreams never share one. */
+static void set_tls(struct tg_up_call *call)
+{
+    const struct tg_upstream_tls *tls = &call->u->tls;
+    CURL *easy = call->x.easy;
+
+    if (tls->ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    }
+    if (tls->cert != NULL) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert);
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key);
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (!tls->verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (call->x.connect_to != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, (struct curl_slist *)call->x.connect_to);
+    }
+}
+
+static void set_options(struct tg_up_call *call)
+{
+    CURL *easy = call->x.easy;
+
+    curl_easy_setopt(easy, CURLOPT_URL, call->x.url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    /* Upstreams are reached directly: no proxy from the environment (and no getenv per call). */
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    if (call->x.headers != NULL) {
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)call->x.headers);
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, call->up);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, call->up);
+    /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires. */
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(call->connect_ms > 0 ? call->connect_ms : 1000));
+    if (call->u != NULL) {
+        set_tls(call);
+    }
+    set_method(call);
+}
+
+/* The host (as written, brackets kept) and port of origin "scheme://authority". */
+static void origin_parts(const char *origin, const char **host, size_t *host_len, unsigned *port)
+{
+    const char *a = strstr(origin, "://") + 3;
+    const char *end = a[0] == '[' ? strchr(a, ']') + 1 : a + strcspn(a, ":");
+
+    *host = a;
+    *host_len = (size_t)(end - a);
+    *port = *end == ':'                        ? (unsigned)strtoul(end + 1, NULL, 10)
+            : strncmp(origin, "https", 5) == 0 ? 443u
+                                               : 80u;
+}
+
+/* This attempt's url: the target's origin and the path. With tls.server_name the url names
+ * the server and CURLOPT_CONNECT_TO sends the connection to the target (SNI, certificate check
+ * and Host all say the name). */
+static void attempt_url(struct tg_up_call *call)
+{
+    const struct tg_upstream *u = call->u;
+    struct curl_slist *node = call->x.connect_to;
+    char *text = (char *)(node + 1);
+    const char *origin, *host;
+    size_t host_len;
+    unsigned port;
+
+    if (u == NULL) {
+        return; /* one fixed url, written at start */
+    }
+    origin = u->targets[call->target].url;
+    if (node == NULL) {
+        snprintf(call->x.url, call->x.url_cap, "%s%s", origin, call->path);
+        return;
+    }
+    origin_parts(origin, &host, &host_len, &port);
+    snprintf(call->x.url, call->x.url_cap, "https://%s:%u%s", u->tls.server_name, port, call->path);
+    snprintf(text, call->x.connect_to_cap, "%s:%u:%.*s:%u", u->tls.server_name, port, (int)host_len,
+             host, port);
+    node->data = text;
+    node->next = NULL;
+}
+
+/* ---- how an attempt ended ----------------------------------------------------------------- */
 
 static int map_curl_error(struct tg_up_call *call, CURLcode rc)
 {
@@ -231,6 +537,12 @@ static int map_curl_error(struct tg_up_call *call, CURLcode rc)
         return TG_EUPSTREAM;
     case CURLE_COULDNT_RESOLVE_HOST:
         call->detail = "cannot resolve host";
+        return TG_EUPSTREAM;
+    case CURLE_SSL_CONNECT_ERROR:
+        call->detail = "TLS handshake failed";
+        return TG_EUPSTREAM;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        call->detail = "upstream certificate not trusted";
         return TG_EUPSTREAM;
     case CURLE_GOT_NOTHING:
         call->detail = "closed without answer";
@@ -258,135 +570,120 @@ static int map_curl_error(struct tg_up_call *call, CURLcode rc)
     }
 }
 
-static void log_done(const struct tg_up_call *call, int err)
+/* What the attempt says about its target. sent: curl wrote the request's head; a timeout
+ * before that is a connect that never finished, and nothing reached the target. */
+static enum tg_outcome classify(CURLcode rc, int status, bool sent)
 {
-    struct tg_logline l;
-    const struct tg_req *req = call->req;
-
-    tg_logline_begin(&l, err == TG_OK ? TG_LOG_INFO : TG_LOG_WARN, NULL, "upstream.done");
-    tg_logline_str(&l, "trace_id", req->trace.id);
-    tg_logline_str(&l, "span_id", call->span);
-    tg_logline_str(&l, "parent_span_id", req->trace.span);
-    tg_logline_str(&l, "upstream", call->label);
-    tg_logline_int(&l, "status", call->status);
-    tg_logline_ms(&l, "duration_ms", (double)(call->end_us - call->start_us) / 1000.0);
-    tg_logline_int(&l, "timeout_ms", call->timeout_ms);
-    if (err != TG_OK) {
-        tg_logline_str(&l, "err", tg_strerror(err));
-        tg_logline_str(&l, "reason", call->detail);
-    }
-    tg_logline_end(&l);
-}
-
-/* The outcome label of a finished call: its status class, or why it has none. */
-static const char *outcome_of(const struct tg_up_call *call, int err)
-{
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-
-    switch (err) {
-    case TG_OK:
-        return call->status >= 100 && call->status <= 599 ? classes[call->status / 100 - 1]
-                                                          : "error";
-    case TG_ETIMEDOUT:
-        return "timeout";
-    case TG_ERESPTOOBIG:
-        return "too_large";
-    case TG_EUPSTREAM:
-        return "error";
+    switch (rc) {
+    case CURLE_OK:
+        return status >= 500 ? TG_OUT_STATUS : status == 429 ? TG_OUT_BACKPRESSURE : TG_OUT_OK;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return TG_OUT_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return sent ? TG_OUT_TIMEOUT : TG_OUT_CONNECT;
+    case CURLE_WRITE_ERROR:
+        return TG_OUT_NONE; /* too large, or out of memory: our limit, not its fault */
     default:
-        return "cancelled"; /* the client left, a sibling failed, the gateway drains */
+        return TG_OUT_RESET;
     }
 }
 
-/* One CLIENT span per call (each attempt), when the request is sampled and export is on. 4xx,
- * 5xx and no answer are errors, as the conventions say for clients. The URL is not recorded:
- * its path and query may name a patient. */
-static void record_span(const struct tg_up_call *call, int err)
+/* ---- transfers ----------------------------------------------------------------------------- */
+
+int tg_up_xfer_prepare(struct tg_up_call *call, const struct tg_up_request *r)
 {
-    const struct tg_req *req = call->req;
-    struct tg_span_ring *ring = req->stats != NULL ? req->stats->spans : NULL;
-    struct tg_span *s;
+    const struct tg_upstream *u = call->u;
+    size_t longest = 0;
 
-    if (ring == NULL || !(req->trace.flags & TG_TRACE_FLAG_SAMPLED)) {
-        return;
+    for (size_t i = 0; u != NULL && i < u->n_targets; i++) {
+        size_t n = strlen(u->targets[i].url);
+        longest = n > longest ? n : longest;
     }
-    s = tg_span_ring_reserve(ring);
-    if (s == NULL) {
-        return;
+    if (u != NULL && u->tls.server_name != NULL) {
+        call->x.connect_to_cap = 2 * strlen(u->tls.server_name) + longest + 32;
+        call->x.connect_to = malloc(sizeof(struct curl_slist) + call->x.connect_to_cap);
+        if (call->x.connect_to == NULL) {
+            return TG_ENOMEM;
+        }
+        longest += strlen(u->tls.server_name) + 16;
     }
-    tg_span_copy(s->trace_id, sizeof(s->trace_id), req->trace.w3c);
-    tg_span_copy(s->span_id, sizeof(s->span_id), call->span);
-    tg_span_copy(s->parent_id, sizeof(s->parent_id), req->trace.span);
-    s->kind = TG_SPAN_CLIENT;
-    s->start_ns = tg_span_unix_ns(call->start_us);
-    s->end_ns = s->start_ns + (call->end_us - call->start_us) * 1000u;
-    s->status = call->status;
-    s->error = err != TG_OK || call->status >= 400;
-    tg_span_copy(s->name, sizeof(s->name), call->method);
-    tg_span_copy(s->method, sizeof(s->method), call->method);
-    tg_span_copy(s->peer, sizeof(s->peer), call->host);
-    s->port = call->port;
-    tg_span_copy(s->peer_ip, sizeof(s->peer_ip), call->peer);
-    if (strrchr(s->peer_ip, ':') != NULL && call->peer[0] != '[') {
-        *strrchr(s->peer_ip, ':') = '\0'; /* the address alone */
+    call->x.url_cap = longest + strlen(call->path) + 1;
+    call->x.url = malloc(call->x.url_cap);
+    if (call->x.url == NULL) {
+        return TG_ENOMEM;
     }
-    tg_span_copy(s->upstream, sizeof(s->upstream), call->upstream);
-    if (err != TG_OK) {
-        tg_span_copy(s->error_type, sizeof(s->error_type), outcome_of(call, err));
-    } else if (call->status >= 400) {
-        snprintf(s->error_type, sizeof(s->error_type), "%d", call->status);
+    if (u == NULL) {
+        memcpy(call->x.url, call->path, call->x.url_cap); /* the one fixed url */
     }
-    tg_span_ring_commit(ring);
+    return r != NULL ? build_headers(call, r) : TG_OK;
 }
 
-/* Where the call's connection went, for the access log and the span. */
-static void note_peer(struct tg_up_call *call)
+int tg_up_xfer_start(struct tg_up_call *call)
+{
+    call->x.easy = easy_get(call->up);
+    if (call->x.easy == NULL) {
+        return TG_ENOMEM;
+    }
+    attempt_url(call);
+    if (call->req != NULL) {
+        attempt_headers(call);
+    }
+    set_options(call);
+    if (curl_multi_add_handle((CURLM *)call->up->multi, call->x.easy) != CURLM_OK) {
+        easy_put(call->up, call->x.easy);
+        call->x.easy = NULL;
+        return TG_EINTERNAL;
+    }
+    return TG_OK;
+}
+
+void tg_up_xfer_stop(struct tg_up_call *call)
+{
+    if (call->x.easy == NULL) {
+        return;
+    }
+    curl_multi_remove_handle((CURLM *)call->up->multi, call->x.easy);
+    easy_put(call->up, call->x.easy);
+    call->x.easy = NULL;
+}
+
+void tg_up_xfer_peer(const struct tg_up_call *call, char *out, size_t cap)
 {
     char *ip = NULL;
     long port = 0;
 
-    if (curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
-        ip[0] != '\0' && curl_easy_getinfo(call->easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
-        snprintf(call->peer, sizeof(call->peer), strchr(ip, ':') != NULL ? "[%s]:%ld" : "%s:%ld",
-                 ip, port);
+    out[0] = '\0';
+    if (curl_easy_getinfo(call->x.easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+        ip[0] != '\0' &&
+        curl_easy_getinfo(call->x.easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
+        snprintf(out, cap, strchr(ip, ':') != NULL ? "[%s]:%ld" : "%s:%ld", ip, port);
     }
 }
 
-static void count_done(const struct tg_up_call *call, int err)
+void tg_up_xfer_cleanup(struct tg_up_call *call)
 {
-    const char *labels[2] = {call->upstream, outcome_of(call, err)};
-
-    tg_metric_observe(call->req->stats, TG_M_UPSTREAM_DURATION, labels,
-                      call->end_us - call->start_us);
-    tg_metric_add(call->req->stats, TG_M_UPSTREAM_IN_FLIGHT, labels, -1);
+    tg_up_xfer_stop(call);
+    TG_FREE(call->x.hdr_block); /* headers, tp_line and budget_line point into it */
+    call->x.headers = NULL;
+    TG_FREE(call->x.url);
+    TG_FREE(call->x.connect_to);
 }
 
-/* Unlinks call from its request and the multi handle, runs done, frees the call. */
-static void call_finish(struct tg_up_call *call, int err)
+/* curl says the transfer of call is over. */
+static void transfer_done(struct tg_up_call *call, CURLMsg *msg)
 {
-    struct tg_req *req = call->req;
+    long status = 0, sent = 0, got = 0;
+    int err;
 
-    curl_multi_remove_handle(call->up->multi, call->easy);
-    tg_list_remove(&call->link);
-    req->pending--;
-    req->end.attempts++;
-    note_peer(call);
-    if (call->peer[0] != '\0') {
-        snprintf(req->end.upstream_addr, sizeof(req->end.upstream_addr), "%s", call->peer);
-    }
-    if (call->count_idx >= 0) {
-        call->up->counts[call->count_idx].n--;
-    }
-    call->end_us = tg_now_us();
-    req->end.upstream_us += call->end_us - call->start_us;
-    if (call->status > 0) {
-        req->end.upstream_status = call->status;
-    }
-    log_done(call, err);
-    count_done(call, err);
-    record_span(call, err);
-    call->done(call->arg, call, err);
-    call_release(call);
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &sent);
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_HEADER_SIZE, &got);
+    err = map_curl_error(call, msg->data.result);
+    call->status = err == TG_OK ? (int)status : 0;
+    tg_up_call_ended(call, err, classify(msg->data.result, call->status, sent > 0), got > 0);
 }
 
 static void drain(struct tg_up *up)
@@ -394,464 +691,15 @@ static void drain(struct tg_up *up)
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+    while ((msg = curl_multi_info_read((CURLM *)up->multi, &left)) != NULL) {
         struct tg_up_call *call = NULL;
-        long status = 0;
-        int err;
 
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-        err = map_curl_error(call, msg->data.result);
-        call->status = err == TG_OK ? (int)status : 0;
-        call_finish(call, err);
+        transfer_done(call, msg);
     }
-}
-
-static void hook_tick(void *arg)
-{
-    struct tg_up *up = arg;
-    int running;
-
-    if (up->timer_due_us != 0 && tg_now_us() >= up->timer_due_us) {
-        up->timer_due_us = 0;
-        curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-    drain(up);
-}
-
-struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects)
-{
-    struct tg_up *up = calloc(1, sizeof(*up));
-
-    if (up == NULL) {
-        return NULL;
-    }
-    up->loop = loop;
-    up->multi = curl_multi_init();
-    up->pool = calloc(EASY_POOL_MAX, sizeof(*up->pool));
-    if (up->multi == NULL || up->pool == NULL) {
-        tg_log(TG_LOG_ERROR, NULL, "upstream.error", "curl_multi_init failed");
-        tg_up_free(up);
-        return NULL;
-    }
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
-    /* The cache must hold the peak of parallel calls, or curl closes connections that the next
-     * requests would have reused. */
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, (long)max_connects);
-    if (tg_loop_add_hook(loop, hook_tick, hook_timeout, up) != TG_OK) {
-        tg_up_free(up);
-        return NULL;
-    }
-    return up;
-}
-
-void tg_up_free(struct tg_up *up)
-{
-    if (up == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < up->n_pool; i++) {
-        curl_easy_cleanup(up->pool[i]);
-    }
-    free(up->pool);
-    for (size_t i = 0; i < up->n_counts; i++) {
-        free(up->counts[i].name);
-    }
-    free(up->counts);
-    if (up->multi != NULL) {
-        curl_multi_cleanup(up->multi);
-    }
-    free(up);
-}
-
-/* ---- calls ------------------------------------------------------------------------------- */
-
-static CURL *easy_get(struct tg_up *up)
-{
-    if (up->n_pool > 0) {
-        return up->pool[--up->n_pool];
-    }
-    return curl_easy_init();
-}
-
-static void easy_put(struct tg_up *up, CURL *easy)
-{
-    if (easy == NULL) {
-        return;
-    }
-    if (up->n_pool == EASY_POOL_MAX) {
-        curl_easy_cleanup(easy);
-        return;
-    }
-    curl_easy_reset(easy);
-    up->pool[up->n_pool++] = easy;
-}
-
-static void call_release(struct tg_up_call *call)
-{
-    if (call == NULL) {
-        return;
-    }
-    easy_put(call->up, call->easy);
-    free(call->hdr_block); /* call->headers points into it */
-    tg_buf_cleanup(&call->body);
-    tg_resp_cleanup(&call->rh);
-    free(call);
-}
-
-static bool has_header(const struct tg_up_request *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        if (tg_header_name_is(r->hdrs[i].name, r->hdrs[i].name_len, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The header lines of one call, in one allocation: curl_slist nodes first, then the text they
- * point to. curl only reads the list while the transfer runs, so it need not be built (and
- * freed) one strdup'd node at a time with curl_slist_append. */
-struct hdr_builder {
-    struct curl_slist *nodes;
-    size_t n, max;
-    char *text;
-    size_t used, cap;
-};
-
-/* Appends "a" "b" "c" as one line (b and c may be empty). */
-static void push(struct hdr_builder *hb, const char *a, size_t alen, const char *b, size_t blen,
-                 const char *c, size_t clen)
-{
-    char *line = hb->text + hb->used;
-
-    if (hb->n == hb->max || hb->used + alen + blen + clen + 1 > hb->cap) {
-        return; /* cannot happen: sized in advance */
-    }
-    memcpy(line, a, alen);
-    memcpy(line + alen, b, blen);
-    memcpy(line + alen + blen, c, clen);
-    line[alen + blen + clen] = '\0';
-    hb->used += alen + blen + clen + 1;
-    hb->nodes[hb->n].data = line;
-    hb->nodes[hb->n].next = NULL;
-    if (hb->n > 0) {
-        hb->nodes[hb->n - 1].next = &hb->nodes[hb->n];
-    }
-    hb->n++;
-}
-
-#define PUSH_LIT(hb, lit) push(hb, lit, sizeof(lit) - 1, "", 0, "", 0)
-
-static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
-{
-    const struct tg_req *req = call->req;
-    struct hdr_builder hb = {0};
-    const char *th = req->conf->trace_header;
-    size_t ts_len = req->trace.state != NULL ? strlen(req->trace.state) : 0;
-    uint8_t span_raw[8];
-    char tp[56];
-    char budget[16];
-    int blen = snprintf(budget, sizeof(budget), "%u", call->timeout_ms);
-
-    hb.max = r->n_hdrs + 8;
-    hb.cap = 256 + strlen(th) + strlen(req->trace.id) + ts_len;
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        hb.cap += r->hdrs[i].name_len + r->hdrs[i].value_len + 3;
-    }
-    call->hdr_block = malloc(hb.max * sizeof(*hb.nodes) + hb.cap);
-    if (call->hdr_block == NULL) {
-        return TG_ENOMEM;
-    }
-    hb.nodes = call->hdr_block;
-    hb.text = (char *)(hb.nodes + hb.max);
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        const struct tg_kv *kv = &r->hdrs[i];
-        push(&hb, kv->name, kv->name_len, ": ", 2, kv->value, kv->value_len);
-    }
-    tg_trace_new_span(span_raw);
-    tg_hex_lower(span_raw, 8, call->span);
-    tg_traceparent_format(req->trace.bin, span_raw, req->trace.flags, tp);
-    push(&hb, "traceparent: ", 13, tp, strlen(tp), "", 0);
-    if (req->trace.state != NULL) {
-        push(&hb, "tracestate: ", 12, req->trace.state, ts_len, "", 0);
-    }
-    push(&hb, th, strlen(th), ": ", 2, req->trace.id, strlen(req->trace.id));
-    push(&hb, "X-Request-Timeout-Ms: ", 22, budget, (size_t)blen, "", 0);
-    /* An empty value removes what curl would add on its own. */
-    PUSH_LIT(&hb, "Expect:");
-    if (!has_header(r, "Accept")) {
-        PUSH_LIT(&hb, "Accept:");
-    }
-    if (!has_header(r, "Content-Type")) {
-        PUSH_LIT(&hb, "Content-Type:");
-    }
-    call->headers = hb.nodes;
-    return TG_OK;
-}
-
-/* RFC 9110 9.2.2: a request that may be repeated without changing the outcome. */
-static bool is_idempotent(const char *method)
-{
-    static const char *const safe[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
-
-    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++) {
-        if (strcmp(method, safe[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static size_t on_read_body(char *buf, size_t size, size_t nmemb, void *userp)
-{
-    struct tg_up_call *call = userp;
-    size_t n = size * nmemb;
-
-    if (n > call->send_len - call->send_off) {
-        n = call->send_len - call->send_off;
-    }
-    memcpy(buf, call->send + call->send_off, n);
-    call->send_off += n;
-    return n;
-}
-
-/* curl asks to rewind only to send the request again on a new connection, after a kept-alive
- * one died under it. The upstream may have acted on the first copy already: refused. */
-static int on_seek_body(void *userp, curl_off_t offset, int origin)
-{
-    (void)userp;
-    (void)offset;
-    (void)origin;
-    return CURL_SEEKFUNC_CANTSEEK;
-}
-
-static void set_method(struct tg_up_call *call, const struct tg_up_request *r)
-{
-    CURL *easy = call->easy;
-
-    if (strcmp(r->method, "HEAD") == 0) {
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-        return;
-    }
-    if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-        return;
-    }
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    if (is_idempotent(r->method)) {
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r->body_len > 0 ? r->body : "");
-    } else {
-        /* Sent through a callback that cannot rewind: curl's silent resend of a request on a
-         * fresh connection would deliver a submission twice. */
-        call->send = r->body;
-        call->send_len = r->body_len;
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_body);
-        curl_easy_setopt(easy, CURLOPT_READDATA, call);
-        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
-        curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
-    }
-    if (strcmp(r->method, "POST") != 0) {
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
-    }
-}
-
-static void set_options(struct tg_up_call *call, const struct tg_up_request *r)
-{
-    CURL *easy = call->easy;
-
-    curl_easy_setopt(easy, CURLOPT_URL, r->url);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    /* Upstreams are reached directly: no proxy from the environment (and no getenv per call). */
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, call->up);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, call->up);
-    /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires. */
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(r->connect_timeout_ms > 0 ? r->connect_timeout_ms : 1000));
-    set_method(call, r);
-}
-
-/* The host and port of an absolute URL ("http://[::1]:9102/x" gives "::1" and 9102). */
-static void url_host(const char *url, char *host, size_t cap, unsigned *port)
-{
-    const char *a = strstr(url, "://");
-    const char *end, *colon;
-    size_t n;
-
-    host[0] = '\0';
-    *port = strncmp(url, "https", 5) == 0 ? 443 : 80;
-    if (a == NULL) {
-        return;
-    }
-    a += 3;
-    end = a + strcspn(a, "/?#");
-    if (*a == '[') {
-        const char *close = memchr(a, ']', (size_t)(end - a));
-        colon = close != NULL && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
-        a++;
-        n = close != NULL ? (size_t)(close - a) : 0;
-    } else {
-        colon = memchr(a, ':', (size_t)(end - a));
-        n = (size_t)((colon != NULL ? colon : end) - a);
-    }
-    if (n >= cap) {
-        n = cap - 1;
-    }
-    memcpy(host, a, n);
-    host[n] = '\0';
-    if (colon != NULL) {
-        *port = (unsigned)strtoul(colon + 1, NULL, 10);
-    }
-}
-
-/* The counter of label, made on first use; -1 when out of memory (the call is then not
- * limited rather than refused). A handful of upstreams: a linear scan is the cheap way. */
-static long count_index(struct tg_up *up, const char *label)
-{
-    struct label_count *p;
-
-    for (size_t i = 0; i < up->n_counts; i++) {
-        if (strcmp(up->counts[i].name, label) == 0) {
-            return (long)i;
-        }
-    }
-    p = realloc(up->counts, (up->n_counts + 1) * sizeof(*p));
-    if (p == NULL) {
-        return -1;
-    }
-    up->counts = p;
-    p[up->n_counts].name = strdup(label);
-    if (p[up->n_counts].name == NULL) {
-        return -1;
-    }
-    p[up->n_counts].n = 0;
-    return (long)up->n_counts++;
-}
-
-int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
-                tg_up_done_fn *done, void *arg, struct tg_up_call **out)
-{
-    struct tg_up_call *call = NULL;
-    uint64_t left = tg_req_remaining_ms(req);
-    long idx;
-    int rc = TG_ENOMEM;
-
-    if (req->cancelled) {
-        return TG_ECANCELED;
-    }
-    if (left == 0) {
-        return TG_ETIMEDOUT;
-    }
-    idx = r->max_in_flight > 0 && r->limit_key != NULL ? count_index(up, r->limit_key) : -1;
-    if (idx >= 0 && up->counts[idx].n >= r->max_in_flight) {
-        return TG_EOVERLOAD;
-    }
-    call = calloc(1, sizeof(*call));
-    if (call == NULL) {
-        goto out;
-    }
-    call->up = up;
-    call->req = req;
-    call->done = done;
-    call->arg = arg;
-    call->label = r->label;
-    call->upstream = r->upstream != NULL ? r->upstream : r->label;
-    call->method = r->method;
-    url_host(r->url, call->host, sizeof(call->host), &call->port);
-    call->body.limit = r->max_body;
-    tg_list_init(&call->link);
-    call->timeout_ms = r->timeout_ms > 0 && r->timeout_ms < left ? r->timeout_ms
-                       : left > 86400000u                        ? 86400000u
-                                                                 : (unsigned)left;
-    call->easy = easy_get(up);
-    if (call->easy == NULL || build_headers(call, r) != TG_OK) {
-        goto out;
-    }
-    set_options(call, r);
-    call->start_us = tg_now_us();
-    if (curl_multi_add_handle(up->multi, call->easy) != CURLM_OK) {
-        rc = TG_EINTERNAL;
-        goto out;
-    }
-    tg_list_push(&req->calls, &call->link);
-    req->pending++;
-    call->count_idx = idx;
-    if (idx >= 0) {
-        up->counts[idx].n++;
-    }
-    if (req->stats != NULL) {
-        TG_STAT_ADD(req->stats, upstream_calls, 1);
-    }
-    tg_metric_add(req->stats, TG_M_UPSTREAM_IN_FLIGHT, &call->upstream, 1);
-    if (out != NULL) {
-        *out = call;
-    }
-    call = NULL; /* owned by up->multi until done() has run */
-    rc = TG_OK;
-out:
-    call_release(call);
-    return rc;
-}
-
-void tg_up_cancel(struct tg_up_call *call, int err, const char *why)
-{
-    /* The analyzer loses track of tg_up_cancel_req unlinking each call it frees (a fresh head
-     * every turn). NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-    call->detail = why != NULL ? why : tg_err_cancel_reason(err);
-    /* Removing an unfinished transfer makes curl close its connection: the upstream sees it. */
-    call_finish(call, err);
-}
-
-void tg_up_cancel_req(struct tg_req *req, int err)
-{
-    /* Re-read the head each time: a done callback may cancel other calls of req. Each
-     * tg_up_cancel unlinks the call it frees from req->calls. */
-    while (!tg_list_is_empty(&req->calls)) {
-        struct tg_up_call *call = TG_LIST_ENTRY(req->calls.next, struct tg_up_call, link);
-        tg_up_cancel(call, err, NULL);
-    }
-}
-
-int tg_up_call_status(const struct tg_up_call *call)
-{
-    return call->status;
-}
-
-char *tg_up_call_take_body(struct tg_up_call *call, size_t *len)
-{
-    return tg_buf_steal(&call->body, len);
-}
-
-bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
-                            const char **value)
-{
-    return tg_resp_header_next(&call->rh, pos, name, value);
-}
-
-const char *tg_up_call_detail(const struct tg_up_call *call)
-{
-    return call->detail;
 }
 
 const char *tg_up_lib_version(void)

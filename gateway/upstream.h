@@ -10,36 +10,48 @@
 struct tg_loop;
 struct tg_req;
 struct tg_kv;
+struct tg_retry_policy;
+struct tg_upstream;
 
 /* One worker's upstream client: a curl multi handle driven by the worker's loop, a pool of
- * reusable easy handles, and the connection cache they share. Loop thread only. */
+ * reusable easy handles, and the connection cache they share (connections are kept per
+ * target: curl reuses one to the same host and port). Loop thread only. */
 struct tg_up;
 
-/* One call in flight. Owned by the tg_up until its done callback has returned. */
+/* One call in flight: one or more attempts (gateway/retry.h), each one transfer to one target.
+ * Owned by the tg_up until its done callback has returned. */
 struct tg_up_call;
 
-/* Runs once per call, on the loop thread, when it finished, failed, timed out or was
- * cancelled. err is TG_OK when a response arrived (any status), else TG_EUPSTREAM,
- * TG_ETIMEDOUT, TG_ERESPTOOBIG (the answer passed max_body), or the err it was cancelled with. The
- * call is freed after this returns: take what you need (tg_up_call_take_body) before. */
+/* Runs once per call, on the loop thread, when it finished, failed, timed out, was refused or
+ * was cancelled. err is TG_OK when a response arrived (any status), else TG_EUPSTREAM,
+ * TG_ETIMEDOUT, TG_ERESPTOOBIG (the answer passed max_body), TG_EOVERLOAD or TG_EUNSTABLE (a
+ * pool refused it at once: tg_up_call_retry_after_s says when to try again), or the err it was
+ * cancelled with. After retries, the call says what its last attempt got. The call is freed
+ * after this returns: take what you need (tg_up_call_take_body) before. */
 typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
- * stay valid until done (it normally is req->body). */
+ * stay valid until done (it normally is req->body). Two ways to say where:
+ *   - upstream (a pool, borrowed from req's conf) and path: each attempt goes to a target the
+ *     pool picks, behind its breaker and bulkhead, and a failed one is retried under retry;
+ *   - url: one fixed absolute url, one attempt, no pool (limit_key and max_in_flight then
+ *     limit the calls of this worker). */
 struct tg_up_request {
-    const char *label;    /* upstream or backend name, for logs */
-    const char *upstream; /* the upstream's name, for metrics (label when NULL) */
+    const char *label; /* upstream or backend name, for logs */
     const char *method;
-    const char *url;          /* absolute: scheme://host:port/path?query */
+    const struct tg_upstream *upstream;  /* the pool, or NULL for url */
+    const char *path;                    /* with upstream: base path, path and query */
+    const struct tg_retry_policy *retry; /* with upstream: retries; NULL = one attempt */
+    const char *url;          /* without upstream: absolute, scheme://host:port/path?query */
     const struct tg_kv *hdrs; /* headers to send as they are */
     size_t n_hdrs;
     const char *body;
     size_t body_len;
-    unsigned timeout_ms; /* cap on this call; the request's remaining budget caps it too */
+    unsigned timeout_ms; /* cap on each attempt; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
     size_t max_body;        /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
-    const char *limit_key;  /* what max_in_flight counts: the upstream's name */
-    unsigned max_in_flight; /* calls under limit_key in flight on this worker; 0 = none */
+    const char *limit_key;  /* without upstream: what max_in_flight counts */
+    unsigned max_in_flight; /* without upstream: calls under limit_key on this worker; 0 = none */
 };
 
 /* A new upstream client on loop; max_connects sizes the connection cache (it must hold the
@@ -50,14 +62,23 @@ struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects);
 void tg_up_free(struct tg_up *up);
 
 /* Starts a call for req: adds the trace headers (the configured trace header, a traceparent
- * with a new span id under req's trace, tracestate) and X-Request-Timeout-Ms with the budget it
- * gets, links it to req (req->pending, req->calls) and returns at once. done(arg, call, err)
- * follows exactly once, never from inside this function. Returns TG_OK, TG_ETIMEDOUT when no
- * budget is left, TG_ECANCELED when req is cancelled, TG_EOVERLOAD when max_in_flight calls under
- * limit_key already run on this worker, TG_ENOMEM or TG_EINTERNAL. *out (may be
+ * with a new span id under req's trace for each attempt, tracestate) and X-Request-Timeout-Ms
+ * with the budget each attempt gets (it shrinks from attempt to attempt), links it to req
+ * (req->pending, req->calls) and returns at once. done(arg, call, err) follows exactly once,
+ * never from inside this function. Returns TG_OK, TG_ETIMEDOUT when no budget is left,
+ * TG_ECANCELED when req is cancelled, TG_ENOMEM, and without upstream TG_EOVERLOAD when
+ * max_in_flight calls under limit_key already run on this worker. Anything else (a refusal by
+ * the pool, a transfer curl would not start: TG_EINTERNAL) comes through done. *out (may be
  * NULL) gets a borrowed handle valid until done returns. */
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out) TG_MUST_CHECK;
+
+/* An active health check of target i of u (u->hc: method, path, timeout): one attempt, tied
+ * to no request, outside the breaker and ejection (the health checker keeps that state).
+ * done(arg, call, err) follows once, never from inside; tg_up_call_status tells the answer.
+ * u is borrowed until done. TG_OK, TG_ENOMEM or TG_EINTERNAL. */
+int tg_up_probe(struct tg_up *up, const struct tg_upstream *u, size_t i, tg_up_done_fn *done,
+                void *arg, struct tg_up_call **out) TG_MUST_CHECK;
 
 /* Cancels one call: its connection is closed at once and done runs with err before this
  * returns. why (static) is the cause logged and given by tg_up_call_detail; NULL for
@@ -82,6 +103,9 @@ const char *tg_up_lib_version(void);
 
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
+
+/* After a refusal (TG_EOVERLOAD, TG_EUNSTABLE): the seconds to put in Retry-After; else 0. */
+unsigned tg_up_call_retry_after_s(const struct tg_up_call *call);
 
 /* ---- one-shot posts, for the span exporter's own thread (not the loop) ---- */
 

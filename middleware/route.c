@@ -24,6 +24,19 @@ static bool announced_too_big(const struct tg_req *req, size_t limit)
     return n > limit;
 }
 
+/* The route's patient parameter, for scopes and audit. */
+static void set_patient(struct tg_req *req, const struct tg_route_match *m)
+{
+    const char *name = m->route->policy.patient_param;
+
+    for (size_t i = 0; name != NULL && i < m->n_params; i++) {
+        if (strcmp(m->params[i].name, name) == 0) {
+            req->patient = m->params[i].value;
+            req->patient_len = m->params[i].len;
+        }
+    }
+}
+
 static int route_on_headers(struct tg_req *req)
 {
     const struct tg_route_table *t = req->conf->routes;
@@ -49,6 +62,7 @@ static int route_on_headers(struct tg_req *req)
     }
     req->policy = &m->route->policy;
     req->match = m;
+    set_patient(req, m);
     if (announced_too_big(req, req->policy->max_body_bytes)) {
         req->end.detail = "request body too large";
         return TG_ETOOBIG;

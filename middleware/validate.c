@@ -240,10 +240,30 @@ static int check_target(struct tg_req *req)
     return TG_OK;
 }
 
+/* RFC 9110 9.1: the method is a token. libmicrohttpd takes whatever comes before the first
+ * space; a method with a '(' or a control byte would be forwarded as it is. */
+static int check_method(struct tg_req *req)
+{
+    const char *m = req->method;
+
+    if (m == NULL || m[0] == '\0') {
+        return fail(req, TG_EINVAL, "empty method");
+    }
+    for (; *m != '\0'; m++) {
+        if (!is_tchar((unsigned char)*m)) {
+            return fail(req, TG_EINVAL, "method is not a token");
+        }
+    }
+    return TG_OK;
+}
+
 static int check(struct tg_req *req)
 {
-    int rc = check_fields(req);
+    int rc = check_method(req);
 
+    if (rc == TG_OK) {
+        rc = check_fields(req);
+    }
     if (rc == TG_OK) {
         rc = check_framing(req);
     }

@@ -7,6 +7,7 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "gateway/retry.h"
 #include "routes/registry.h"
 #include "routes/table.h"
 #include "routes/table_internal.h"
@@ -152,6 +153,77 @@ int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, con
                              "unknown upstream %s%s%s", tg_jpos_quote(quoted, sizeof(quoted), name),
                              conf->n_upstreams == 0 ? " (the conf has no \"upstreams\")" : "",
                              n > 0 ? tg_conf_did_you_mean(hint, sizeof(hint), name, names, n) : "");
+    }
+    return TG_OK;
+}
+
+static const char *const retry_keys[] = {"max_attempts", "per_try_timeout_ms", "retry_on", NULL};
+
+/* One entry of retry_on at jpath: a failure name or an upstream status 400..599. */
+static int add_retry_on(struct tg_conf_ctx *ctx, const char *jpath, const json_t *v,
+                        struct tg_retry_policy *p)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {
+        {"connect-failure", TG_RETRY_CONNECT},
+        {"reset", TG_RETRY_RESET},
+        {"timeout", TG_RETRY_TIMEOUT},
+    };
+    char quoted[96];
+
+    if (json_is_integer(v) && json_integer_value(v) >= 400 && json_integer_value(v) <= 599) {
+        tg_status_set_add(&p->statuses, (int)json_integer_value(v));
+        return TG_OK;
+    }
+    for (size_t i = 0; json_is_string(v) && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(json_string_value(v), names[i].name) == 0) {
+            p->on |= names[i].bit;
+            return TG_OK;
+        }
+    }
+    return tg_conf_error(ctx, jpath,
+                         "bad retry_on entry %s: expected \"connect-failure\", \"reset\", "
+                         "\"timeout\" or a status 400..599",
+                         json_is_string(v)
+                             ? tg_jpos_quote(quoted, sizeof(quoted), json_string_value(v))
+                             : tg_conf_type_name(v));
+}
+
+int tg_route_get_retry(const struct tg_route_load *rl, struct tg_retry_policy *p)
+{
+    struct tg_conf_ctx *ctx = rl->ctx;
+    char path[TG_JPATH_MAX], opath[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
+    json_t *obj = NULL, *on = NULL;
+    int rc = tg_conf_get_json(ctx, rl->obj, rl->jpath, "retry", JSON_OBJECT, false, &obj);
+
+    tg_retry_policy_default(p);
+    if (rc != TG_OK || obj == NULL) {
+        return rc;
+    }
+    tg_jpos_path_key(path, sizeof(path), rl->jpath, "retry");
+    rc = tg_conf_check_keys(ctx, obj, path, retry_keys);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, obj, path, "max_attempts", 1,
+                                            TG_RETRY_ATTEMPTS_MAX, &p->max_attempts);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(ctx, obj, path, "per_try_timeout_ms", 0,
+                                            TG_CONF_HOUR_MS, &p->per_try_timeout_ms);
+    rc = rc != TG_OK ? rc : tg_conf_get_json(ctx, obj, path, "retry_on", JSON_ARRAY, false, &on);
+    if (rc != TG_OK || on == NULL) {
+        return rc;
+    }
+    /* a list given replaces the default one: an empty list retries nothing */
+    p->on = 0;
+    memset(&p->statuses, 0, sizeof(p->statuses));
+    tg_jpos_path_key(opath, sizeof(opath), path, "retry_on");
+    for (size_t i = 0; i < json_array_size(on); i++) {
+        rc = add_retry_on(ctx, tg_jpos_path_index(ipath, sizeof(ipath), opath, i),
+                          json_array_get(on, i), p);
+        if (rc != TG_OK) {
+            return rc;
+        }
     }
     return TG_OK;
 }

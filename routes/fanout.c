@@ -20,7 +20,7 @@
 
 #define COMPLETED_HEADER "X-Tracegate-Completed"
 
-static const char *const fanout_keys[] = {"max_merged_bytes", NULL};
+static const char *const fanout_keys[] = {"max_merged_bytes", "retry", NULL};
 static const char *const backend_keys[] = {
     "name", "upstream", "path", "method", "required", "timeout_ms", "max_body_bytes", NULL,
 };
@@ -225,26 +225,25 @@ static void branch_done(void *arg, struct tg_up_call *call, int err)
     }
 }
 
-/* The backend's absolute URL: origin, base path, then its path with {params} expanded. The
- * client's query string is not passed on: a backend path is a fixed API call of its own (its
- * conf path may carry a fixed query), and the client's parameters were meant for the route. */
-static long backend_url(const struct tg_req *req, const struct tg_backend *b, char *out, size_t cap)
+/* The backend's request-target: the upstream's base path, then its path with {params}
+ * expanded. The client's query string is not passed on: a backend path is a fixed API call of
+ * its own (its conf path may carry a fixed query), and the client's parameters were meant for
+ * the route. */
+static long backend_path(const struct tg_req *req, const struct tg_backend *b, char *out,
+                         size_t cap)
 {
-    const struct tg_upstream *u = b->upstream;
-    size_t ulen = strlen(u->url);
-    size_t blen = strlen(u->base_path);
+    size_t blen = strlen(b->upstream->base_path);
     long n;
 
-    if (ulen + blen >= cap) {
+    if (blen >= cap) {
         return -1;
     }
-    memcpy(out, u->url, ulen);
-    memcpy(out + ulen, u->base_path, blen);
-    n = tg_route_expand(b->path, req->match, out + ulen + blen, cap - ulen - blen);
-    return n < 0 ? -1 : n + (long)(ulen + blen);
+    memcpy(out, b->upstream->base_path, blen);
+    n = tg_route_expand(b->path, req->match, out + blen, cap - blen);
+    return n < 0 ? -1 : n + (long)blen;
 }
 
-static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char *url)
+static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char *path)
 {
     struct tg_req *req = fo->req;
     struct branch *br = &fo->br[i];
@@ -253,9 +252,10 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
     bool body = method_has_body(b->method);
     struct tg_up_request up = {
         .label = b->name,
-        .upstream = u->name,
         .method = b->method,
-        .url = url,
+        .upstream = u,
+        .path = path,
+        .retry = &fo->fc->retry,
         .hdrs = f->kv,
         .n_hdrs = body ? f->n : f->n_nobody,
         .body = body ? req->body.data : NULL,
@@ -263,18 +263,16 @@ static void start_branch(struct fanout *fo, size_t i, const struct fwd *f, char 
         .timeout_ms = b->timeout_ms > 0 ? b->timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = b->max_body_bytes,
-        .limit_key = u->name,
-        .max_in_flight = u->max_in_flight,
     };
     uint64_t left = tg_req_remaining_ms(req);
     int rc;
 
-    if (backend_url(req, b, url, TG_URL_MAX) < 0) {
+    if (backend_path(req, b, path, TG_URL_MAX) < 0) {
         settle(fo, &fo->parts[i], TG_EINVAL, 0, NULL, 0, "backend url too long", false);
         return;
     }
-    /* tg_up_start gives the call min(timeout, budget left): a timeout then blames one or the
-     * other. */
+    /* tg_up_start gives each attempt min(timeout, budget left): a timeout then blames one or
+     * the other. */
     br->budget_bound = up.timeout_ms == 0 || left <= up.timeout_ms;
     rc = tg_up_start(req->up, req, &up, branch_done, br, &br->call);
     if (rc == TG_OK) {
@@ -290,10 +288,10 @@ static int fanout_serve(struct tg_req *req)
     const struct tg_fanout_conf *fc = req->policy->handler_conf;
     struct fanout *fo = tg_req_alloc(req, &tg_handler_fanout, sizeof(*fo), fanout_dispose);
     struct fwd *f = malloc(sizeof(*f));
-    char *url = malloc(TG_URL_MAX);
+    char *path = malloc(TG_URL_MAX);
     int rc = TG_ENOMEM;
 
-    if (fo == NULL || f == NULL || url == NULL) {
+    if (fo == NULL || f == NULL || path == NULL) {
         goto out;
     }
     fo->req = req;
@@ -309,7 +307,7 @@ static int fanout_serve(struct tg_req *req)
     /* All calls start now and run at once on the loop; none can end before the loop runs,
      * except those a required failure to start cancels right here. */
     for (size_t i = 0; i < fo->n && !fo->decided; i++) {
-        start_branch(fo, i, f, url);
+        start_branch(fo, i, f, path);
     }
     fo->starting = false;
     if (fo->pending > 0) {
@@ -323,7 +321,7 @@ static int fanout_serve(struct tg_req *req)
     rc = TG_MW_DONE;
 out:
     free(f);
-    free(url);
+    free(path);
     return rc;
 }
 
@@ -454,6 +452,7 @@ static int fanout_load(const struct tg_route_load *rl, void **out)
             return rc;
         }
     }
+    rc = tg_conf_worst(rc, tg_route_get_retry(rl, &fc->retry));
     return tg_conf_worst(rc, tg_conf_get_size(rl->ctx, rl->obj, rl->jpath, "max_merged_bytes", 1,
                                               TG_CONF_GIB, &fc->max_merged_bytes));
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "gateway/handler.h"
+#include "gateway/retry.h"
 
 struct tg_upstream;
 
@@ -25,7 +26,8 @@ struct tg_backend {
 struct tg_fanout_conf {
     struct tg_backend *backends; /* owned array */
     size_t n_backends;
-    size_t max_merged_bytes; /* cap on the merged body (default 4 MiB) */
+    size_t max_merged_bytes;      /* cap on the merged body (default 4 MiB) */
+    struct tg_retry_policy retry; /* "retry": each backend call's attempts */
 };
 
 extern const struct tg_handler_ops tg_handler_fanout;

@@ -21,8 +21,9 @@ bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connectio
 
 /* Fills out (room for TG_HEADER_FORWARD_MAX) with the client headers an upstream call passes
  * on: all but hop-by-hop ones and those the gateway sets itself (Host, Content-Length, Expect,
- * trace context, budget, X-Forwarded-*), then X-Forwarded-For (the incoming chain plus
- * client_ip, written into xff, TG_XFF_MAX bytes), X-Forwarded-Proto and X-Forwarded-Host.
+ * trace context, budget, X-Forwarded-*), then X-Forwarded-For (written into xff, TG_XFF_MAX
+ * bytes: the incoming chain plus the peer when the peer is a trusted proxy, else the peer
+ * alone), X-Forwarded-Proto and X-Forwarded-Host.
  * Strings are borrowed from req and xff. Returns how many it wrote. Loop thread. */
 size_t tg_header_forward(const struct tg_req *req, struct tg_kv *out, char *xff);
 

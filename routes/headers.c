@@ -88,11 +88,13 @@ size_t tg_header_forward(const struct tg_req *req, struct tg_kv *out, char *xff)
         }
         out[n++] = *kv;
     }
-    prev = tg_req_header(req, "X-Forwarded-For", &prev_len);
-    if (prev != NULL && prev_len + strlen(req->client_ip) + 3 < TG_XFF_MAX) {
-        snprintf(xff, TG_XFF_MAX, "%.*s, %s", (int)prev_len, prev, req->client_ip);
+    /* A trusted proxy's list is extended with it; anyone else's is replaced: a client could
+     * put any address there. */
+    prev = req->peer_trusted ? tg_req_header(req, "X-Forwarded-For", &prev_len) : NULL;
+    if (prev != NULL && prev_len + strlen(req->peer_ip) + 3 < TG_XFF_MAX) {
+        snprintf(xff, TG_XFF_MAX, "%.*s, %s", (int)prev_len, prev, req->peer_ip);
     } else {
-        snprintf(xff, TG_XFF_MAX, "%s", req->client_ip);
+        snprintf(xff, TG_XFF_MAX, "%s", req->peer_ip);
     }
     out[n++] = (struct tg_kv){"X-Forwarded-For", xff, 15, strlen(xff)};
     out[n++] = req->tls ? (struct tg_kv){"X-Forwarded-Proto", "https", 17, 5}

@@ -10,12 +10,14 @@
 
 #include <jansson.h>
 
+#include "auth/issuer.h"
 #include "gateway/build.h"
-#include "gateway/cidr.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 #include "gateway/metrics.h"
+#include "gateway/netaddr.h"
+#include "gateway/pool.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
 #include "routes/table.h"
@@ -67,14 +69,45 @@ static int health(struct tg_req *req)
     return answer_text(req, 200, "application/json", "{\"status\":\"ok\"}");
 }
 
-/* Readiness fails as soon as a drain starts, so balancers stop sending work here. */
+/* Readiness fails as soon as a drain starts, so balancers stop sending work here; until every
+ * token issuer has its first key set; and while an upstream the conf's ready.requires names has
+ * no usable target, so an orchestrator stops sending patients to a gateway whose questionnaire
+ * service is gone. */
 static int ready(struct tg_req *req)
 {
+    const struct tg_conf *conf = req->conf;
+    uint64_t now = tg_now_us();
+    json_t *down = NULL, *body;
+    char *text;
+
     if (atomic_load(&tg_stats.draining)) {
         return answer_text(req, tg_err_http_status(TG_EDRAIN), "application/json",
                            "{\"status\":\"draining\"}");
     }
-    return answer_text(req, 200, "application/json", "{\"status\":\"ready\"}");
+    if (!tg_auth_is_ready(conf->auth)) {
+        return answer_text(req, tg_err_http_status(TG_EOVERLOAD), "application/json",
+                           "{\"status\":\"waiting for signing keys\"}");
+    }
+    for (size_t i = 0; i < conf->n_ready_requires; i++) {
+        const struct tg_upstream *u = conf->ready_requires[i];
+        if (tg_pool_usable_count(u, now) > 0) {
+            continue;
+        }
+        if (down == NULL && (down = json_array()) == NULL) {
+            return TG_ENOMEM;
+        }
+        json_array_append_new(down, json_string(u->name));
+    }
+    if (down == NULL) {
+        return answer_text(req, 200, "application/json", "{\"status\":\"ready\"}");
+    }
+    body = json_pack("{s:s, s:o}", "status", "not ready", "unavailable", down);
+    text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        return TG_ENOMEM;
+    }
+    return answer(req, tg_err_http_status(TG_EUNSTABLE), "application/json", text, strlen(text));
 }
 
 /* us (CLOCK_REALTIME microseconds) as "2026-01-02T03:04:05.678Z". */
@@ -124,9 +157,10 @@ static int local_serve(struct tg_req *req)
 {
     const struct tg_local_conf *lc = req->policy->handler_conf;
 
-    if (lc->n_allow > 0 && !tg_cidr_match(lc->allow, lc->n_allow, req->client_ip)) {
+    if (lc->n_allow > 0 &&
+        !tg_cidr_contains(lc->allow, lc->n_allow, req->client_ip, strlen(req->client_ip))) {
         req->end.detail = "client network not in the route's allow list";
-        return TG_EFORBIDDEN;
+        return TG_ENOTALLOWED;
     }
     return lc->kind->serve(req);
 }

@@ -15,7 +15,7 @@
 #include "routes/table.h"
 
 static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
-                                         NULL};
+                                         "retry", NULL};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
@@ -60,9 +60,12 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
     return n;
 }
 
-/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. */
+/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. A HEAD
+ * answer keeps its Content-Length: it is the length of the body a GET would get, and the
+ * server sends it as the answer's length. */
 static void take_answer(struct tg_req *req, struct tg_up_call *call)
 {
+    bool head = strcmp(req->method, "HEAD") == 0;
     size_t pos = 0;
     const char *name;
     const char *value;
@@ -80,8 +83,8 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
     while (tg_up_call_header_next(call, &pos, &name, &value)) {
         size_t nl = strlen(name);
         if (tg_header_is_hop_by_hop(name, nl, conn, conn == NULL ? 0 : strlen(conn)) ||
-            tg_header_name_is(name, nl, "Content-Length") || tg_header_name_is(name, nl, "Date") ||
-            tg_header_name_is(name, nl, "traceparent") ||
+            (tg_header_name_is(name, nl, "Content-Length") && !head) ||
+            tg_header_name_is(name, nl, "Date") || tg_header_name_is(name, nl, "traceparent") ||
             tg_header_name_is(name, nl, req->conf->trace_header)) {
             continue;
         }
@@ -94,11 +97,18 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
 static void proxy_done(void *arg, struct tg_up_call *call, int err)
 {
     struct tg_req *req = arg;
+    unsigned retry_after = tg_up_call_retry_after_s(call);
 
     if (err == TG_OK) {
         take_answer(req, call);
     } else {
         tg_req_fail(req, err, tg_up_call_detail(call));
+    }
+    if (err != TG_OK && retry_after > 0) {
+        /* refused at once (bulkhead, breaker, no usable target): when to come back */
+        char s[16];
+        snprintf(s, sizeof(s), "%u", retry_after);
+        tg_resp_add_header(&req->resp, "Retry-After", s);
     }
     tg_req_complete(req);
 }
@@ -115,40 +125,29 @@ static int proxy_serve(struct tg_req *req)
     const struct tg_upstream *u = pc->upstream;
     struct tg_kv hdrs[TG_HEADER_FORWARD_MAX];
     char xff[TG_XFF_MAX];
-    char url[TG_URL_MAX]; /* on the stack: curl copies it, and this runs once per request */
-    size_t ulen = strlen(u->url);
-    long n;
+    char path[TG_URL_MAX]; /* on the stack: the call copies it, and this runs once per request */
     int rc;
     struct tg_up_request up = {
         .label = u->name,
-        .upstream = u->name,
         .method = req->method,
-        .url = url,
+        .upstream = u,
+        .path = path,
+        .retry = &pc->retry,
         .hdrs = hdrs,
         .body = req->body.data,
         .body_len = req->body.len,
         .timeout_ms = pc->upstream_timeout_ms > 0 ? pc->upstream_timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = req->conf->max_response_bytes,
-        .limit_key = u->name,
-        .max_in_flight = u->max_in_flight,
     };
 
-    memcpy(url, u->url, ulen);
-    n = tg_proxy_target(req, url + ulen, TG_URL_MAX - ulen);
-    if (n < 0) {
+    if (tg_proxy_target(req, path, sizeof(path)) < 0) {
         return tg_req_fail(req, TG_EINVAL, "upstream url too long");
     }
     up.n_hdrs = tg_header_forward(req, hdrs, xff);
     rc = tg_up_start(req->up, req, &up, proxy_done, req, NULL);
     if (rc == TG_ETIMEDOUT) {
         return tg_req_fail(req, rc, "no budget left for the upstream call");
-    }
-    if (rc == TG_EOVERLOAD) {
-        /* Shed at once rather than queue behind a backend that already has its fill. */
-        tg_req_fail(req, rc, "upstream at max_in_flight");
-        tg_resp_add_header(&req->resp, "Retry-After", "1");
-        return TG_MW_DONE;
     }
     return rc == TG_OK ? TG_MW_ASYNC : rc;
 }
@@ -201,6 +200,7 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
     *out = pc; /* freed with the route from here on */
     rc = tg_route_get_upstream(rl, rl->obj, rl->jpath, &pc->upstream);
     rc = rc != TG_OK ? rc : load_upstream_path(rl, pc);
+    rc = rc != TG_OK ? rc : tg_route_get_retry(rl, &pc->retry);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, rl->obj, rl->jpath, "upstream_timeout_ms", 0,
                                             TG_CONF_HOUR_MS, &pc->upstream_timeout_ms);

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/issuer.h"
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/handler.h"
 #include "gateway/jsonpos.h"
 #include "routes/registry.h"
+#include "routes/security.h"
 #include "routes/table_internal.h"
 
 /* Keys every route may have, whatever its handler. */
@@ -36,6 +38,7 @@ static void route_cleanup(struct tg_route *r)
     if (h != NULL && h->cleanup != NULL) {
         h->cleanup(r->policy.handler_conf);
     }
+    tg_route_security_cleanup(&r->policy);
     for (size_t i = 0; i < r->n_segs; i++) {
         free(r->segs[i].text);
     }
@@ -182,6 +185,9 @@ static size_t route_keys(const char **out)
     for (size_t i = 0; common_keys[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
         out[n++] = common_keys[i];
     }
+    for (size_t i = 0; tg_route_security_keys[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
+        out[n++] = tg_route_security_keys[i];
+    }
     for (size_t i = 0; tg_handlers[i] != NULL && n < ROUTE_KEYS_MAX; i++) {
         out[n++] = tg_handlers[i]->key;
         for (size_t j = 0;
@@ -206,8 +212,8 @@ static int check_route_keys(struct tg_conf_ctx *ctx, const char *jpath, const js
 
     json_object_foreach((json_t *)v, key, val)
     {
-        if (!in_list(common_keys, key) && handler_of(key, false) == NULL &&
-            handler_of(key, true) == NULL) {
+        if (!in_list(common_keys, key) && !in_list(tg_route_security_keys, key) &&
+            handler_of(key, false) == NULL && handler_of(key, true) == NULL) {
             rc = tg_conf_error_key(ctx, tg_jpos_path_key(path, sizeof(path), jpath, key),
                                    "unknown key %s%s", tg_jpos_quote(quoted, sizeof(quoted), key),
                                    tg_conf_did_you_mean(hint, sizeof(hint), key, all, n));
@@ -348,6 +354,9 @@ static int load_route(struct tg_conf_ctx *ctx, const char *jpath, const json_t *
     id = load_identity(ctx, jpath, v, r);
     rc = tg_conf_worst(rc, id);
     rc = tg_conf_worst(rc, load_policy(ctx, jpath, v, &r->policy));
+    if (id == TG_OK) {
+        rc = tg_conf_worst(rc, tg_route_load_security(ctx, jpath, v, conf, r));
+    }
     picked = pick_handler(ctx, jpath, v, &h);
     rc = tg_conf_worst(rc, picked);
     if (id != TG_OK || picked != TG_OK) {
@@ -406,13 +415,34 @@ static int check_duplicates(struct tg_conf_ctx *ctx, const struct tg_route_table
     return rc;
 }
 
-int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf)
+static void auth_free(void *auth)
+{
+    tg_auth_free(auth);
+}
+
+/* The issuers first: routes name them. */
+static int load_auth(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf)
+{
+    struct tg_auth *auth = NULL;
+    int rc = tg_auth_load(ctx, json_object_get(root, "auth"), &auth);
+
+    conf->auth = auth;
+    conf->auth_free = auth_free;
+    return rc;
+}
+
+int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf)
 {
     char path[TG_JPATH_MAX];
     struct tg_route_table *t = calloc(1, sizeof(*t));
+    json_t *routes = json_object_get(root, "routes");
     size_t n = json_array_size(routes);
-    int rc = TG_ENOMEM;
+    int rc = load_auth(ctx, root, conf);
 
+    if (rc != TG_OK) {
+        goto out;
+    }
+    rc = TG_ENOMEM;
     if (t == NULL) {
         goto out;
     }

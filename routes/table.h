@@ -66,9 +66,10 @@ struct tg_route_load {
 
 struct tg_route_table; /* opaque */
 
-/* tg_conf_routes_fn for tg_conf_load: parses the "routes" array into conf->routes. Each route
- * has exactly one handler key (routes/registry.c lists the handlers). */
-int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *routes, struct tg_conf *conf);
+/* tg_conf_routes_fn for tg_conf_load: parses the "auth" section into conf->auth (the issuers
+ * routes name), then the "routes" array of root into conf->routes. Each route has exactly one
+ * handler key (routes/registry.c lists the handlers). */
+int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf);
 
 /* Frees a table made by tg_route_table_load (NULL is a no-op). */
 void tg_route_table_free(void *table);
@@ -106,6 +107,13 @@ int tg_route_get_upstream(const struct tg_route_load *rl, const json_t *obj, con
  * all parameters of the route's pattern, then, when allow_query, a fixed query string. */
 int tg_route_check_template(const struct tg_route_load *rl, const char *jpath, const char *key,
                             const char *tmpl, bool allow_query);
+
+struct tg_retry_policy;
+
+/* The route's "retry" object (routes that call upstreams: max_attempts, per_try_timeout_ms,
+ * retry_on) into *p, the defaults of gateway/retry.h where absent. TG_OK or TG_EINVAL with the
+ * error set. */
+int tg_route_get_retry(const struct tg_route_load *rl, struct tg_retry_policy *p);
 
 /* A method at jpath: an upper-case HTTP token, or "*" when any is true. */
 int tg_route_check_method(struct tg_conf_ctx *ctx, const char *jpath, const char *m, bool any);

@@ -1,5 +1,5 @@
 /* What `make run` starts: docker/demo.sh with the demo ePRO services and the default conf. It
- * binds the demo's fixed service ports (9101-9103), so it skips when they are taken. */
+ * binds the demo's fixed service ports (9101-9104), so it skips when they are taken. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
@@ -48,6 +48,28 @@ static bool port_open(int port)
     return true;
 }
 
+/* Stops the demo service name by the pid demo.sh wrote in build/demo/, and waits until it is
+ * gone (up to 5 s). */
+static void stop_service(const char *build, const char *name)
+{
+    char path[1200];
+    char text[32] = "";
+    FILE *f;
+    long pid;
+
+    snprintf(path, sizeof(path), "%s/demo/%s.pid", build, name);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    cr_assert_not_null(fgets(text, sizeof(text), f));
+    fclose(f);
+    pid = strtol(text, NULL, 10);
+    cr_assert_gt(pid, 1, "%s", path);
+    cr_assert_eq(kill((pid_t)pid, SIGTERM), 0);
+    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++) {
+        usleep(50000);
+    }
+}
+
 Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
 {
     char build[1024];
@@ -64,7 +86,8 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     int status;
     json_t *j;
 
-    if (port_open(9101) || port_open(9102) || port_open(9103) || port_open(port)) {
+    if (port_open(9101) || port_open(9102) || port_open(9103) || port_open(9104) ||
+        port_open(port)) {
         cr_skip_test("demo ports are in use");
     }
     char binary[1024];
@@ -108,12 +131,21 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     json_decref(j);
     http_resp_free(&r);
 
-    /* Ctrl-C: the script stops both and nothing keeps listening. */
+    /* One questionnaire replica stopped on its own: submissions keep working on the other. */
+    stop_service(build, "questionnaire-1");
+    cr_expect(!port_open(9101), "questionnaire-1 still listens");
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(http_do(port, "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
+        cr_expect_eq(r.status, 201, "submission %d with one replica down: %s", i, r.body);
+        http_resp_free(&r);
+    }
+
+    /* Ctrl-C: the script stops everything and nothing keeps listening. */
     kill(pid, SIGINT);
     for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++) {
         usleep(50000);
     }
-    cr_expect(!port_open(port) && !port_open(9101) && !port_open(9102) && !port_open(9103),
+    cr_expect(!port_open(port) && !port_open(9102) && !port_open(9103) && !port_open(9104),
               "something still listens after Ctrl-C: %s", log_path);
     unlink(log_path);
 }

@@ -158,6 +158,20 @@ static const char *attr_i(json_t *owner, const char *key)
     return json_string_value(json_object_get(attr(owner, key), "intValue"));
 }
 
+/* How many client spans of list say http.request.resend_count 1. */
+static int resent_spans(json_t *list)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *sp = json_array_get(list, i);
+        const char *v = attr_i(sp, "http.request.resend_count");
+        n += json_integer_value(json_object_get(sp, "kind")) == 3 && v != NULL &&
+             strcmp(v, "1") == 0;
+    }
+    return n;
+}
+
 static int is_hex(const char *s, size_t n)
 {
     if (s == NULL || strlen(s) != n) {
@@ -279,23 +293,26 @@ Test(otlp, failures_are_errors_on_both_sides)
 
     start("", "1", "2048");
     cr_assert_eq(get("/api/x?status=503", NULL, NULL), 503);
-    list = spans(2);
+    /* A GET answered 503 is retried once by default: one server span, two client spans. */
+    list = spans(3);
     server = span_of_kind(list, 2);
     client = span_of_kind(list, 3);
     cr_assert(server != NULL && client != NULL);
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")), 2);
     cr_expect_str_eq(attr_s(server, "error.type"), "503");
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(client, "status"), "code")), 2);
+    /* The retry's client span says it was sent again. */
+    cr_expect_eq(resent_spans(list), 1, "%s", json_dumps(list, 0));
     /* A gateway-started trace: a root span with a fresh W3C id. */
     cr_expect_null(json_object_get(server, "parentSpanId"));
     cr_expect(is_hex(json_string_value(json_object_get(server, "traceId")), 32));
     json_decref(list);
     /* A 4xx is the client's: unset on the server span, an error on the client span. */
     cr_assert_eq(get("/api/x?status=404", NULL, NULL), 404);
-    list = spans(4);
-    server = json_array_get(list, 3);
+    list = spans(5);
+    server = json_array_get(list, 4);
     server =
-        json_integer_value(json_object_get(server, "kind")) == 2 ? server : json_array_get(list, 2);
+        json_integer_value(json_object_get(server, "kind")) == 2 ? server : json_array_get(list, 3);
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(server, "status"), "code")), 0,
                  "%s", json_dumps(server, 0));
     json_decref(list);

@@ -1,4 +1,4 @@
-/* upstreams.NAME.max_in_flight: beyond it a worker answers 503 with Retry-After at once. */
+/* upstreams.NAME.max_in_flight: beyond it the gateway answers 503 with Retry-After at once. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/support/client.h"
+#include "tests/support/conf_template.h"
 #include "tests/support/fixture.h"
 #include "tests/support/proc.h"
 
@@ -62,4 +63,40 @@ Test(overload, third_call_is_shed_with_503_and_retry_after)
     cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/s/fast", NULL, NULL, 0, 0, &r), 0);
     cr_expect_eq(r.status, 200);
     http_resp_free(&r);
+}
+
+/* The limit is the upstream's, all workers together: four slow calls on four connections
+ * (spread over two workers by the kernel) leave exactly two answered 503, whichever worker
+ * took which. */
+Test(overload, the_limit_counts_every_worker_together)
+{
+    const char *slow = "GET /s/x?delay_ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct proc gw2;
+    char path[128];
+    struct conf_var port = {"STUB_PORT_0", NULL};
+    char port_text[16];
+    int fd[4], shed = 0, ok = 0;
+
+    snprintf(port_text, sizeof(port_text), "%d", fx.stub.ports[0]);
+    port.value = port_text;
+    conf_template_write(path, sizeof(path), "overload_shared.json", &port, 1);
+    cr_assert_eq(gateway_start(&gw2, path, NULL), 0, "gateway did not start: %s", gw2.log_path);
+    for (int i = 0; i < 4; i++) {
+        fd[i] = tcp_connect(gw2.ports[0]);
+        cr_assert_geq(fd[i], 0);
+        cr_assert_eq(tcp_send(fd[i], slow, strlen(slow)), 0);
+        usleep(50000); /* in order: the first two take the places */
+    }
+    for (int i = 0; i < 4; i++) {
+        size_t len;
+        char *resp = tcp_read_all(fd[i], 3000, &len);
+        shed += strncmp(resp, "HTTP/1.1 503", 12) == 0;
+        ok += strncmp(resp, "HTTP/1.1 200", 12) == 0;
+        free(resp);
+        close(fd[i]);
+    }
+    cr_expect_eq(shed, 2, "%d shed, %d answered", shed, ok);
+    cr_expect_eq(ok, 2, "%d shed, %d answered", shed, ok);
+    cr_expect_eq(proc_stop(&gw2, SIGTERM, 10000), 0, "log %s", gw2.log_path);
+    unlink(path);
 }

@@ -4,12 +4,11 @@
  * see that one, nor the refused one. Requests the gateway may accept are checked for the
  * framing the client meant: the body the upstream got, and the requests that followed.
  *
- * libmicrohttpd 0.9.75 (STRICT_FOR_CLIENT = 1) parses the message head before any gateway code
- * runs; the cases below say which layer answers. Its own error answers (missing Host, a
- * malformed Content-Length or chunk size) have no JSON body or trace header, and repeat their
- * header block; only their status line and the closed connection are asserted. */
-#include <errno.h>
-#include <poll.h>
+ * libmicrohttpd 0.9.75 (STRICT_FOR_CLIENT = 0) parses the message head before any gateway code
+ * runs; the cases below say which layer answers. Its own error answers (a malformed
+ * Content-Length or chunk size) have no JSON body or trace header, and repeat their header
+ * block; only their status line and the closed connection are asserted. A missing Host is the
+ * gateway's own JSON 400 (test_hardening.c checks its shape). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,12 @@
 #include <jansson.h>
 
 #include "tests/support/client.h"
-#include "tests/support/clock.h"
 #include "tests/support/fixture.h"
 #include "tests/support/proc.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/stub_ctl.h"
 
-#define SMUGGLED      "GET /raw/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
-#define READ_TIMEOUT  5000 /* ms for an answer; generous for an ASan build */
-#define CLOSE_TIMEOUT 3000 /* ms to wait for the gateway to close after an answer */
-#define MAX_RESPONSES 4
+#define SMUGGLED "GET /raw/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
 
 static struct fixture fx;
 
@@ -49,117 +45,11 @@ static void teardown(void)
 
 TestSuite(smuggling, .init = setup, .fini = teardown, .timeout = 60);
 
-/* ---- a raw HTTP/1.1 client ------------------------------------------------------------------- */
-
-struct answer {
-    char *buf; /* every byte received, NUL-terminated */
-    size_t len;
-    size_t n;                       /* complete responses parsed */
-    int status[MAX_RESPONSES];      /* their status codes */
-    size_t body_off[MAX_RESPONSES]; /* where each body starts in buf */
-    size_t body_len[MAX_RESPONSES];
-    bool closed; /* the gateway closed (FIN or RST) */
-};
-
-/* Content-Length of the header block head[0..len), or 0. */
-static size_t content_length(const char *head, size_t len)
+/* Sends msg[0..len) on a new connection to the gateway and reads the answer. */
+static void exchange(const char *msg, size_t len, size_t want, bool wait_close,
+                     struct raw_answer *a)
 {
-    const char *p = head;
-
-    while (p < head + len) {
-        const char *eol = memmem(p, (size_t)(head + len - p), "\r\n", 2);
-        if (eol == NULL) {
-            break;
-        }
-        if (strncasecmp(p, "Content-Length:", 15) == 0) {
-            return (size_t)strtoul(p + 15, NULL, 10);
-        }
-        p = eol + 2;
-    }
-    return 0;
-}
-
-/* Parses the complete responses in a->buf (answers to non-HEAD requests carry a length). */
-static void parse(struct answer *a)
-{
-    size_t off = 0;
-
-    a->n = 0;
-    while (a->n < MAX_RESPONSES && off < a->len) {
-        const char *end = memmem(a->buf + off, a->len - off, "\r\n\r\n", 4);
-        size_t head_len;
-        size_t clen;
-        if (end == NULL || strncmp(a->buf + off, "HTTP/1.", 7) != 0) {
-            return;
-        }
-        head_len = (size_t)(end - (a->buf + off)) + 4;
-        clen = content_length(a->buf + off, head_len);
-        if (off + head_len + clen > a->len) {
-            return;
-        }
-        a->status[a->n] = (int)strtol(a->buf + off + 9, NULL, 10);
-        a->body_off[a->n] = off + head_len;
-        a->body_len[a->n] = clen;
-        a->n++;
-        off += head_len + clen;
-    }
-}
-
-/* Reads until want responses are complete (and, with wait_close, until the gateway closes),
- * the peer closes, or the time runs out. */
-static void read_answer(int fd, size_t want, bool wait_close, struct answer *a)
-{
-    uint64_t end = now_us() + (uint64_t)READ_TIMEOUT * 1000u;
-    uint64_t close_end = 0;
-
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        uint64_t now = now_us();
-        uint64_t until = close_end != 0 ? close_end : end;
-        char chunk[16384];
-        ssize_t k;
-
-        if (a->n >= want && close_end == 0) {
-            if (!wait_close) {
-                return;
-            }
-            close_end = now + (uint64_t)CLOSE_TIMEOUT * 1000u;
-            until = close_end;
-        }
-        if (now >= until || poll(&pfd, 1, (int)((until - now) / 1000) + 1) <= 0) {
-            return;
-        }
-        k = recv(fd, chunk, sizeof(chunk), 0);
-        if (k <= 0) {
-            a->closed = k == 0 || errno == ECONNRESET;
-            return;
-        }
-        a->buf = realloc(a->buf, a->len + (size_t)k + 1);
-        cr_assert_not_null(a->buf);
-        memcpy(a->buf + a->len, chunk, (size_t)k);
-        a->len += (size_t)k;
-        a->buf[a->len] = '\0';
-        parse(a);
-    }
-}
-
-/* Sends msg[0..len) on a new connection and reads the answer. */
-static void exchange(const char *msg, size_t len, size_t want, bool wait_close, struct answer *a)
-{
-    int fd = tcp_connect(fx.gw.ports[0]);
-
-    memset(a, 0, sizeof(*a));
-    cr_assert_geq(fd, 0);
-    /* The gateway may close before reading everything: a failed send is not an error here. */
-    (void)tcp_send(fd, msg, len);
-    read_answer(fd, want, wait_close, a);
-    close(fd);
-}
-
-static void answer_free(struct answer *a)
-{
-    free(a->buf);
-    memset(a, 0, sizeof(*a));
+    raw_exchange(fx.gw.ports[0], msg, len, want, wait_close, a);
 }
 
 /* ---- what the upstream saw ------------------------------------------------------------------- */
@@ -208,18 +98,18 @@ static void expect_nothing_upstream(const char *what)
  * upstream, in particular not the request that followed in the same bytes. */
 static void expect_refused_and_closed(const char *msg, size_t len, int status, const char *what)
 {
-    struct answer a;
+    struct raw_answer a;
 
     exchange(msg, len, 1, true, &a);
     cr_expect_geq(a.n, 1, "%s: no complete answer: %s", what, a.buf);
     cr_expect_eq(a.status[0], status, "%s: got %.60s", what, a.buf);
     cr_expect(a.closed, "%s: connection left open after a framing error", what);
     expect_nothing_upstream(what);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* A gateway-made error: JSON with the trace id that the X-Trace-Id header names. */
-static void expect_gateway_error(const struct answer *a, size_t i)
+static void expect_gateway_error(const struct raw_answer *a, size_t i)
 {
     json_t *j = json_loadb(a->buf + a->body_off[i], a->body_len[i], 0, NULL);
 
@@ -351,7 +241,7 @@ ParameterizedTest(const size_t *i, smuggling, refused_and_closed)
  * known, but the server did not read it: the connection closes. */
 Test(smuggling, gzip_then_chunked_is_501_and_closes)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = POST_HEAD "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" SMUGGLED;
 
     exchange(msg, strlen(msg), 1, true, &a);
@@ -360,7 +250,7 @@ Test(smuggling, gzip_then_chunked_is_501_and_closes)
     cr_expect(a.closed);
     expect_gateway_error(&a, 0);
     expect_nothing_upstream("gzip, chunked");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* Leading OWS is not part of a field value (RFC 9110 5.5): " chunked" and "\tchunked" are
@@ -368,7 +258,7 @@ Test(smuggling, gzip_then_chunked_is_501_and_closes)
 static void expect_read_as_chunked(const char *value)
 {
     char msg[512];
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
 
     snprintf(msg, sizeof(msg),
@@ -383,7 +273,7 @@ static void expect_read_as_chunked(const char *value)
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(reqs, 0), "body_len")), 5);
     cr_expect_str_eq(target_of(reqs, 1), "/raw/smuggled");
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 Test(smuggling, chunked_after_spaces_is_chunked)
@@ -400,7 +290,7 @@ Test(smuggling, chunked_after_a_tab_is_chunked)
 
 Test(smuggling, content_length_over_the_counter_is_refused)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = POST_HEAD "Content-Length: 99999999999999999999999\r\n\r\nabcde" SMUGGLED;
 
     exchange(msg, strlen(msg), 1, true, &a);
@@ -408,12 +298,12 @@ Test(smuggling, content_length_over_the_counter_is_refused)
     cr_expect(a.status[0] == 400 || a.status[0] == 413, "%.60s", a.buf);
     cr_expect(a.closed);
     expect_nothing_upstream("huge CL");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 Test(smuggling, content_length_with_leading_whitespace_is_read)
 {
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     const char *msg = POST_HEAD "Content-Length:  5\r\n\r\nabcde" SMUGGLED;
 
@@ -425,14 +315,14 @@ Test(smuggling, content_length_with_leading_whitespace_is_read)
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(reqs, 0), "body_len")), 5);
     cr_expect_str_eq(target_of(reqs, 1), "/raw/smuggled");
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* ---- field syntax ---------------------------------------------------------------------------- */
 
 Test(smuggling, whitespace_between_name_and_colon_is_400)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = "GET /raw/s HTTP/1.1\r\nHost: gw\r\nX-A : 1\r\n\r\n";
 
     exchange(msg, strlen(msg), 1, false, &a);
@@ -440,7 +330,7 @@ Test(smuggling, whitespace_between_name_and_colon_is_400)
     cr_expect_eq(a.status[0], 400);
     expect_gateway_error(&a, 0);
     expect_nothing_upstream("X-A : 1");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* RFC 9112 5.2: obs-fold is rejected or replaced by SP. libmicrohttpd 0.9.75 appends the
@@ -449,14 +339,14 @@ Test(smuggling, whitespace_between_name_and_colon_is_400)
  * reaches the upstream. */
 Test(smuggling, obs_fold_is_400)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = "GET /raw/s HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n X-Injected: 2\r\n\r\n";
 
     exchange(msg, strlen(msg), 1, false, &a);
     cr_assert_eq(a.n, 1, "%s", a.buf);
     cr_expect_eq(a.status[0], 400);
     expect_nothing_upstream("obs-fold");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* RFC 9112 2.2 allows a recipient to take a bare LF as the end of a line in the message
@@ -465,7 +355,7 @@ Test(smuggling, obs_fold_is_400)
  * test holds that: one request, its fields as meant, the next request intact. */
 Test(smuggling, bare_lf_head_is_one_request_rewritten_with_crlf)
 {
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     json_t *hdrs;
     size_t i;
@@ -493,14 +383,14 @@ Test(smuggling, bare_lf_head_is_one_request_rewritten_with_crlf)
     cr_expect_not_null(x_a);
     cr_expect_str_eq(x_a != NULL ? x_a : "", "1");
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* A bare CR does not end a line for libmicrohttpd, but does for some upstreams: left in a
  * value it would start a field line of the client's choice there. RFC 9112 2.2: invalid. */
 Test(smuggling, bare_cr_in_a_value_is_400)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg =
         "GET /raw/s HTTP/1.1\r\nHost: gw\r\nX-A: 1\rTransfer-Encoding: chunked\r\n\r\n";
 
@@ -509,7 +399,7 @@ Test(smuggling, bare_cr_in_a_value_is_400)
     cr_expect_eq(a.status[0], 400);
     expect_gateway_error(&a, 0);
     expect_nothing_upstream("bare CR");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* libmicrohttpd 0.9.75 ends a field value at a NUL (its header parser works on C strings),
@@ -519,7 +409,7 @@ Test(smuggling, bare_cr_in_a_value_is_400)
 Test(smuggling, nul_in_a_field_value_never_passes_what_follows)
 {
     static const char msg[] = "GET /raw/s HTTP/1.1\r\nHost: gw\r\nX-A: abc\0evil-tail\r\n\r\n";
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     char *dump;
 
@@ -533,14 +423,14 @@ Test(smuggling, nul_in_a_field_value_never_passes_what_follows)
     cr_expect_null(strstr(a.buf, "evil-tail"), "bytes after a NUL came back: %s", a.buf);
     free(dump);
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* ---- chunked bodies -------------------------------------------------------------------------- */
 
 Test(smuggling, chunk_size_overflow_is_refused_and_closes)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = POST_HEAD "Transfer-Encoding: chunked\r\n\r\n"
                                 "10000000000000005\r\nhello\r\n0\r\n\r\n" SMUGGLED;
 
@@ -549,7 +439,7 @@ Test(smuggling, chunk_size_overflow_is_refused_and_closes)
     cr_expect(a.status[0] == 400 || a.status[0] == 413, "%.60s", a.buf);
     cr_expect(a.closed);
     expect_nothing_upstream("chunk size overflow");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* RFC 9112 7.1.1: unknown chunk extensions are ignored. The upstream gets the data only, with
@@ -557,7 +447,7 @@ Test(smuggling, chunk_size_overflow_is_refused_and_closes)
  * before ';' is refused by libmicrohttpd 0.9.75 with a 400 and a close: the safe side.) */
 Test(smuggling, chunk_extensions_are_dropped)
 {
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     char *dump;
     const char *msg =
@@ -576,7 +466,7 @@ Test(smuggling, chunk_extensions_are_dropped)
     cr_expect_null(strcasestr(dump, "\"Transfer-Encoding\""), "%s", dump);
     free(dump);
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* ---- request line and Host ------------------------------------------------------------------- */
@@ -584,7 +474,7 @@ Test(smuggling, chunk_extensions_are_dropped)
 /* RFC 9112 3.2.2: a server must accept the absolute form; it is forwarded as origin-form. */
 Test(smuggling, absolute_form_is_forwarded_as_origin_form)
 {
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     const char *msg = "GET http://gw.example/raw/x?q=1 HTTP/1.1\r\nHost: gw.example\r\n\r\n";
 
@@ -595,22 +485,22 @@ Test(smuggling, absolute_form_is_forwarded_as_origin_form)
     cr_assert_eq(json_array_size(reqs), 1);
     cr_expect_str_eq(target_of(reqs, 0), "/raw/x?q=1");
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 Test(smuggling, missing_host_in_http10_is_served)
 {
-    struct answer a;
+    struct raw_answer a;
 
     exchange("GET /raw/s HTTP/1.0\r\n\r\n", 23, 1, false, &a);
     cr_assert_eq(a.n, 1, "%s", a.buf);
     cr_expect_eq(a.status[0], 200, "%s", a.buf);
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 Test(smuggling, two_host_lines_are_400)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = "GET /raw/s HTTP/1.1\r\nHost: gw\r\nHost: other\r\n\r\n";
 
     exchange(msg, strlen(msg), 1, false, &a);
@@ -618,19 +508,19 @@ Test(smuggling, two_host_lines_are_400)
     cr_expect_eq(a.status[0], 400);
     expect_gateway_error(&a, 0);
     expect_nothing_upstream("two Host");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 Test(smuggling, invalid_host_value_is_400)
 {
-    struct answer a;
+    struct raw_answer a;
     const char *msg = "GET /raw/s HTTP/1.1\r\nHost: gw/evil@x\r\n\r\n";
 
     exchange(msg, strlen(msg), 1, false, &a);
     cr_assert_eq(a.n, 1, "%s", a.buf);
     cr_expect_eq(a.status[0], 400);
     expect_nothing_upstream("Host gw/evil@x");
-    answer_free(&a);
+    raw_answer_free(&a);
 }
 
 /* "/raw/../admin" would match the "/raw/" prefix route here and reach /admin once the upstream
@@ -642,13 +532,13 @@ Test(smuggling, dot_segments_are_400)
 
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         char msg[256];
-        struct answer a;
+        struct raw_answer a;
         snprintf(msg, sizeof(msg), "GET %s HTTP/1.1\r\nHost: gw\r\n\r\n", targets[i]);
         exchange(msg, strlen(msg), 1, false, &a);
         cr_assert_eq(a.n, 1, "%s: %s", targets[i], a.buf);
         cr_expect_eq(a.status[0], 400, "%s", targets[i]);
         expect_gateway_error(&a, 0);
-        answer_free(&a);
+        raw_answer_free(&a);
     }
     expect_nothing_upstream("dot segments");
 }
@@ -657,7 +547,7 @@ Test(smuggling, dot_segments_are_400)
 
 Test(smuggling, pipelined_requests_are_answered_in_order)
 {
-    struct answer a;
+    struct raw_answer a;
     json_t *reqs;
     const char *msg = "GET /raw/p1 HTTP/1.1\r\nHost: gw\r\n\r\n"
                       "POST /raw/p2 HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc"
@@ -680,5 +570,5 @@ Test(smuggling, pipelined_requests_are_answered_in_order)
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(reqs, 1), "body_len")), 3);
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(reqs, 2), "body_len")), 2);
     json_decref(reqs);
-    answer_free(&a);
+    raw_answer_free(&a);
 }

@@ -42,4 +42,8 @@ char *tcp_read_all(int fd, int timeout_ms, size_t *len);
 /* Closes with RST instead of FIN. */
 void tcp_reset(int fd);
 
+/* A port on 127.0.0.1 nothing listens on right now (the kernel's pick, released): connecting
+ * to it is refused. -1 on failure. */
+int tcp_free_port(void);
+
 #endif

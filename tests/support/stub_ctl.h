@@ -3,7 +3,8 @@
 
 /* The stub upstream (tg-stub, sources in tests/support/stub/) seen from a test: starting it,
  * and reading what it recorded. The stub writes one JSON object per line to its record file:
- * {"event":"open"|"request"|"close", "conn_id":N, "t_us":T, ...}; request records add
+ * {"event":"open"|"request"|"close", "conn_id":N, "port":P, "t_us":T, ...} (P: the port of the
+ * listener the connection came in on); request records add
  * "method", "target", "headers" ([[name, value]...]) and "body_len", close records "by" and
  * "while". */
 

@@ -497,7 +497,7 @@ Test(conf, upstream_bad_urls)
 Test(conf, upstream_needs_url)
 {
     expect_err("{\"upstreams\": {\n\"up\": {\"timeout_ms\": 5}}}",
-               "2:7: missing required key \"url\" (at upstreams.up)");
+               "2:7: missing required key \"url\" (or \"targets\") (at upstreams.up)");
 }
 
 Test(conf, upstream_bad_name_at_key)

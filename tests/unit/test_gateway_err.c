@@ -19,6 +19,7 @@ Test(err, every_code_maps_to_its_status)
     cr_assert(eq(int, tg_err_http_status(TG_EUPSTREAM), 502));
     cr_assert(eq(int, tg_err_http_status(TG_EOVERLOAD), 503));
     cr_assert(eq(int, tg_err_http_status(TG_ETIMEDOUT), 504));
+    cr_assert(eq(int, tg_err_http_status(TG_EUNSTABLE), 503));
     cr_assert(eq(int, tg_err_http_status(TG_ENOMEM), 500));
     cr_assert(eq(int, tg_err_http_status(TG_EINTERNAL), 500));
 }
@@ -34,6 +35,7 @@ Test(err, texts_are_stable_and_never_null)
     cr_assert(eq(str, (char *)tg_strerror(TG_ETIMEDOUT), "upstream timeout"));
     cr_assert(eq(str, (char *)tg_strerror(TG_ENOROUTE), "no route"));
     cr_assert(eq(str, (char *)tg_strerror(TG_EUPSTREAM), "upstream unavailable"));
+    cr_assert(eq(str, (char *)tg_strerror(TG_EUNSTABLE), "upstream unstable"));
     for (int e = -20; e <= 1; e++) {
         cr_assert(not(zero(ptr, (void *)tg_strerror(e))));
         cr_assert(gt(sz, strlen(tg_strerror(e)), 0));

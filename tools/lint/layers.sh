@@ -13,6 +13,7 @@ LAYERS=(
     "0 gateway/err.h gateway/log.h gateway/req.h gateway/buf.h gateway/list.h gateway/handler.h" # what every layer speaks
     "1 gateway/upstream.h gateway/loop.h gateway/server.h"  # the runtime: libcurl, loop, libmicrohttpd
     "1 gateway/*"                                           # the rest of the runtime and its helpers
+    "2 auth/*"                                              # token issuers, keys, scopes: never routes/
     "2 routes/*"                                            # route table and handlers
     "3 middleware/*"                                        # the chain
 )

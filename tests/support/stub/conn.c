@@ -41,7 +41,13 @@ bool serve(struct conn *c, const struct request *r)
         atomic_fetch_add(&stub.requests, 1);
         record_request(c, r);
     }
-    if (!parse_params(r->target, &pa)) {
+    if (strncmp(r->target, "/_stub/behave", 13) == 0 &&
+        (r->target[13] == '\0' || r->target[13] == '?')) {
+        struct reply rep = {.status = 200, .ctype = "application/json", .body = "{}", .len = 2};
+        rep.status = set_behave(c->lidx, r->target) ? 200 : 500;
+        keep = send_reply(c, is_head(r), NULL, &rep, !r->keep_alive) && r->keep_alive;
+        sent = rep.status;
+    } else if (!parse_params_on(c->lidx, r->target, &pa)) {
         struct reply rep = {.status = 400, .ctype = "application/json"};
         rep.body = "{\"error\":\"bad test parameter\"}";
         rep.len = strlen(rep.body);
@@ -52,6 +58,7 @@ bool serve(struct conn *c, const struct request *r)
     }
     log_request(c, r, sent);
     free(pa.qbuf);
+    free(pa.file_body);
     return keep;
 }
 
@@ -117,7 +124,7 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-void conn_start(int fd, enum service svc)
+void conn_start(int fd, size_t lidx)
 {
     struct conn *c = calloc(1, sizeof(*c));
     pthread_t tid;
@@ -130,7 +137,8 @@ void conn_start(int fd, enum service svc)
     }
     c->in_cap = 4096;
     c->fd = fd;
-    c->svc = svc;
+    c->svc = stub.ls[lidx].svc;
+    c->lidx = lidx;
     c->t_open = now_us();
     c->id = atomic_fetch_add(&stub.next_conn_id, 1) + 1;
     c->close_by = "stub";

@@ -5,8 +5,10 @@
  *
  * One thread per connection (small stacks, so thousands of idle keep-alive connections are
  * cheap), blocking sockets, plain HTTP/1.1. Query parameters on any path script the answer
- * (status, delay, hang, trickle, reset, ...); --record writes one JSON line per connection
- * event so tests can assert what the upstream saw and when (CLOCK_MONOTONIC microseconds).
+ * (status, delay, hang, trickle, reset, ...); GET /_stub/behave?PARAMS gives every later request
+ * on that listener those parameters (a target of a pool misbehaving while the others serve; no
+ * query ends it). --record writes one JSON line per connection event so tests can assert what
+ * the upstream saw, on which port and when (CLOCK_MONOTONIC microseconds).
  * Only libc and pthreads: the binary must build wherever the gateway builds. */
 
 #include <arpa/inet.h>
@@ -43,6 +45,7 @@ struct stub_state stub = {
     .record_fd = -1,
     .out_lock = PTHREAD_MUTEX_INITIALIZER,
     .conn_lock = PTHREAD_MUTEX_INITIALIZER,
+    .behave_lock = PTHREAD_MUTEX_INITIALIZER,
     .conn_gone = PTHREAD_COND_INITIALIZER,
 };
 
@@ -143,7 +146,7 @@ static void accept_loop(int sfd)
             int fd;
             while (pfd[i].revents != 0 &&
                    (fd = accept4(stub.ls[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-                conn_start(fd, stub.ls[i].svc);
+                conn_start(fd, i);
             }
             if (pfd[i].revents != 0 && (errno == EMFILE || errno == ENFILE)) {
                 poll(NULL, 0, 10); /* out of fds: back off instead of spinning */
@@ -228,6 +231,9 @@ out:
     }
     if (stub.record_fd >= 0) {
         close(stub.record_fd);
+    }
+    for (size_t i = 0; i < stub.nls; i++) {
+        free(stub.ls[i].behave);
     }
     if (sfd >= 0) {
         close(sfd);

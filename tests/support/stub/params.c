@@ -3,6 +3,7 @@
 /* tg-stub: the test behaviours a request asks for in its query string. */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -81,6 +82,28 @@ static bool add_extra_header(struct params *pa, char *v)
     return true;
 }
 
+/* file=PATH: the file's content (at most 1 MiB) is the body, read now, so that a test can
+ * change what a URL answers (a key set rotated) between two requests. */
+static bool read_body_file(struct params *pa, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = (size_t)1 << 20;
+    size_t n;
+
+    if (f == NULL || pa->file_body != NULL) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return false;
+    }
+    pa->file_body = malloc(cap);
+    n = pa->file_body != NULL ? fread(pa->file_body, 1, cap, f) : 0;
+    fclose(f);
+    pa->body = pa->file_body;
+    pa->body_len = n;
+    return pa->file_body != NULL;
+}
+
 static bool apply_param(struct params *pa, const char *k, char *v, size_t vlen)
 {
     long n = 0;
@@ -108,6 +131,8 @@ static bool apply_param(struct params *pa, const char *k, char *v, size_t vlen)
     } else if (strcmp(k, "body") == 0) {
         pa->body = v;
         pa->body_len = vlen;
+    } else if (strcmp(k, "file") == 0) {
+        ok = read_body_file(pa, v);
     } else if (strcmp(k, "ctype") == 0) {
         pa->ctype = v;
         ok = strpbrk(v, "\r\n") == NULL;
@@ -145,4 +170,43 @@ bool parse_params(const char *target, struct params *pa)
         }
     }
     return true;
+}
+
+bool set_behave(size_t lidx, const char *target)
+{
+    const char *q = strchr(target, '?');
+    char *copy = q != NULL && q[1] != '\0' ? strdup(q + 1) : NULL;
+
+    if (q != NULL && q[1] != '\0' && copy == NULL) {
+        return false;
+    }
+    pthread_mutex_lock(&stub.behave_lock);
+    free(stub.ls[lidx].behave);
+    stub.ls[lidx].behave = copy;
+    pthread_mutex_unlock(&stub.behave_lock);
+    return true;
+}
+
+bool parse_params_on(size_t lidx, const char *target, struct params *pa)
+{
+    const char *q = strchr(target, '?');
+    struct sbuf all = {0};
+    bool ok;
+
+    pthread_mutex_lock(&stub.behave_lock);
+    if (stub.ls[lidx].behave == NULL) {
+        pthread_mutex_unlock(&stub.behave_lock);
+        return parse_params(target, pa);
+    }
+    /* "?BEHAVE&QUERY": later parameters win, so the request's own override the listener's */
+    sbuf_str(&all, "?");
+    sbuf_str(&all, stub.ls[lidx].behave);
+    pthread_mutex_unlock(&stub.behave_lock);
+    if (q != NULL && q[1] != '\0') {
+        sbuf_str(&all, "&");
+        sbuf_str(&all, q + 1);
+    }
+    ok = !all.oom && parse_params(all.p, pa);
+    free(all.p);
+    return ok;
 }

@@ -28,8 +28,8 @@ void record_conn_event(const struct conn *c, const char *event, uint64_t t_us)
 {
     struct sbuf s = {0};
 
-    sbuf_addf(&s, "{\"event\":\"%s\",\"conn_id\":%" PRIu64 ",\"t_us\":%" PRIu64, event, c->id,
-              t_us);
+    sbuf_addf(&s, "{\"event\":\"%s\",\"conn_id\":%" PRIu64 ",\"port\":%d,\"t_us\":%" PRIu64, event,
+              c->id, stub.ls[c->lidx].port, t_us);
     if (strcmp(event, "close") == 0) {
         sbuf_addf(&s, ",\"by\":\"%s\",\"while\":\"%s\"", c->close_by, c->close_while);
     }
@@ -41,8 +41,10 @@ void record_request(const struct conn *c, const struct request *r)
 {
     struct sbuf s = {0};
 
-    sbuf_addf(&s, "{\"event\":\"request\",\"conn_id\":%" PRIu64 ",\"seq\":%u,\"method\":", c->id,
-              c->requests);
+    sbuf_addf(&s,
+              "{\"event\":\"request\",\"conn_id\":%" PRIu64 ",\"port\":%d,\"seq\":%u,"
+              "\"method\":",
+              c->id, stub.ls[c->lidx].port, c->requests);
     sbuf_json(&s, r->method, strlen(r->method));
     sbuf_str(&s, ",\"target\":");
     sbuf_json(&s, r->target, strlen(r->target));

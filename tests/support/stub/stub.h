@@ -59,6 +59,7 @@ struct request {
 /* Test behaviours from the query string; values point into qbuf (owned, %-decoded in place). */
 struct params {
     char *qbuf;
+    char *file_body; /* owned: the content of file=PATH, served as the body */
     int status;
     long delay_ms, trickle_ms, trickle_bytes, body_bytes; /* -1: not given */
     bool hang, reset, close, close_after_headers, close_token;
@@ -81,7 +82,8 @@ struct conn {
     int fd;
     uint64_t id, t_open;
     enum service svc;
-    char *in; /* owned; unread bytes are in[in_start, in_len) */
+    size_t lidx; /* the listener it came in on (stub.ls) */
+    char *in;    /* owned; unread bytes are in[in_start, in_len) */
     size_t in_start, in_len, in_cap;
     unsigned requests;
     bool decided, counted; /* counted: first request was not /_stub/... */
@@ -92,6 +94,8 @@ struct conn {
 struct listener {
     int fd, port;
     enum service svc;
+    char *behave; /* owned: test parameters every request gets (/_stub/behave), or NULL; under
+                   * stub.behave_lock */
 };
 
 /* Process-wide state, defined in main.c. */
@@ -99,9 +103,10 @@ struct stub_state {
     struct listener ls[MAX_LISTENERS];
     size_t nls;
     const char *host, *record_path;
-    int record_fd;             /* -1 without --record */
-    pthread_mutex_t out_lock;  /* one line at a time on stdout and the record file */
-    pthread_mutex_t conn_lock; /* guards conns and live */
+    int record_fd;               /* -1 without --record */
+    pthread_mutex_t out_lock;    /* one line at a time on stdout and the record file */
+    pthread_mutex_t conn_lock;   /* guards conns and live */
+    pthread_mutex_t behave_lock; /* guards every listener's behave */
     pthread_cond_t conn_gone;
     struct conn *conns;
     size_t live;
@@ -174,6 +179,14 @@ void request_cleanup(struct request *r);
  * after a failure). Returns false on a malformed test parameter. */
 bool parse_params(const char *target, struct params *pa);
 
+/* Parses the parameters of listener lidx's behave (set with /_stub/behave?...), then those of
+ * target's query over them, into pa, as parse_params does. */
+bool parse_params_on(size_t lidx, const char *target, struct params *pa);
+
+/* /_stub/behave?QUERY on listener lidx: every later request there gets QUERY's test parameters
+ * (its own query still wins); no query clears them. Returns false when out of memory. */
+bool set_behave(size_t lidx, const char *target);
+
 /* ---- services.c ---- */
 
 /* Fills rep with the answer to r on c: the body or body_bytes pa asks for, else the service's
@@ -212,8 +225,8 @@ void decide(struct conn *c, bool counted);
 bool serve(struct conn *c, const struct request *r);
 /* Answers a request that could not be read (400, 413 or 431 by why); c closes after it. */
 void refuse(struct conn *c, enum rd why);
-/* Takes over the accepted socket fd and serves it on a new detached thread as service svc. */
-void conn_start(int fd, enum service svc);
+/* Takes over the accepted socket fd and serves it on a new detached thread as listener lidx. */
+void conn_start(int fd, size_t lidx);
 /* Wakes every connection thread and waits up to 3 s for them to finish. Main thread only. */
 void stop_connections(void);
 
