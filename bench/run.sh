@@ -510,6 +510,8 @@ cost_cell() {
         callgrind_control -i off "$pid" >/dev/null 2>&1
         callgrind_control -d "$pid" >/dev/null 2>&1
         ir=$(cat "$RUN/cg.$tg".* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s + 0 }')
+        # Kept for callgrind_annotate: where the instructions went, per function.
+        for f in "$RUN/cg.$tg".*; do [[ -e $f ]] && cp "$f" "$RES/raw/callgrind.$sc.c$c.$tg.${f##*.}"; done
     else
         note="${note:+$note; }did not start under valgrind"
     fi

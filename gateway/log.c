@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/digits.h"
 #include "gateway/req.h"
 
 static atomic_int log_threshold = TG_LOG_INFO;
@@ -154,19 +155,6 @@ void tg_logline_str(struct tg_logline *l, const char *key, const char *value)
     }
 }
 
-/* Decimal digits of v at the end of buf (24 bytes); returns where they start. printf would do,
- * at several times the cost, on every access log line. */
-static char *u64_digits(uint64_t v, char *end)
-{
-    char *p = end;
-
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return p;
-}
-
 void tg_logline_int(struct tg_logline *l, const char *key, int64_t n)
 {
     char tmp[24];
@@ -175,7 +163,7 @@ void tg_logline_int(struct tg_logline *l, const char *key, int64_t n)
     if (l->skip) {
         return;
     }
-    p = u64_digits(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, tmp + sizeof(tmp));
+    p = tg_u64_digits_before(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, tmp + sizeof(tmp));
     if (n < 0) {
         *--p = '-';
     }
@@ -212,7 +200,7 @@ void tg_logline_ms(struct tg_logline *l, const char *key, double ms)
         us /= 10;
     }
     *--p = '.';
-    p = u64_digits(us, p);
+    p = tg_u64_digits_before(us, p);
     put_key(l, key);
     put(l, p, (size_t)(end - p));
 }

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "gateway/conf.h"
+#include "gateway/digits.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/pool.h"
@@ -369,7 +370,7 @@ static void attempt_headers(struct tg_up_call *call)
     tg_hex_lower(span_raw, 8, call->span);
     tg_traceparent_format(req->trace.bin, span_raw, req->trace.flags, tp);
     memcpy(call->x.tp_line, tp, TRACEPARENT_LEN);
-    snprintf(call->x.budget_line, BUDGET_DIGITS + 1, "%u", call->timeout_ms);
+    tg_u64_dec(call->timeout_ms, call->x.budget_line); /* at most 10 digits and the NUL */
 }
 
 /* RFC 9110 9.2.2: a request that may be repeated without changing the outcome. */
@@ -666,6 +667,30 @@ void tg_up_xfer_stop(struct tg_up_call *call)
     call->x.easy = NULL;
 }
 
+/* "ip:port", "[v6]:port" for an IPv6 address; "" when it does not fit cap. */
+static void put_peer(const char *ip, long port, char *out, size_t cap)
+{
+    size_t ip_len = strlen(ip);
+    bool v6 = memchr(ip, ':', ip_len) != NULL;
+    char digits[TG_U64_DIGITS + 1];
+    size_t n = tg_u64_dec(port > 0 ? (uint64_t)port : 0, digits);
+    char *p = out;
+
+    if (ip_len + n + (v6 ? 4 : 2) > cap) {
+        return;
+    }
+    if (v6) {
+        *p++ = '[';
+    }
+    memcpy(p, ip, ip_len);
+    p += ip_len;
+    if (v6) {
+        *p++ = ']';
+    }
+    *p++ = ':';
+    memcpy(p, digits, n + 1);
+}
+
 void tg_up_xfer_peer(const struct tg_up_call *call, char *out, size_t cap)
 {
     char *ip = NULL;
@@ -675,7 +700,7 @@ void tg_up_xfer_peer(const struct tg_up_call *call, char *out, size_t cap)
     if (curl_easy_getinfo(call->x.easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
         ip[0] != '\0' &&
         curl_easy_getinfo(call->x.easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
-        snprintf(out, cap, strchr(ip, ':') != NULL ? "[%s]:%ld" : "%s:%ld", ip, port);
+        put_peer(ip, port, out, cap);
     }
 }
 

@@ -262,7 +262,8 @@ static void attempt_stop(struct tg_up_call *call, int err, enum tg_outcome o)
         }
         req->end.attempts++;
         if (call->peer[0] != '\0') {
-            snprintf(req->end.upstream_addr, sizeof(req->end.upstream_addr), "%s", call->peer);
+            _Static_assert(sizeof(req->end.upstream_addr) == sizeof(call->peer), "one size");
+            memcpy(req->end.upstream_addr, call->peer, sizeof(call->peer));
         }
         memcpy(req->end.upstream_span, call->span, sizeof(call->span));
         if (!(call->quiet_success && err == TG_OK && call->attempt == 1 && call->status < 500)) {
