@@ -13,7 +13,7 @@
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
-#define TG_CONF_NAME_MAX    64 /* longest upstream or backend name, see tg_conf_is_name */
+#define TG_CONF_NAME_MAX    64   /* longest upstream or backend name, see tg_conf_is_name */
 #define TG_HEAD_RESERVE     2048 /* of a connection buffer, kept for the answer's head */
 #define TG_CONF_MIB         1048576u
 #define TG_CONF_GIB         1073741824u /* the largest size a conf key takes */

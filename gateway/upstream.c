@@ -25,7 +25,7 @@
 #include "gateway/trace_context.h"
 #include "gateway/upstream_internal.h"
 
-#define EXPECT_THRESHOLD ((size_t)1 << 20) /* curl 7.88 asks 100-continue above it */
+#define EXPECT_THRESHOLD   ((size_t)1 << 20) /* curl 7.88 asks 100-continue above it */
 #define EASY_POOL_MAX      256
 #define BUDGET_HEADER      "X-Request-Timeout-Ms: "
 #define BUDGET_DIGITS      10

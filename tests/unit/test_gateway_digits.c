@@ -1,7 +1,8 @@
-#include <criterion/criterion.h>
-#include <criterion/new/assert.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
 
 #include "gateway/digits.h"
 
