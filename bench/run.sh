@@ -47,7 +47,7 @@ RUN=${RUN_DIR:-$BENCH/.run}        # scratch: rendered confs, logs, pid files
 TG_DEFAULT=$ROOT/build/tracegate
 TRACEGATE=${TRACEGATE:-$TG_DEFAULT}
 TG_CURL_LIB=${TG_CURL_LIB:-}      # a folder holding another libcurl.so.4 for tracegate (and the floor)
-TG_POOL=${TG_POOL:-}              # tracegate's limits.connection_buffer_bytes (empty: its default)
+TG_POOL=${TG_POOL:-}              # tracegate's (and the floor's) limits.connection_buffer_bytes (empty: the default, 8192)
 TG_STUB=${TG_STUB:-$(dirname "$TRACEGATE")/tg-stub}
 
 declare -A PIDS=()   # name -> pid of every process this script started and has not stopped
@@ -396,7 +396,7 @@ target_cmd() {
         nginx) TCMD=(nginx -p "$RUN" -e "$RUN/proxy.stderr" -c "$RUN/proxy.conf" -g "master_process off;") ;;
         haproxy) TCMD=(haproxy -db -f "$RUN/haproxy.cfg") ;;
         tracegate) TCMD=("$TRACEGATE" -c "$RUN/tracegate.json" --port "$TG_PORT" --workers 1) ;;
-        floor) TCMD=("$RUN/floor" "$FLOOR_PORT" "http://127.0.0.1:$UP_FAST/fast") ;;
+        floor) TCMD=("$RUN/floor" "$FLOOR_PORT" "http://127.0.0.1:$UP_FAST/fast" "${TG_POOL:-8192}") ;;  # tracegate's pool
     esac
     TENV=(env)
     [[ -n $TG_CURL_LIB && ($1 == tracegate || $1 == floor) ]] && TENV=(env "LD_LIBRARY_PATH=$TG_CURL_LIB")

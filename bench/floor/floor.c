@@ -181,7 +181,7 @@ int main(int argc, char **argv)
                          NULL, on_access, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)(argc > 3 ? atoi(argv[3]) : 16384), MHD_OPTION_END);
+                         (size_t)(argc > 3 ? atoi(argv[3]) : 8192), MHD_OPTION_END);
     if (d == NULL) {
         return 1;
     }
