@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # tracegate benchmark: direct / NGINX / HAProxy / tracegate against one local upstream.
-#   bench/run.sh             throughput, latency, CPU per request, idle-connection memory
+#   bench/run.sh             throughput, latency, CPU per request, idle-connection memory:
+#                            ROUNDS interleaved runs per cell, the table shows medians (min-max)
+#   bench/run.sh cost        the stable figures: instructions per request (callgrind) and system
+#                            calls per request (perf's syscall tracepoint, or strace)
 #   bench/run.sh latency     client-close -> upstream-close and deadline -> 504 distributions
 #   bench/run.sh resilience  dead target -> ejection, target back -> traffic, breaker -> 503
 # Settings are environment variables (bench/README.md). 127.0.0.1 only; every step is bounded
@@ -22,7 +25,10 @@ FANOUT_SLOW_CONNS=${FANOUT_SLOW_CONNS:-64} # fan-out to 3 backends of SLOW_MS ea
 POOL_CONNS=${POOL_CONNS:-64}       # three targets, one dead
 IDLE_CONNS=${IDLE_CONNS:-5000}     # idle keep-alive connections for the memory figure
 SLOW_MS=${SLOW_MS:-20}
-TARGETS=${TARGETS:-direct nginx haproxy tracegate}
+TARGETS=${TARGETS:-direct nginx haproxy floor tracegate}
+ROUNDS=${ROUNDS:-3}                # interleaved runs of every cell: the table shows their median
+COST_SECS=${COST_SECS:-5}          # cost mode: measured seconds per figure
+COST_CELLS=${COST_CELLS:-fast:64 fast:1 fanout:64}   # cost mode: scenario:connections
 SCENARIOS=${SCENARIOS:-memory fast slow fanout fanout_slow pool}
 CPU_LOAD=${CPU_LOAD:-0}            # wrk, the idle client, the upstream (proxied runs)
 CPU_SUT=${CPU_SUT:-1}              # the system under test
@@ -31,6 +37,7 @@ UP_FAST=${UP_FAST:-27080} UP_SLOW=${UP_SLOW:-27081}
 UP_FAST2=${UP_FAST2:-27082} UP_DEAD=${UP_DEAD:-27083} # the pool: two live targets, one dead
 NGINX_PORT=${NGINX_PORT:-27100} HAPROXY_PORT=${HAPROXY_PORT:-27200}
 TG_PORT=${TG_PORT:-27300} TG_LAT_PORT=${TG_LAT_PORT:-27301} TG_RES_PORT=${TG_RES_PORT:-27302}
+FLOOR_PORT=${FLOOR_PORT:-27400}
 SAMPLES=${SAMPLES:-1000}           # latency mode: samples per distribution
 STUB_LISTEN=${STUB_LISTEN:-0:test}
 PY=${PYTHON:-python3}
@@ -39,6 +46,8 @@ RUN=${RUN_DIR:-$BENCH/.run}        # scratch: rendered confs, logs, pid files
 
 TG_DEFAULT=$ROOT/build/tracegate
 TRACEGATE=${TRACEGATE:-$TG_DEFAULT}
+TG_CURL_LIB=${TG_CURL_LIB:-}      # a folder holding another libcurl.so.4 for tracegate (and the floor)
+TG_POOL=${TG_POOL:-}              # tracegate's (and the floor's) limits.connection_buffer_bytes (empty: the default, 8192)
 TG_STUB=${TG_STUB:-$(dirname "$TRACEGATE")/tg-stub}
 
 declare -A PIDS=()   # name -> pid of every process this script started and has not stopped
@@ -206,6 +215,17 @@ find_echo() {
     return 1
 }
 
+# Sets FLOOR_OK=1 once bench/floor/floor.c is built (cc and the libraries' pkg-config flags).
+ensure_floor() {
+    FLOOR_OK=0
+    local cflags
+    cflags=$(pkg-config --cflags --libs libmicrohttpd libcurl 2>/dev/null) ||
+        { note "floor: libmicrohttpd/libcurl development files missing: floor rows skipped"; return; }
+    # shellcheck disable=SC2086 # the flags are words
+    if cc -O2 -o "$RUN/floor" "$BENCH/floor/floor.c" $cflags 2>"$RUN/floor-build.log"; then FLOOR_OK=1
+    else note "floor did not build: $(head -c 200 "$RUN/floor-build.log" | tr '\n' ' ')"; fi
+}
+
 # Sets TG_OK=1 when a tracegate binary is there; builds the default one with `make build`.
 ensure_tracegate() {
     TG_OK=0
@@ -240,6 +260,7 @@ setup_common() {
         echo "nginx: $(nginx -v 2>&1 | sed 's/.*: //')"; echo "haproxy: $(haproxy -v | awk 'NR == 1 { print $3 }')"
         echo "wrk: $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"; echo "python: $($PY -V 2>&1)"
         echo "tracegate: ${TRACEGATE#"$ROOT"/} (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+        echo "libcurl (tracegate, floor): $(LD_LIBRARY_PATH=$TG_CURL_LIB "$PY" -c 'import ctypes; f = ctypes.CDLL("libcurl.so.4").curl_version; f.restype = ctypes.c_char_p; print(f().decode())' 2>/dev/null || echo '?')"
         echo "pinning: load core cpu$CPU_LOAD = wrk + idle client + upstream (proxied rows); system under test on cpu$CPU_SUT (the upstream itself in direct rows)"
         echo "settings: DURATION=$DURATION WARMUP=$WARMUP CONNS='$CONNS' SLOW_CONNS='$SLOW_CONNS' FANOUT_CONNS='$FANOUT_CONNS' IDLE_CONNS=$IDLE_CONNS SLOW_MS=$SLOW_MS NGINX_KEEPALIVE=$NGINX_KEEPALIVE nofile=$NOFILE"
     } >"$RES/env.txt"
@@ -248,13 +269,15 @@ setup_common() {
 # ---------------------------------------------------------------- throughput mode
 has() { [[ " $1 " == *" $2 "* ]]; }
 
-CSV_HEAD="scenario,conns,target,requests,duration_s,rps,p50_ms,p99_ms,max_ms,errors,error_detail,cpu_us_per_req,sut_cpu_pct,load_core_busy_pct,sut_core_busy_pct,other_cpu_pct,note"
+CSV_HEAD="scenario,conns,target,requests,duration_s,rps,p50_ms,p99_ms,max_ms,errors,error_detail,cpu_us_per_req,sut_cpu_pct,load_core_busy_pct,sut_core_busy_pct,other_cpu_pct,note,round"
+ROUND=1
 
-skip_row() { echo "$1,$2,$3,,,,,,,,,,,,,,skip: $4" >>"$RES/cells.csv"; }
+skip_row() { echo "$1,$2,$3,,,,,,,,,,,,,,skip: $4,$ROUND" >>"$RES/cells.csv"; }
 
 url_of() {  # scenario target
     case $2 in
         direct) [[ $1 == slow ]] && echo "http://127.0.0.1:$UP_SLOW/slow" || echo "http://127.0.0.1:$UP_FAST/fast" ;;
+        floor) echo "http://127.0.0.1:$FLOOR_PORT/fast" ;;
         *) echo "http://127.0.0.1:${PORT[$2]}/$1" ;;
     esac
 }
@@ -290,15 +313,16 @@ cell() {
     ((errors > 0)) && extra="${extra:+$extra; }errors $detail"
     awk -v sc="$sc" -v c="$c" -v tg="$tg" -v n="$requests" -v dus="$duration_us" -v p50="$p50_us" \
         -v p99="$p99_us" -v mx="$max_us" -v err="$errors" -v det="$detail" -v ticks=$((t1 - t0)) \
-        -v hz="$(getconf CLK_TCK)" -v l="$l0 $l1" -v s="$s0 $s1" -v other=$(((a1 - a0) - (o1 - o0))) -v extra="$extra" 'BEGIN {
+        -v hz="$(getconf CLK_TCK)" -v l="$l0 $l1" -v s="$s0 $s1" -v other=$(((a1 - a0) - (o1 - o0))) -v extra="$extra" \
+        -v round="$ROUND" 'BEGIN {
             d = dus / 1e6; cpu = ticks / hz; split(l, L, " "); split(s, S, " ")
-            printf "%s,%s,%s,%d,%.2f,%.0f,%.3f,%.3f,%.3f,%d,%s,%s,%.0f,%.0f,%.0f,%.0f,%s\n", sc, c, tg, n, d, n / d,
+            printf "%s,%s,%s,%d,%.2f,%.0f,%.3f,%.3f,%.3f,%d,%s,%s,%.0f,%.0f,%.0f,%.0f,%s,%s\n", sc, c, tg, n, d, n / d,
                 p50 / 1000, p99 / 1000, mx / 1000, err, det, (n > 0 ? sprintf("%.1f", cpu * 1e6 / n) : ""),
                 100 * cpu / d, 100 * (L[3] - L[1]) / (L[4] - L[2] + 1e-9), 100 * (S[3] - S[1]) / (S[4] - S[2] + 1e-9),
-                (other > 0 ? 100 * other / hz / d : 0), extra }' \
+                (other > 0 ? 100 * other / hz / d : 0), extra, round }' \
         >>"$RES/cells.csv"
     [[ -n $extra ]] && note "$tg $sc c=$c: $extra"
-    log "$(tail -1 "$RES/cells.csv" | awk -F, '{ printf "%-6s c=%-4s %-9s %8s req/s  p50 %7s ms  p99 %7s ms  %6s us/req  errors %s  other %s%%", $1, $2, $3, $6, $7, $8, $12, $10, $16 }')"
+    log "$(tail -1 "$RES/cells.csv" | awk -F, '{ printf "r%s %-6s c=%-4s %-9s %8s req/s  p50 %7s ms  p99 %7s ms  %6s us/req  errors %s  other %s%%", $18, $1, $2, $3, $6, $7, $8, $12, $10, $16 }')"
 }
 
 memory() {  # memory TARGET: RSS/PSS of the target holding IDLE_CONNS idle keep-alive connections
@@ -336,12 +360,11 @@ start_target() {
     return 1
 }
 
-throughput() {
-    setup_common ""
-    TG_OK=0
-    has "$TARGETS" tracegate && ensure_tracegate
-    local p tg sc c levels active=""
-    for p in "$UP_FAST" "$UP_SLOW" "$UP_FAST2" "$UP_DEAD" "$NGINX_PORT" "$HAPROXY_PORT" "$TG_PORT"; do
+# Renders every conf into $RUN (and a copy into the results) and starts the upstream.
+prepare() {
+    local p
+    for p in "$UP_FAST" "$UP_SLOW" "$UP_FAST2" "$UP_DEAD" "$NGINX_PORT" "$HAPROXY_PORT" "$TG_PORT" \
+        "$FLOOR_PORT"; do
         port_busy "$p" && die "port $p is in use"
     done
     local echo_load="" fanout="" slow=""
@@ -353,31 +376,57 @@ throughput() {
              MAXCONN=$(((NOFILE - 500) / 2)) ECHO_LOAD="$echo_load" UP_FAST="$UP_FAST" UP_SLOW="$UP_SLOW"
              UP_FAST2="$UP_FAST2" UP_DEAD="$UP_DEAD"
              NGINX_PORT="$NGINX_PORT" HAPROXY_PORT="$HAPROXY_PORT" TG_PORT="$TG_PORT"
-             NGINX_KEEPALIVE="$NGINX_KEEPALIVE" SLOW_S="$(awk -v m="$SLOW_MS" 'BEGIN { printf "%.3f", m / 1000 }')")
+             NGINX_KEEPALIVE="$NGINX_KEEPALIVE" TG_LIMITS_EXTRA="${TG_POOL:+, \"connection_buffer_bytes\": $TG_POOL}"
+             SLOW_S="$(awk -v m="$SLOW_MS" 'BEGIN { printf "%.3f", m / 1000 }')")
     render "$BENCH/conf/upstream.nginx.conf" "$RUN/upstream.conf" "${v[@]}"
     render "$BENCH/conf/proxy.nginx.conf" "$RUN/proxy.conf" "${v[@]}"
     render "$BENCH/conf/haproxy.cfg" "$RUN/haproxy.cfg" "${v[@]}"
     render "$BENCH/conf/tracegate.json" "$RUN/tracegate.json" "${v[@]}"
     cp "$RUN/upstream.conf" "$RUN/proxy.conf" "$RUN/haproxy.cfg" "$RUN/tracegate.json" "$RES/raw/"
-    echo "$CSV_HEAD" >"$RES/cells.csv"
-    echo "target,conns_requested,conns_ok,fail,rss_before_kb,rss_kb,pss_kb,kib_per_conn,note" >"$RES/memory.csv"
-
     start upstream "$CPU_LOAD" "$RUN/upstream.out" nginx -p "$RUN" -e "$RUN/upstream.stderr" -c "$RUN/upstream.conf"
     wait_http "http://127.0.0.1:$UP_FAST/" 10 "${PIDS[upstream]}" ||
         die "upstream nginx did not start: $(tail -c 300 "$RUN/upstream.err")"
-    declare -gA PORT=([direct]=$UP_FAST [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [tracegate]=$TG_PORT)
+    declare -gA PORT=([direct]=$UP_FAST [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [tracegate]=$TG_PORT [floor]=$FLOOR_PORT)
+}
+
+# Sets TCMD to the command that runs target TG (nginx without its master process, so that one
+# process is measured), for start_target or under valgrind.
+target_cmd() {
+    case $1 in
+        nginx) TCMD=(nginx -p "$RUN" -e "$RUN/proxy.stderr" -c "$RUN/proxy.conf" -g "master_process off;") ;;
+        haproxy) TCMD=(haproxy -db -f "$RUN/haproxy.cfg") ;;
+        tracegate) TCMD=("$TRACEGATE" -c "$RUN/tracegate.json" --port "$TG_PORT" --workers 1) ;;
+        floor) TCMD=("$RUN/floor" "$FLOOR_PORT" "http://127.0.0.1:$UP_FAST/fast" "${TG_POOL:-8192}") ;;  # tracegate's pool
+    esac
+    TENV=(env)
+    [[ -n $TG_CURL_LIB && ($1 == tracegate || $1 == floor) ]] && TENV=(env "LD_LIBRARY_PATH=$TG_CURL_LIB")
+}
+
+throughput() {
+    setup_common ""
+    TG_OK=0 FLOOR_OK=0
+    has "$TARGETS" tracegate && ensure_tracegate
+    has "$TARGETS" floor && ensure_floor
+    local tg sc c levels active=""
+    prepare
+    echo "$CSV_HEAD" >"$RES/cells.csv"
+    echo "target,conns_requested,conns_ok,fail,rss_before_kb,rss_kb,pss_kb,kib_per_conn,note" >"$RES/memory.csv"
     has "$TARGETS" direct && active+=" direct"
     if has "$TARGETS" nginx && start_target nginx "http://127.0.0.1:$NGINX_PORT/fast" "$RUN/nginx.out" \
         nginx -p "$RUN" -e "$RUN/proxy.stderr" -c "$RUN/proxy.conf"; then active+=" nginx"; fi
     if has "$TARGETS" haproxy && start_target haproxy "http://127.0.0.1:$HAPROXY_PORT/fast" "$RUN/haproxy.out" \
         haproxy -db -f "$RUN/haproxy.cfg"; then active+=" haproxy"; fi
     # Its per-request log lines go to /dev/null: writing them is measured, storing them is not.
+    target_cmd tracegate
     if has "$TARGETS" tracegate && ((TG_OK)) && start_target tracegate "http://127.0.0.1:$TG_PORT/fast" /dev/null \
-        "$TRACEGATE" -c "$RUN/tracegate.json" --port "$TG_PORT" --workers 1; then active+=" tracegate"; fi
+        "${TENV[@]}" "${TCMD[@]}"; then active+=" tracegate"; fi
+    target_cmd floor
+    if has "$TARGETS" floor && ((FLOOR_OK)) && start_target floor "http://127.0.0.1:$FLOOR_PORT/fast" /dev/null \
+        "${TENV[@]}" "${TCMD[@]}"; then active+=" floor"; fi
     log "targets running:$active"
 
     if has "$SCENARIOS" memory; then
-        for tg in nginx haproxy tracegate; do
+        for tg in nginx haproxy floor tracegate; do
             has "$TARGETS" "$tg" || continue
             if has "$active" "$tg"; then memory "$tg"
             else echo "$tg,$IDLE_CONNS,,,,,,,skip: not running" >>"$RES/memory.csv"; fi
@@ -390,11 +439,15 @@ throughput() {
             fanout_slow) levels=$FANOUT_SLOW_CONNS ;; pool) levels=$POOL_CONNS ;;
         esac
         for c in $levels; do
-            for tg in $TARGETS; do   # interleaved, so that drift of the machine hits all targets alike
-                if ! has "$active" "$tg"; then skip_row "$sc" "$c" "$tg" "not running"
-                elif [[ $sc != fast && $sc != pool && -z $ECHO_SO ]]; then skip_row "$sc" "$c" "$tg" "no nginx echo module"
-                elif [[ ($sc == fanout* || $sc == pool) && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
-                else cell "$sc" "$c" "$tg"; fi
+            # Rounds interleaved with the targets, so that drift of the machine hits all alike.
+            for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+                for tg in $TARGETS; do
+                    if ! has "$active" "$tg"; then skip_row "$sc" "$c" "$tg" "not running"
+                    elif [[ $sc != fast && $sc != pool && -z $ECHO_SO ]]; then skip_row "$sc" "$c" "$tg" "no nginx echo module"
+                    elif [[ ($sc == fanout* || $sc == pool) && ($tg == direct || $tg == haproxy) ]]; then continue   # see README
+                    elif [[ $sc != fast && $tg == floor ]]; then continue   # the floor proxies one path
+                    else cell "$sc" "$c" "$tg"; fi
+                done
             done
         done
     done
@@ -403,6 +456,98 @@ throughput() {
     done
     echo
     "$PY" "$TOOLS/bench.py" table "$RES"
+    log "results in ${RES#"$ROOT"/}/"
+}
+
+# ---------------------------------------------------------------- cost mode
+# wrk_count SECONDS URL CONNS: runs wrk on the load core and prints how many requests it completed.
+wrk_count() {
+    bounded $(($1 + 30)) wrk taskset -c "$CPU_LOAD" wrk -t1 -c"$3" -d"$1s" --timeout 10s "$2" 2>&1 |
+        awk '/requests in/ { print $1 }'
+}
+
+# syscalls_of SECONDS PID...: system calls the processes make over SECONDS, on stdout. perf's
+# syscall tracepoint counts without slowing them; strace -c is the fallback.
+syscalls_of() {
+    local secs=$1 p pids=(); shift
+    for p in $(tree "$@"); do pids+=("$p"); done
+    if ((PERF_SYSCALLS)); then
+        perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "${pids[*]}")" -- sleep "$secs" 2>&1 >/dev/null |
+            awk -F, '/raw_syscalls:sys_enter/ { print $1 }'
+    else
+        local args=() out; for p in "${pids[@]}"; do args+=(-p "$p"); done
+        out=$(timeout -s INT "$secs" strace -c -f "${args[@]}" 2>&1 >/dev/null)
+        awk '$NF == "total" { print $(NF - 2) }' <<<"$out"
+    fi
+}
+
+# cost_cell SCENARIO CONNS TARGET: one row of cost.csv.
+cost_cell() {
+    local sc=$1 c=$2 tg=$3 url cmd pid reqs calls ir="" ireqs="" f note=""
+    url=$(url_of "$sc" "$tg")
+    target_cmd "$tg"; cmd=("${TCMD[@]}")
+    # 1. System calls, at full speed.
+    if start_target "$tg" "$url" /dev/null "${TENV[@]}" "${cmd[@]}"; then
+        pid=${PIDS[$tg]}
+        wrk_count "$WARMUP" "$url" "$c" >/dev/null
+        syscalls_of "$COST_SECS" "$pid" >"$RUN/calls" &
+        f=$!
+        reqs=$(wrk_count "$COST_SECS" "$url" "$c")
+        wait "$f"; calls=$(<"$RUN/calls")
+        stop "$tg"
+    else
+        note="did not start"
+    fi
+    # 2. Instructions, under callgrind: collected only while the measured load runs.
+    rm -f "$RUN/cg.$tg".*
+    start "$tg-cg" "$CPU_SUT" /dev/null "${TENV[@]}" valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$RUN/cg.$tg" "${cmd[@]}"
+    if wait_http "$url" 60 "${PIDS[$tg-cg]}"; then
+        pid=${PIDS[$tg-cg]}
+        wrk_count 2 "$url" "$c" >/dev/null
+        callgrind_control -i on "$pid" >/dev/null 2>&1
+        ireqs=$(wrk_count "$COST_SECS" "$url" "$c")
+        callgrind_control -i off "$pid" >/dev/null 2>&1
+        callgrind_control -d "$pid" >/dev/null 2>&1
+        ir=$(cat "$RUN/cg.$tg".* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s + 0 }')
+        # Kept for callgrind_annotate: where the instructions went, per function.
+        for f in "$RUN/cg.$tg".*; do [[ -e $f ]] && cp "$f" "$RES/raw/callgrind.$sc.c$c.$tg.${f##*.}"; done
+    else
+        note="${note:+$note; }did not start under valgrind"
+    fi
+    stop "$tg-cg"
+    awk -v sc="$sc" -v c="$c" -v tg="$tg" -v r="${reqs:-0}" -v k="${calls:-0}" -v ir="${ir:-0}" \
+        -v ir_r="${ireqs:-0}" -v note="$note" 'BEGIN {
+            printf "%s,%s,%s,%d,%d,%s,%d,%d,%s,%s\n", sc, c, tg, r, k, (r ? sprintf("%.2f", k / r) : ""),
+                ir_r, ir, (ir_r ? sprintf("%.0f", ir / ir_r) : ""), note }' >>"$RES/cost.csv"
+    log "$(tail -1 "$RES/cost.csv" | awk -F, '{ printf "%-6s c=%-3s %-9s %8s syscalls/req  %9s instructions/req", $1, $2, $3, $6, $9 }')"
+}
+
+cost() {
+    setup_common cost
+    local spec sc c tg
+    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+        die "cost mode needs valgrind (package valgrind)"
+    PERF_SYSCALLS=0
+    perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 && PERF_SYSCALLS=1
+    ((PERF_SYSCALLS)) || command -v strace >/dev/null || die "cost mode needs perf (linux-perf) or strace"
+    TG_OK=0 FLOOR_OK=0
+    ensure_tracegate
+    ensure_floor
+    prepare
+    echo "scenario,conns,target,requests,syscalls,syscalls_per_req,cg_requests,instructions,instructions_per_req,note" >"$RES/cost.csv"
+    log "cost: syscalls by $( ((PERF_SYSCALLS)) && echo perf || echo strace), instructions by callgrind, ${COST_SECS}s each"
+    for spec in $COST_CELLS; do
+        sc=${spec%%:*} c=${spec#*:}
+        for tg in $TARGETS; do
+            case $tg in direct) continue ;; tracegate) ((TG_OK)) || continue ;; floor) ((FLOOR_OK)) || continue ;; esac
+            [[ $sc == fanout* && ($tg == haproxy || $tg == floor) ]] && continue
+            [[ $sc != fast && -z $ECHO_SO && $tg == nginx ]] && continue
+            cost_cell "$sc" "$c" "$tg"
+        done
+    done
+    echo
+    "$PY" "$TOOLS/bench.py" cost "$RES"
     log "results in ${RES#"$ROOT"/}/"
 }
 
@@ -468,8 +613,9 @@ resilience() {
 # ---------------------------------------------------------------- main
 case $MODE in
     throughput) throughput ;;
+    cost) cost ;;
     latency) latency ;;
     resilience) resilience ;;
-    -h | --help | help) sed -n '2,7p' "$0"; exit 0 ;;
-    *) die "unknown mode '$MODE' (throughput, latency or resilience)" ;;
+    -h | --help | help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) die "unknown mode '$MODE' (throughput, cost, latency or resilience)" ;;
 esac

@@ -35,8 +35,13 @@ static const char *const otlp_keys[] = {
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
-    "max_connections",   "max_body_bytes",          "max_response_bytes",
-    "client_timeout_ms", "connection_buffer_bytes", NULL,
+    "max_connections",
+    "max_body_bytes",
+    "max_response_bytes",
+    "client_timeout_ms",
+    "connection_buffer_bytes",
+    "max_header_bytes",
+    NULL,
 };
 static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
 static const char *const audit_keys[] = {"file", "flush_ms", NULL};
@@ -221,6 +226,28 @@ static int load_trace(struct tg_conf_ctx *ctx, const json_t *root, struct tg_con
     return accept != NULL ? load_accept(ctx, accept, conf) : TG_OK;
 }
 
+/* The largest request head answered by the gateway itself: by default the connection buffer
+ * less TG_HEAD_RESERVE, what the answer's own head needs there. libmicrohttpd 0.9.75 keeps a
+ * request's head and its answer's head in one buffer: a head that leaves too little room cannot
+ * be answered at all (the connection closes), so the gateway refuses it first, with its JSON
+ * 431. */
+static int load_max_header(struct tg_conf_ctx *ctx, const json_t *lim, struct tg_conf *conf)
+{
+    size_t most = conf->connection_buffer_bytes - TG_HEAD_RESERVE;
+    int rc;
+
+    conf->max_header_bytes = most;
+    rc = tg_conf_get_size(ctx, lim, "limits", "max_header_bytes", 1024, TG_CONF_GIB,
+                          &conf->max_header_bytes);
+    if (rc == TG_OK && conf->max_header_bytes > most) {
+        return tg_conf_error(ctx, "limits.max_header_bytes",
+                             "%zu leaves no room for the answer's head in a connection buffer of "
+                             "%zu bytes: at most %zu (or raise limits.connection_buffer_bytes)",
+                             conf->max_header_bytes, conf->connection_buffer_bytes, most);
+    }
+    return rc;
+}
+
 static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *lim = NULL;
@@ -250,7 +277,7 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
         rc = tg_conf_get_size(ctx, lim, "limits", "connection_buffer_bytes", 4096, 1048576,
                               &conf->connection_buffer_bytes);
     }
-    return rc;
+    return rc == TG_OK ? load_max_header(ctx, lim, conf) : rc;
 }
 
 int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
@@ -501,7 +528,8 @@ static struct tg_conf *conf_new(const char *file)
     conf->max_body_bytes = 1048576;
     conf->max_response_bytes = 16777216;
     conf->client_timeout_ms = 30000;
-    conf->connection_buffer_bytes = 16384;
+    conf->connection_buffer_bytes = 8192;
+    conf->max_header_bytes = 8192 - TG_HEAD_RESERVE;
     conf->shutdown_grace_ms = 10000;
     conf->otlp_sample_ratio = 1.0;
     conf->otlp_queue_size = 2048;

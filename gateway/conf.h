@@ -13,7 +13,8 @@
 
 #define TG_TRACE_ACCEPT_MAX 8
 #define TG_CONF_ERR_MAX     1024
-#define TG_CONF_NAME_MAX    64 /* longest upstream or backend name, see tg_conf_is_name */
+#define TG_CONF_NAME_MAX    64   /* longest upstream or backend name, see tg_conf_is_name */
+#define TG_HEAD_RESERVE     2048 /* of a connection buffer, kept for the answer's head */
 #define TG_CONF_MIB         1048576u
 #define TG_CONF_GIB         1073741824u /* the largest size a conf key takes */
 #define TG_CONF_HOUR_MS     3600000u    /* the longest time a conf key takes */
@@ -41,9 +42,11 @@ struct tg_conf {
     size_t max_body_bytes;           /* request body cap (default 1 MiB) */
     size_t max_response_bytes;       /* upstream body cap (default 16 MiB) */
     unsigned client_timeout_ms;      /* idle client connection timeout (default 30000) */
-    size_t connection_buffer_bytes;  /* per client connection: request head + response head
-                                      * (default 16384: about 8 KiB of request headers). An idle
-                                      * keep-alive connection costs this much memory. */
+    size_t connection_buffer_bytes;  /* per client connection: request head + answer head
+                                      * (default 8192). An idle keep-alive connection costs this
+                                      * much memory. */
+    size_t max_header_bytes;         /* largest request head: 431 beyond (default: the buffer
+                                      * less TG_HEAD_RESERVE) */
     unsigned shutdown_grace_ms;      /* default 10000 */
     char *otlp_endpoint;             /* owned: OTLP/HTTP base URL, NULL = from the environment */
     double otlp_sample_ratio;        /* traces the gateway starts that are exported (default 1) */

@@ -13,6 +13,7 @@
 
 #define LOOP_EVENTS    256
 #define LOOP_HOOKS_MAX 4
+#define ZERO_RUNS      4 /* tick rounds in a row for hooks that want a zero timeout */
 
 struct fd_slot {
     tg_loop_io_fn *fn; /* NULL: not watched */
@@ -273,12 +274,29 @@ static void dispatch(struct tg_loop *loop, const struct epoll_event *ev)
     s->fn(s->arg, fd, ev->events);
 }
 
+/* Runs every hook's tick once more while one of them asks for a zero timeout: work that is due
+ * now (curl's timer, libmicrohttpd's resumed connections) needs no epoll_wait of its own. At
+ * most ZERO_RUNS rounds, so that the fds are polled again soon whatever a hook says. Returns the
+ * timeout for the next epoll_wait. */
+static int settle_zero_timeouts(struct tg_loop *loop)
+{
+    int t = pass_timeout(loop);
+
+    for (int round = 0; t == 0 && round < ZERO_RUNS && !loop->stop; round++) {
+        for (size_t i = 0; i < loop->n_hooks; i++) {
+            loop->hooks[i].tick(loop->hooks[i].arg);
+        }
+        t = pass_timeout(loop);
+    }
+    return t;
+}
+
 int tg_loop_run(struct tg_loop *loop)
 {
     struct epoll_event evs[LOOP_EVENTS];
 
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, evs, LOOP_EVENTS, pass_timeout(loop));
+        int n = epoll_wait(loop->epfd, evs, LOOP_EVENTS, settle_zero_timeouts(loop));
         if (n == -1) {
             if (errno == EINTR) {
                 continue;

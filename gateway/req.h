@@ -13,7 +13,7 @@
 #ifndef TG_TRACE_ID_MAX
 #define TG_TRACE_ID_MAX 128
 #endif
-#define TG_REQ_HEADERS_MAX 128
+#define TG_REQ_HEADERS_MAX 100
 
 struct tg_auth_issuer;
 struct tg_conf;
@@ -105,6 +105,7 @@ struct tg_req_end {
     int upstream_status;    /* last upstream status, 0 if none */
     unsigned attempts;      /* upstream calls made */
     char upstream_addr[64]; /* address:port of the last upstream connection, or "" */
+    char upstream_span[17]; /* the span id of the last upstream attempt, or "" */
     uint64_t upstream_us;   /* time spent on upstream calls */
     uint64_t duration_us;   /* from the request line to the end, set with status */
     size_t bytes_in;

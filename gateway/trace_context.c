@@ -148,6 +148,20 @@ void tg_traceparent_format(const uint8_t trace_id[16], const uint8_t span_id[8],
     out[TG_TRACEPARENT_LEN] = '\0';
 }
 
+void tg_traceparent_format_hex(const char *trace_id, const char *span_id, uint8_t flags,
+                               char out[56])
+{
+    out[0] = '0';
+    out[1] = '0';
+    out[TP_TRACE - 1] = '-';
+    memcpy(out + TP_TRACE, trace_id, 32);
+    out[TP_PARENT - 1] = '-';
+    memcpy(out + TP_PARENT, span_id, 16);
+    out[TP_FLAGS - 1] = '-';
+    hex_put(&flags, 1, out + TP_FLAGS);
+    out[TG_TRACEPARENT_LEN] = '\0';
+}
+
 uint8_t tg_traceparent_out_flags(uint8_t received_flags)
 {
     /* sampled: the gateway records nothing itself and leaves the decision to later hops, which

@@ -42,6 +42,10 @@ int tg_traceparent_parse(const char *s, size_t len, struct tg_traceparent *out);
 void tg_traceparent_format(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags,
                            char out[56]);
 
+/* The same from ids already in hex: trace_id 32 and span_id 16 lower-case hex characters. */
+void tg_traceparent_format_hex(const char *trace_id, const char *span_id, uint8_t flags,
+                               char out[56]);
+
 /* Flags to send upstream when the outgoing traceparent keeps the received trace-id (with a new
  * parent-id): the sampled bit as received, the random-trace-id bit as received (it still holds
  * because the trace-id is unchanged), every reserved bit cleared. A trace the gateway starts

@@ -52,6 +52,8 @@ struct tg_up_request {
     size_t max_body;        /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
     const char *limit_key;  /* without upstream: what max_in_flight counts */
     unsigned max_in_flight; /* without upstream: calls under limit_key on this worker; 0 = none */
+    bool quiet_success;     /* a first attempt that succeeds writes no upstream.done line: the
+                             * request.done line says all of it (the one call of a proxy) */
 };
 
 /* A new upstream client on loop; max_connects sizes the connection cache (it must hold the

@@ -262,9 +262,13 @@ static void attempt_stop(struct tg_up_call *call, int err, enum tg_outcome o)
         }
         req->end.attempts++;
         if (call->peer[0] != '\0') {
-            snprintf(req->end.upstream_addr, sizeof(req->end.upstream_addr), "%s", call->peer);
+            _Static_assert(sizeof(req->end.upstream_addr) == sizeof(call->peer), "one size");
+            memcpy(req->end.upstream_addr, call->peer, sizeof(call->peer));
         }
-        log_done(call, err);
+        memcpy(req->end.upstream_span, call->span, sizeof(call->span));
+        if (!(call->quiet_success && err == TG_OK && call->attempt == 1 && call->status < 500)) {
+            log_done(call, err);
+        }
         count_attempt(call, err);
         record_span(call, err);
     }
@@ -483,6 +487,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
         return TG_ENOMEM;
     }
     call->label = r->label;
+    call->quiet_success = r->quiet_success;
     call->u = r->upstream;
     call->retry = r->upstream != NULL ? r->retry : NULL;
     call->send = r->body;

@@ -66,6 +66,7 @@ struct tg_up_call {
     unsigned cap_ms;     /* cap on each attempt (the route's or the upstream's) */
     unsigned connect_ms; /* connect timeout */
     bool probe;          /* a health check: no request, no pool accounting */
+    bool quiet_success;  /* no upstream.done line for a first attempt that succeeds */
 
     /* The attempt. */
     struct tg_up_xfer x;

@@ -63,6 +63,7 @@ static void access_on_done(struct tg_req *req)
     if (e->attempts > 0) {
         tg_logline_str(&l, "upstream_addr", e->upstream_addr[0] != '\0' ? e->upstream_addr : NULL);
         tg_logline_int(&l, "attempts", e->attempts);
+        tg_logline_str(&l, "upstream_span_id", e->upstream_span);
     }
     if (e->err != TG_OK) {
         tg_logline_str(&l, "err", tg_strerror(e->err));

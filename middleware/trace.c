@@ -1,6 +1,5 @@
 #include "middleware/trace.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -172,10 +171,10 @@ static int trace_on_headers(struct tg_req *req)
  * gateway's span as the parent it can report against. */
 static void trace_on_response(struct tg_req *req)
 {
-    char tp[64];
+    char tp[TG_TRACEPARENT_LEN + 1];
 
     tg_resp_add_header(&req->resp, req->conf->trace_header, req->trace.id);
-    snprintf(tp, sizeof(tp), "00-%s-%s-%02x", req->trace.w3c, req->trace.span, req->trace.flags);
+    tg_traceparent_format_hex(req->trace.w3c, req->trace.span, req->trace.flags, tp);
     tg_resp_add_header(&req->resp, "traceparent", tp);
 }
 

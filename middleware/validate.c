@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/uri.h"
 
@@ -276,12 +277,26 @@ static int check(struct tg_req *req)
     return rc;
 }
 
+/* The request head's size as it came: the request line and every field line with its CRLF. */
+static size_t head_bytes(const struct tg_req *req)
+{
+    size_t n = strlen(req->method) + 1 + req->target_len + 1 + strlen(req->version) + 2 + 2;
+
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        n += req->hdrs[i].name_len + 2 + req->hdrs[i].value_len + 2;
+    }
+    return n;
+}
+
 static int validate_on_headers(struct tg_req *req)
 {
     int rc;
 
     if (req->n_hdrs_seen > req->n_hdrs) {
         return fail(req, TG_EHEADERS, "too many request headers");
+    }
+    if (req->conf != NULL && head_bytes(req) > req->conf->max_header_bytes) {
+        return fail(req, TG_EHEADERS, "request head over limits.max_header_bytes");
     }
     rc = check(req);
     return rc == TG_OK ? TG_MW_NEXT : rc;

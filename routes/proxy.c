@@ -139,6 +139,7 @@ static int proxy_serve(struct tg_req *req)
         .timeout_ms = pc->upstream_timeout_ms > 0 ? pc->upstream_timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = req->conf->max_response_bytes,
+        .quiet_success = true,
     };
 
     if (tg_proxy_target(req, path, sizeof(path)) < 0) {

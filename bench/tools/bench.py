@@ -5,7 +5,10 @@
       Opens N keep-alive connections, sends one request on each, reads the answer,
       prints "ready ok=N fail=M ..." and keeps them open until SIGTERM or --max-seconds.
   bench.py table RESULT_DIR
-      Renders RESULT_DIR/cells.csv + memory.csv + notes.txt as markdown (table.md) and prints it.
+      Renders RESULT_DIR/cells.csv + memory.csv + notes.txt as markdown (table.md) and prints it:
+      one row per cell, the median of its rounds with the range (min-max) beside it.
+  bench.py cost RESULT_DIR
+      Renders RESULT_DIR/cost.csv (instructions and system calls per request) as cost.md.
   bench.py compare RESULT_DIR_A RESULT_DIR_B
       Cell by cell: req/s and CPU per request of B against A, and the tracegate/anchor
       ratios of both runs (the figure that survives machine drift).
@@ -122,45 +125,96 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def spread(values, digits=0):
+    """ "median (min-max)" of the rounds, or the one value."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return ""
+    if len(v) == 1:
+        return fmt(v[0], digits)
+    return f"{fmt(median(v), digits)} ({fmt(min(v), digits)}-{fmt(max(v), digits)})"
+
+
+def grouped(cells):
+    """Cells grouped by (scenario, conns, target) in first-seen order; skipped rounds apart."""
+    groups, order = {}, []
+    for c in cells:
+        key = (c["scenario"], c["conns"], c["target"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(c)
+    return [(k, groups[k]) for k in order]
+
+
+def summary(rows):
+    """The medians of one cell's measured rounds (None when every round was skipped)."""
+    runs = [r for r in rows if not r.get("note", "").startswith("skip")]
+    if not runs:
+        return None
+    pick = lambda f: [num(r[f]) for r in runs]
+    return {
+        "rounds": len(runs),
+        "rps": median(pick("rps")), "rps_all": pick("rps"),
+        "p50_all": pick("p50_ms"), "p99_all": pick("p99_ms"),
+        "cpu": median(pick("cpu_us_per_req")), "cpu_all": pick("cpu_us_per_req"),
+        "errors": sum(int(num(r["errors"]) or 0) for r in runs),
+        "requests": sum(int(num(r["requests"]) or 0) for r in runs),
+        "other": max((num(r.get("other_cpu_pct")) or 0) for r in runs),
+    }
+
+
 def render(res):
     cells = read_csv(os.path.join(res, "cells.csv"))
     mem = read_csv(os.path.join(res, "memory.csv"))
-    by_key = {(c["scenario"], c["conns"], c["target"]): c for c in cells}
+    groups = grouped(cells)
+    sums = {k: summary(rows) for k, rows in groups}
     out = [
-        "| scenario | conns | target | req/s | p50 ms | p99 ms | CPU us/req | errors | other % "
-        "| RSS / PSS MiB | tg/nginx | tg/haproxy |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "Medians of the rounds, with their range in brackets.",
+        "",
+        "| scenario | conns | target | rounds | req/s | p50 ms | p99 ms | CPU us/req | errors "
+        "| other % (max) | RSS / PSS MiB | tg/floor | tg/nginx | tg/haproxy |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
-    for c in cells:
-        if c.get("note", "").startswith("skip"):
-            out.append(f"| {c['scenario']} | {c['conns']} | {c['target']} | {c['note']} "
-                       "| | | | | | | | |")
+    for key, rows in groups:
+        sm = sums[key]
+        if sm is None:
+            note = rows[0].get("note", "")
+            out.append(f"| {key[0]} | {key[1]} | {key[2]} | 0 | {note} | | | | | | | | | |")
             continue
-        rps, cpu = num(c["rps"]), num(c["cpu_us_per_req"])
-        cols = [c["scenario"], c["conns"], c["target"], fmt(rps), fmt(num(c["p50_ms"]), 2),
-                fmt(num(c["p99_ms"]), 2), fmt(cpu, 1), c["errors"], c.get("other_cpu_pct", ""), ""]
-        failed = (num(c["errors"]) or 0) > 0.01 * (num(c["requests"]) or 0)
-        for anchor in ("nginx", "haproxy"):
-            a = by_key.get((c["scenario"], c["conns"], anchor))
+        cols = [key[0], key[1], key[2], str(sm["rounds"]), spread(sm["rps_all"]),
+                spread(sm["p50_all"], 2), spread(sm["p99_all"], 2), spread(sm["cpu_all"], 1),
+                str(sm["errors"]), fmt(sm["other"]), ""]
+        failed = sm["errors"] > 0.01 * sm["requests"]
+        for anchor in ("floor", "nginx", "haproxy"):
+            a = sums.get((key[0], key[1], anchor))
             cell = ""
-            if c["target"] == "tracegate" and failed:
+            if key[2] == "tracegate" and failed:
                 cell = "n/a (errors)"
-            elif c["target"] == "tracegate" and a and not a.get("note", "").startswith("skip"):
-                r, rc = ratio(rps, num(a["rps"])), ratio(cpu, num(a["cpu_us_per_req"]))
+            elif key[2] == "tracegate" and a:
+                r, rc = ratio(sm["rps"], a["rps"]), ratio(sm["cpu"], a["cpu"])
                 cell = f"{fmt(r, 2)} (cpu {fmt(rc, 2)})" if r is not None else ""
             cols.append(cell)
         out.append("| " + " | ".join(cols) + " |")
     mem_by = {m["target"]: m for m in mem}
     for m in mem:
         if m.get("note", "").startswith("skip"):
-            out.append(f"| idle | {m['conns_requested']} | {m['target']} | {m['note']} "
-                       "| | | | | | | | |")
+            out.append(f"| idle | {m['conns_requested']} | {m['target']} | | {m['note']} "
+                       "| | | | | | | | | |")
             continue
         rss, pss = num(m["rss_kb"]), num(m["pss_kb"])
         mib = f"{fmt(rss / 1024, 1)} / {fmt(pss / 1024, 1) if pss else 'n/a'}"
         mib += f" (+{m['kib_per_conn']} KiB/conn)"
-        cols = ["idle", m["conns_ok"], m["target"], "", "", "", "", m["fail"], "", mib]
-        for anchor in ("nginx", "haproxy"):
+        cols = ["idle", m["conns_ok"], m["target"], "1", "", "", "", "", m["fail"], "", mib]
+        for anchor in ("floor", "nginx", "haproxy"):
             a = mem_by.get(anchor)
             cell = ""
             if m["target"] == "tracegate" and a and num(a.get("rss_kb")):
@@ -177,6 +231,37 @@ def render(res):
     return "\n".join(out) + "\n"
 
 
+def render_cost(res):
+    rows = read_csv(os.path.join(res, "cost.csv"))
+    by = {(r["scenario"], r["conns"], r["target"]): r for r in rows}
+    out = [
+        "Instructions per request: callgrind, user space, every thread of the target, counted only",
+        "while the measured load ran. System calls per request: every thread, at full speed.",
+        "",
+        "| scenario | conns | target | instructions/req | syscalls/req | tg/floor instr | tg/nginx instr |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ir, sc = num(r["instructions_per_req"]), num(r["syscalls_per_req"])
+        cols = [r["scenario"], r["conns"], r["target"], fmt(ir), fmt(sc, 2)]
+        for anchor in ("floor", "nginx"):
+            a = by.get((r["scenario"], r["conns"], anchor))
+            cols.append(fmt(ratio(ir, num(a["instructions_per_req"])), 2)
+                        if r["target"] == "tracegate" and a else "")
+        if r.get("note"):
+            cols[2] += f" ({r['note']})"
+        out.append("| " + " | ".join(cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def cmd_cost(args):
+    text = render_cost(args.result_dir)
+    with open(os.path.join(args.result_dir, "cost.md"), "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_table(args):
     text = render(args.result_dir)
     with open(os.path.join(args.result_dir, "table.md"), "w") as f:
@@ -186,27 +271,25 @@ def cmd_table(args):
 
 
 def cmd_compare(args):
-    a_cells = {(c["scenario"], c["conns"], c["target"]): c
-               for c in read_csv(os.path.join(args.a, "cells.csv"))}
-    b_cells = read_csv(os.path.join(args.b, "cells.csv"))
+    a_sum = {k: summary(r) for k, r in grouped(read_csv(os.path.join(args.a, "cells.csv")))}
+    b_groups = grouped(read_csv(os.path.join(args.b, "cells.csv")))
+    b_sum = {k: summary(r) for k, r in b_groups}
     print(f"A = {os.path.basename(os.path.normpath(args.a))}, "
-          f"B = {os.path.basename(os.path.normpath(args.b))}")
+          f"B = {os.path.basename(os.path.normpath(args.b))} (medians of each run's rounds)")
     print("| scenario | conns | target | req/s A | req/s B | B/A | CPU us/req A | CPU us/req B "
           "| tg/nginx A | tg/nginx B |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    b_by = {(c["scenario"], c["conns"], c["target"]): c for c in b_cells}
-    for c in b_cells:
-        key = (c["scenario"], c["conns"], c["target"])
-        a = a_cells.get(key, {})
-        ra, rb = num(a.get("rps")), num(c.get("rps"))
+    for key, _ in b_groups:
+        a, b = a_sum.get(key) or {}, b_sum.get(key) or {}
+        ra, rb = a.get("rps"), b.get("rps")
         tg = ["", ""]
-        if c["target"] == "tracegate":
-            for i, run in enumerate((a_cells, b_by)):
-                t, n = run.get(key, {}), run.get((key[0], key[1], "nginx"), {})
-                tg[i] = fmt(ratio(num(t.get("rps")), num(n.get("rps"))), 2)
+        if key[2] == "tracegate":
+            for i, run in enumerate((a_sum, b_sum)):
+                t, n = run.get(key) or {}, run.get((key[0], key[1], "nginx")) or {}
+                tg[i] = fmt(ratio(t.get("rps"), n.get("rps")), 2)
         print(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(ra)} | {fmt(rb)} "
-              f"| {fmt(ratio(rb, ra), 2)} | {fmt(num(a.get('cpu_us_per_req')), 1)} "
-              f"| {fmt(num(c.get('cpu_us_per_req')), 1)} | {tg[0]} | {tg[1]} |")
+              f"| {fmt(ratio(rb, ra), 2)} | {fmt(a.get('cpu'), 1)} "
+              f"| {fmt(b.get('cpu'), 1)} | {tg[0]} | {tg[1]} |")
     return 0
 
 
@@ -223,6 +306,9 @@ def main():
     s = sub.add_parser("table")
     s.add_argument("result_dir")
     s.set_defaults(fn=cmd_table)
+    s = sub.add_parser("cost")
+    s.add_argument("result_dir")
+    s.set_defaults(fn=cmd_cost)
     s = sub.add_parser("compare")
     s.add_argument("a")
     s.add_argument("b")

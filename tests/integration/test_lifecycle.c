@@ -100,7 +100,7 @@ static json_t *wait_record(const char *event, json_int_t conn, const char *trace
             const char *id = record_header(o, "X-Trace-Id");
             if (strcmp(json_string_value(json_object_get(o, "event")), event) == 0 &&
                 (conn >= 0 ? json_integer_value(json_object_get(o, "conn_id")) == conn
-                           : id != NULL && strcmp(id, trace) == 0)) {
+                           : id != NULL && trace != NULL && strcmp(id, trace) == 0)) {
                 json_incref(o);
                 json_decref(all);
                 return o;

@@ -746,7 +746,8 @@ Test(conf, connection_buffer_bytes_default_and_range)
 {
     struct tg_conf *conf = load_ok("{}");
 
-    cr_assert(eq(sz, conf->connection_buffer_bytes, 16384));
+    cr_assert(eq(sz, conf->connection_buffer_bytes, 8192));
+    cr_assert(eq(sz, conf->max_header_bytes, 8192 - TG_HEAD_RESERVE));
     tg_conf_unref(conf);
     teardown();
     conf = load_ok("{\"limits\": {\"connection_buffer_bytes\": 4096}}");
@@ -764,6 +765,32 @@ Test(conf, connection_buffer_bytes_default_and_range)
     expect_err("{\"limits\": {\"connection_buffer_bytes\": 1048577}}",
                "1:40: expected an integer in 4096..1048576, got 1048577 "
                "(at limits.connection_buffer_bytes)");
+    teardown();
+}
+
+Test(conf, max_header_bytes_leaves_room_for_the_answer)
+{
+    struct tg_conf *conf = load_ok("{\"limits\": {\"connection_buffer_bytes\": 16384}}");
+
+    cr_assert(eq(sz, conf->max_header_bytes, 16384 - TG_HEAD_RESERVE));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"max_header_bytes\": 6144}}");
+    cr_assert(eq(sz, conf->max_header_bytes, 6144));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"max_header_bytes\": 1024}}");
+    cr_assert(eq(sz, conf->max_header_bytes, 1024));
+    tg_conf_unref(conf);
+    teardown();
+    expect_err("{\"limits\": {\"max_header_bytes\": 6145}}",
+               "1:33: 6145 leaves no room for the answer's head in a connection buffer of 8192 "
+               "bytes: at most 6144 (or raise limits.connection_buffer_bytes) "
+               "(at limits.max_header_bytes)");
+    teardown();
+    expect_err("{\"limits\": {\"max_header_bytes\": 1023}}",
+               "1:33: expected an integer in 1024..1073741824, got 1023 "
+               "(at limits.max_header_bytes)");
     teardown();
 }
 

@@ -64,11 +64,12 @@ static void on_tick(void *arg)
     }
 }
 
-/* Every pass polls without waiting. */
+/* Every pass polls, waiting at most 1 ms. (A hook that asks for 0 gets its ticks again without
+ * a poll in between: tg_loop_run settles zero timeouts first.) */
 static long no_wait(void *arg)
 {
     (void)arg;
-    return 0;
+    return 1;
 }
 
 /* True when fd is an open epoll fd. */

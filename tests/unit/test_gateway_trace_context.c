@@ -296,6 +296,25 @@ Test(trace_context, tp_format_then_parse_round_trips)
     cr_assert(eq(u8, tp.flags, 0x03));
 }
 
+Test(trace_context, tp_format_hex_matches_the_binary_form)
+{
+    uint8_t trace[16];
+    uint8_t span[8];
+    char trace_hex[33];
+    char span_hex[17];
+    char want[56];
+    char got[56];
+
+    tg_random_bytes(trace, sizeof(trace));
+    tg_random_bytes(span, sizeof(span));
+    tg_hex_lower(trace, 16, trace_hex);
+    tg_hex_lower(span, 8, span_hex);
+    tg_traceparent_format(trace, span, 0x0b, want);
+    memset(got, 'x', sizeof(got));
+    tg_traceparent_format_hex(trace_hex, span_hex, 0x0b, got);
+    cr_assert(eq(str, got, want));
+}
+
 Test(trace_context, out_flags_keeps_sampled)
 {
     cr_assert(eq(u8, tg_traceparent_out_flags(0x01), 0x01));
