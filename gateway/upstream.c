@@ -682,7 +682,7 @@ static void put_peer(const char *ip, long port, char *out, size_t cap)
     if (v6) {
         *p++ = '[';
     }
-    memcpy(p, ip, ip_len);
+    memcpy(p, ip, ip_len + 1); /* its NUL is overwritten next */
     p += ip_len;
     if (v6) {
         *p++ = ']';
