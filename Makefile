@@ -9,7 +9,7 @@ PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libcriterion-dev curl openssl
+	libjansson-dev uuid-dev libsqlite3-dev libssl-dev libcriterion-dev curl openssl
 # Debian 12's are LLVM 14, the version .clang-format and .clang-tidy are written for.
 LINT_PACKAGES := clang-format clang-tidy
 

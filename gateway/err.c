@@ -26,6 +26,11 @@ static const struct err_row rows[] = {
     {TG_EHEADERS, 431, "request header fields too large"},
     {TG_ERESPTOOBIG, 502, "upstream response too large"},
     {TG_EDRAIN, 503, "shutting down"},
+    {TG_EKEY, 400, "bad idempotency key"},
+    {TG_EINPROGRESS, 409, "request in progress"},
+    {TG_EKEYREUSE, 422, "idempotency key reused"},
+    {TG_ESPOOL, 503, "cannot store submission"},
+    {TG_ENOTFOUND, 404, "not found"},
 };
 
 /* rows[] is ordered by -err: the row of err is rows[-err]. Unknown codes are bugs: 500. */

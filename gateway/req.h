@@ -17,6 +17,7 @@
 
 struct tg_conf;
 struct tg_handler_ops;
+struct tg_loop;
 struct tg_req_mem;
 struct tg_up;
 struct tg_worker_stats;
@@ -100,6 +101,7 @@ struct tg_req {
     /* where it runs */
     struct tg_conf *conf;          /* one reference: routes stay valid across a reload */
     struct tg_up *up;              /* borrowed: the worker's upstream client */
+    struct tg_loop *loop;          /* borrowed: the worker's loop (tasks from other threads) */
     struct tg_worker_stats *stats; /* borrowed: the worker's counters */
 
     /* what was asked */

@@ -23,6 +23,15 @@ Test(err, every_code_maps_to_its_status)
     cr_assert(eq(int, tg_err_http_status(TG_EINTERNAL), 500));
 }
 
+Test(err, durable_codes_map_to_their_statuses)
+{
+    cr_assert(eq(int, tg_err_http_status(TG_EKEY), 400));
+    cr_assert(eq(int, tg_err_http_status(TG_EINPROGRESS), 409));
+    cr_assert(eq(int, tg_err_http_status(TG_EKEYREUSE), 422));
+    cr_assert(eq(int, tg_err_http_status(TG_ESPOOL), 503));
+    cr_assert(eq(int, tg_err_http_status(TG_ENOTFOUND), 404));
+}
+
 Test(err, unknown_codes_are_500)
 {
     cr_assert(eq(int, tg_err_http_status(-99), 500));

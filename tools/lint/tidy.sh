@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clang-tidy 14 over the product (gateway/, middleware/, routes/) and the test code (tests/),
+# clang-tidy 14 over the product (gateway/, spool/, routes/, middleware/) and the test code (tests/),
 # with the repo's .clang-tidy and tests/.clang-tidy (STYLE section 10).
 #   BUILD=build JOBS=2 tools/lint/tidy.sh [FILE.c...]
 # Needs $BUILD/compile_commands.json: cmake writes it at configure time (make lint runs cmake).
@@ -63,7 +63,7 @@ if [ $# -gt 0 ]; then
 else
     while IFS= read -r f; do
         [ -f "$f" ] && files+=("$f")
-    done < <(git ls-files -- 'gateway/*.c' 'middleware/*.c' 'routes/*.c' 'tests/*.c')
+    done < <(git ls-files -- 'gateway/*.c' 'spool/*.c' 'middleware/*.c' 'routes/*.c' 'tests/*.c')
 fi
 in_db=$(sed -n 's/^ *"file": *"\(.*\)",\{0,1\} *$/\1/p' "$db")
 checked=()
