@@ -4,6 +4,21 @@
 
 struct tg_stats_registry tg_stats;
 
+const uint64_t tg_stats_fsync_bounds_us[TG_FSYNC_BUCKETS] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000,
+};
+
+void tg_stats_observe_fsync(uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < TG_FSYNC_BUCKETS && us > tg_stats_fsync_bounds_us[i]) {
+        i++;
+    }
+    atomic_fetch_add(&tg_stats.durable.fsync_bucket[i], 1);
+    atomic_fetch_add(&tg_stats.durable.fsync_sum_us, us);
+}
+
 void tg_stats_count_end(struct tg_worker_stats *st, const struct tg_req_end *end)
 {
     int status = end->status;
