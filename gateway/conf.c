@@ -17,7 +17,8 @@
 #define TOKEN_MAX_LEN 64
 
 static const char *const top_keys[] = {
-    "listen", "workers", "trace", "limits", "shutdown_grace_ms", "tls", "upstreams", "routes", NULL,
+    "listen", "workers", "trace",     "limits", "shutdown_grace_ms",
+    "tls",    "spool",   "upstreams", "routes", NULL,
 };
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
@@ -202,9 +203,7 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
     return rc;
 }
 
-/* A TLS file path, relative to the conf file's directory unless absolute. The file is not
- * opened here: the server reads it at startup and reports a bad file there. */
-static int tls_file(const char *conf_file, const char *p, char **out)
+int tg_conf_path(const char *conf_file, const char *p, char **out)
 {
     const char *slash = strrchr(conf_file, '/');
     size_t dlen = slash != NULL && p[0] != '/' ? (size_t)(slash - conf_file) + 1 : 0;
@@ -238,8 +237,9 @@ static int load_tls(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf 
     if (rc != TG_OK || cert == NULL || key == NULL) {
         return rc; /* both are required: NULL only with an error */
     }
-    rc = tls_file(ctx->file, cert, &conf->tls_cert);
-    return rc == TG_OK ? tls_file(ctx->file, key, &conf->tls_key) : rc;
+    /* Not opened here: the server reads them at startup and reports a bad file there. */
+    rc = tg_conf_path(ctx->file, cert, &conf->tls_cert);
+    return rc == TG_OK ? tg_conf_path(ctx->file, key, &conf->tls_key) : rc;
 }
 
 /* RFC 3986 pchar or '/', with '%' followed by two hex digits. Returns the bad byte or NULL. */
@@ -438,6 +438,9 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
         rc = load_tls(ctx, root, conf);
     }
     if (rc == TG_OK) {
+        rc = tg_conf_load_spool(ctx, root, conf);
+    }
+    if (rc == TG_OK) {
         rc = load_upstreams(ctx, root, conf);
     }
     return rc;
@@ -494,6 +497,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->trace_header);
     free(conf->tls_cert);
     free(conf->tls_key);
+    tg_conf_spool_free(conf->spool);
     free(conf);
 }
 

@@ -21,6 +21,7 @@
 #include "gateway/req.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/testhook.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
 #include "middleware/chain.h"
@@ -28,7 +29,11 @@
 #include "middleware/route.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
+#include "routes/deliver.h"
 #include "routes/table.h"
+#include "spool/cli.h"
+#include "spool/fsinfo.h"
+#include "spool/spool.h"
 
 /* What runs when, written down once. A request's life: the server reads the head, then
  *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
@@ -95,6 +100,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tracegate -c FILE [--port N] [--workers N]\n"
                "       tracegate --check -c FILE\n"
+               "       tracegate spool list|show|replay|purge ... -c FILE   (tracegate spool "
+               "--help)\n"
                "       tracegate --version | --help\n"
                "\n"
                "  -c, --conf FILE   conf file (JSON)\n"
@@ -104,7 +111,9 @@ static void usage(FILE *f)
                "  -V, --version     print the version\n"
                "  -h, --help        this text\n"
                "\n"
-               "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n");
+               "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n"
+               "Exit status: 0 after a drain, 1 when the conf or the start failed or the spool\n"
+               "failed (an I/O or fsync error), 2 on a usage error.\n");
 }
 
 static int parse_uint(const char *s, int max)
@@ -195,7 +204,20 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
-static void reload(struct tg_workers *ws, struct tg_conf **current)
+/* Whether the spool blocks differ where only a restart applies them. */
+static bool spool_changed(const struct tg_spool_conf *a, const struct tg_spool_conf *b)
+{
+    if (a == NULL || b == NULL) {
+        return a != b;
+    }
+    return strcmp(a->path, b->path) != 0 || strcmp(a->key_file, b->key_file) != 0 ||
+           a->n_old_key_files != b->n_old_key_files || a->sync_full != b->sync_full ||
+           a->max_bytes != b->max_bytes || a->min_free_bytes != b->min_free_bytes ||
+           a->key_ttl_s != b->key_ttl_s || a->response_ttl_s != b->response_ttl_s ||
+           a->group_commit_us != b->group_commit_us || a->group_commit_max != b->group_commit_max;
+}
+
+static void reload(struct tg_workers *ws, struct tg_deliverer *dl, struct tg_conf **current)
 {
     struct tg_conf *next = load_conf((*current)->file, true);
 
@@ -213,7 +235,14 @@ static void reload(struct tg_workers *ws, struct tg_conf **current)
         tg_log(TG_LOG_WARN, NULL, "conf.reload",
                "listen, workers, tls and the connection limits change only on restart");
     }
+    if (spool_changed(next->spool, (*current)->spool)) {
+        tg_log(TG_LOG_WARN, NULL, "conf.reload",
+               "the spool block changes only on restart; the running spool stays");
+    }
     tg_workers_reload(ws, next);
+    if (dl != NULL) {
+        tg_deliver_reload(dl, next);
+    }
     tg_conf_unref(*current);
     *current = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
@@ -275,26 +304,60 @@ static void log_listening(unsigned port, unsigned n, const struct tg_conf *conf)
 }
 
 /* Waits for signals on the main thread: HUP reloads, TERM/INT drain. */
-static void supervise(struct tg_workers *ws, struct tg_conf **conf, sigset_t *set)
+static void supervise(struct tg_workers *ws, struct tg_deliverer *dl, struct tg_conf **conf,
+                      sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
-            reload(ws, conf);
+            reload(ws, dl, conf);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             tg_log(TG_LOG_INFO, NULL, "shutdown", "signal %d: draining", sig);
             atomic_store(&tg_stats.draining, true);
             tg_workers_drain(ws);
+            if (dl != NULL) {
+                tg_deliver_drain(dl);
+            }
             return;
         }
     }
 }
 
+/* The spool failed for good (spool thread): the process drains and exits 1, so that a
+ * supervisor restarts it and SQLite recovers from what reached the disk. */
+static void on_spool_failed(void)
+{
+    kill(getpid(), SIGTERM);
+}
+
+/* The spool and its delivery, before the workers that hand them submissions. */
+static int start_spool(struct tg_conf *conf, struct tg_spool **sp, struct tg_deliverer **dl)
+{
+    char err[TG_CONF_ERR_MAX];
+
+    if (conf->spool == NULL) {
+        return TG_OK;
+    }
+    if (tg_spool_start(conf->spool, tg_deliver_resend_ok, conf, on_spool_failed, sp, err,
+                       sizeof(err)) != TG_OK) {
+        fprintf(stderr, "tracegate: %s\n", err);
+        tg_log(TG_LOG_ERROR, NULL, "spool.error", "%s", err);
+        return TG_EINVAL;
+    }
+    if (tg_deliver_start(conf, *sp, dl) != TG_OK) {
+        tg_log(TG_LOG_ERROR, NULL, "delivery.error", "cannot start the delivery thread");
+        return TG_EINTERNAL;
+    }
+    return TG_OK;
+}
+
 static int run(struct tg_conf *conf, const struct options *opt)
 {
     struct tg_workers *ws = NULL;
+    struct tg_spool *sp = NULL;
+    struct tg_deliverer *dl = NULL;
     char *cert = NULL;
     char *key = NULL;
     unsigned n = worker_count(opt, conf);
@@ -327,15 +390,19 @@ static int run(struct tg_conf *conf, const struct options *opt)
     sigaddset(&set, SIGHUP);
     /* Blocked before the threads start, so only the main thread ever takes them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
+    if (start_spool(conf, &sp, &dl) != TG_OK ||
+        tg_workers_start(n, conf, &o, &app, &port, &ws) != TG_OK) {
         goto out;
     }
     log_listening(port, n, conf);
-    supervise(ws, &conf, &set);
+    supervise(ws, dl, &conf, &set);
     tg_workers_join(ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
-    rc = 0;
+    rc = atomic_load(&tg_stats.durable.health) == TG_SPOOL_FAILED ? 1 : 0;
 out:
+    /* Delivery records its last outcomes through the spool: it stops first. */
+    tg_deliver_join(dl);
+    tg_spool_stop(sp);
     tg_conf_unref(conf);
     free(cert);
     free(key);
@@ -362,12 +429,39 @@ static int set_log_level(void)
     return TG_EINVAL;
 }
 
+/* --check's look at the spool: a network file system is refused, a weak sync level warned of.
+ * TG_OK or TG_EINVAL (said on stderr). */
+static int check_spool(const struct tg_conf *conf)
+{
+    char dir[4096];
+    char err[TG_CONF_ERR_MAX];
+
+    if (conf->spool == NULL) {
+        return TG_OK;
+    }
+    if (!conf->spool->sync_full) {
+        fprintf(stderr, "%s: warning: spool.synchronous is \"normal\": a power loss may lose "
+                        "submissions that were already answered\n",
+                conf->file);
+    }
+    tg_spool_dir_of(conf->spool->path, dir, sizeof(dir));
+    if (tg_spool_fs_check(dir, err, sizeof(err)) == TG_EINVAL) {
+        fprintf(stderr, "%s: spool.path: %s\n", conf->file, err);
+        return TG_EINVAL;
+    }
+    return TG_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct options opt = {0};
     struct tg_conf *conf;
-    int rc = parse_args(argc, argv, &opt);
+    int rc;
 
+    if (argc > 1 && strcmp(argv[1], "spool") == 0) {
+        return tg_spool_cli(argc - 1, argv + 1); /* the operator's commands: spool/cli.c */
+    }
+    rc = parse_args(argc, argv, &opt);
     if (rc != 0) {
         return rc - 1;
     }
@@ -375,15 +469,19 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    tg_testhook_init();
     conf = load_conf(opt.conf_file, !opt.check);
     if (conf == NULL) {
         return 1;
     }
     if (opt.check) {
-        printf("%s: ok (%zu routes, %zu upstreams)\n", opt.conf_file,
-               tg_route_table_count(conf->routes), conf->n_upstreams);
+        rc = check_spool(conf);
+        if (rc == TG_OK) {
+            printf("%s: ok (%zu routes, %zu upstreams)\n", opt.conf_file,
+                   tg_route_table_count(conf->routes), conf->n_upstreams);
+        }
         tg_conf_unref(conf);
-        return 0;
+        return rc == TG_OK ? 0 : 1;
     }
     raise_nofile(conf);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

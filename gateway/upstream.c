@@ -53,6 +53,7 @@ struct tg_up_call {
     uint64_t start_us, end_us;
     unsigned timeout_ms;
     bool too_big;
+    bool sent;        /* request bytes went out (CURLINFO_REQUEST_SIZE > 0) */
     long count_idx;   /* index in up->counts, -1 when not counted */
     const char *send; /* borrowed request body, for a body sent through on_read_body */
     size_t send_len, send_off;
@@ -275,7 +276,10 @@ static void log_done(const struct tg_up_call *call, int err)
 static void call_finish(struct tg_up_call *call, int err)
 {
     struct tg_req *req = call->req;
+    long request_size = 0;
 
+    curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &request_size);
+    call->sent = request_size > 0;
     curl_multi_remove_handle(call->up->multi, call->easy);
     tg_list_remove(&call->link);
     req->pending--;
@@ -713,6 +717,11 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
                             const char **value)
 {
     return tg_resp_header_next(&call->rh, pos, name, value);
+}
+
+bool tg_up_call_sent(const struct tg_up_call *call)
+{
+    return call->sent;
 }
 
 const char *tg_up_call_detail(const struct tg_up_call *call)

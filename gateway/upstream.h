@@ -76,6 +76,11 @@ char *tg_up_call_take_body(struct tg_up_call *call, size_t *len);
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
                             const char **value);
 
+/* Inside done: whether the request may have reached the upstream (its head went out on a
+ * connection). False only when it certainly did not: no connection, or cancelled before
+ * sending. Durable delivery reads it to tell a safe resend from an ambiguous one. */
+bool tg_up_call_sent(const struct tg_up_call *call);
+
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
 

@@ -6,6 +6,7 @@
 
 #include "gateway/handler.h"
 
+struct tg_durable_conf;
 struct tg_req;
 struct tg_upstream;
 
@@ -15,6 +16,7 @@ struct tg_proxy_conf {
     char *upstream_path;                /* owned pattern, NULL = client path as is */
     bool strip_prefix;                  /* prefix routes: drop the matched prefix */
     unsigned upstream_timeout_ms;       /* per-call cap, 0 = the upstream's timeout_ms */
+    struct tg_durable_conf *durable;    /* owned, NULL: not durable (routes/durable.h) */
 };
 
 extern const struct tg_handler_ops tg_handler_proxy;

@@ -269,6 +269,7 @@ const struct tg_store_ops tg_store_sqlite = {
     .expire = tg_sqlite_expire,
     .recover = tg_sqlite_recover,
     .counts = tg_sqlite_counts,
+    .has_room = tg_sqlite_has_room,
     .list = tg_sqlite_list,
     .replay = tg_sqlite_replay,
     .remove = tg_sqlite_remove,

@@ -77,6 +77,7 @@ int tg_sqlite_expire(struct tg_store *s, int64_t answer_before_ms, int64_t done_
 int tg_sqlite_recover(struct tg_store *s, bool (*resend_ok)(const char *route, void *arg),
                       void *arg, int64_t now_ms, unsigned *requeued, unsigned *unknown);
 int tg_sqlite_counts(struct tg_store *s, struct tg_spool_counts *out);
+int tg_sqlite_has_room(struct tg_store *s, bool *room);
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,
                    tg_spool_claim_fn *fn, void *arg);
 int tg_sqlite_replay(struct tg_store *s, const char *id, int64_t now_ms);

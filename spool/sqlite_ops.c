@@ -597,6 +597,33 @@ int tg_sqlite_counts(struct tg_store *s, struct tg_spool_counts *out)
     return rc;
 }
 
+static int64_t pragma_int(struct tg_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+int tg_sqlite_has_room(struct tg_store *s, bool *room)
+{
+    int64_t pages = pragma_int(s, "PRAGMA page_count");
+    int64_t max = pragma_int(s, "PRAGMA max_page_count");
+    int64_t free_pages = pragma_int(s, "PRAGMA freelist_count");
+
+    if (pages < 0 || max < 0 || free_pages < 0) {
+        return TG_EINTERNAL;
+    }
+    /* A few pages of slack: a record with its indexes takes more than one. */
+    *room = pages + 8 < max || free_pages >= 8;
+    return TG_OK;
+}
+
 /* ---- the operator's --------------------------------------------------------------------------- */
 
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,

@@ -180,6 +180,8 @@ struct tg_store_ops {
     int (*recover)(struct tg_store *s, bool (*resend_ok)(const char *route, void *arg), void *arg,
                    int64_t now_ms, unsigned *requeued, unsigned *unknown);
     int (*counts)(struct tg_store *s, struct tg_spool_counts *out);
+    /* Whether a new record would fit the quota now (room freed by deliveries counts). */
+    int (*has_room)(struct tg_store *s, bool *room);
     /* The operator's: records in state (-1: any) of route (NULL: any), oldest first, at most
      * limit; replay (dead or unknown -> queued now, age from now); remove one record. */
     int (*list)(struct tg_store *s, int state, const char *route, unsigned limit,
