@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -209,8 +210,12 @@ static int prepare_dir(struct tg_spool *sp, bool *fresh, char *err, size_t errle
     if (rc != TG_OK) {
         return TG_EINVAL;
     }
-    *fresh = access(sp->path, F_OK) == -1 && errno == ENOENT;
-    if (*fresh) {
+    struct stat st;
+    bool exists = stat(sp->path, &st) == 0;
+
+    /* Empty counts as new: a start that failed right after making the file made nothing else. */
+    *fresh = !exists || st.st_size == 0;
+    if (!exists) {
         /* Made here so that it starts 0600: SQLite gives its WAL and shared memory files the
          * database file's mode, and none of them is for group or others. */
         int fd = open(sp->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
