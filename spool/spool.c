@@ -322,6 +322,7 @@ int tg_spool_start(const struct tg_spool_conf *sc, bool (*resend_ok)(const char 
         return TG_EINVAL;
     }
     atomic_init(&sp->failed, false);
+    atomic_init(&sp->counts_dirty, true);
     sp->on_failed = on_failed;
     rc = open_all(sp, sc, resend_ok, arg, err, errlen);
     atomic_store(&tg_stats.durable.health, TG_SPOOL_OK);

@@ -41,6 +41,7 @@ struct tg_spool {
     pthread_t writer, reader;
     bool writer_running, reader_running;
     atomic_bool failed;
+    atomic_bool counts_dirty; /* a commit changed records: the reader counts again soon */
     void (*on_failed)(void);
 
     /* the writer's own (no lock) */

@@ -104,10 +104,13 @@ static int setup_writer(struct tg_store *s, const struct tg_store_options *o, ch
         return TG_EINVAL;
     }
     if (o->max_bytes > 0) {
-        /* The quota is SQLite's own page limit: past it a write fails with SQLITE_FULL, the
-         * same path as a full disk. */
-        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%llu",
-                 (unsigned long long)(o->max_bytes / 4096 > 0 ? o->max_bytes / 4096 : 1));
+        /* New records stop at the quota (has_room); SQLite's own page limit sits a reserve
+         * above it, so that outcomes (which free room) can still be written when the quota is
+         * reached, and a write past it fails with SQLITE_FULL, as on a full disk. */
+        int64_t pages = (int64_t)(o->max_bytes / 4096 > 0 ? o->max_bytes / 4096 : 1);
+        int64_t reserve = pages / 8 > 256 ? pages / 8 : 256;
+        s->quota_pages = pages;
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld", (long long)(pages + reserve));
         if (tg_sqlite_exec(s, sql, "quota") != TG_OK) {
             snprintf(err, errlen, "%s: cannot set the quota", o->path);
             return TG_EINVAL;

@@ -31,6 +31,7 @@ enum tg_sql {
     TG_SQL_RECOVER_LIST,
     TG_SQL_RECOVER_SET,
     TG_SQL_COUNTS,
+    TG_SQL_COUNTS_OPEN,
     TG_SQL_OLDEST,
     TG_SQL_LIST,
     TG_SQL_REPLAY,
@@ -46,7 +47,8 @@ extern const char *const tg_sql_text[TG_SQL_COUNT];
 
 struct tg_store {
     struct sqlite3 *db;
-    char *path; /* owned */
+    char *path;           /* owned */
+    int64_t quota_pages;  /* new records stop here (0: no quota) */
     struct sqlite3_stmt *stmts[TG_SQL_COUNT];
 };
 
@@ -76,7 +78,7 @@ int tg_sqlite_mark(struct tg_store *s, const struct tg_spool_mark *m);
 int tg_sqlite_expire(struct tg_store *s, int64_t answer_before_ms, int64_t done_before_ms);
 int tg_sqlite_recover(struct tg_store *s, bool (*resend_ok)(const char *route, void *arg),
                       void *arg, int64_t now_ms, unsigned *requeued, unsigned *unknown);
-int tg_sqlite_counts(struct tg_store *s, struct tg_spool_counts *out);
+int tg_sqlite_counts(struct tg_store *s, bool all, struct tg_spool_counts *out);
 int tg_sqlite_has_room(struct tg_store *s, bool *room);
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,
                    tg_spool_claim_fn *fn, void *arg);

@@ -50,6 +50,8 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
     [TG_SQL_RECOVER_SET] = "UPDATE records SET state=?2, reason=?3, updated_ms=?4, next_ms=?4"
                            " WHERE id=?1",
     [TG_SQL_COUNTS] = "SELECT state, count(*) FROM records GROUP BY state",
+    [TG_SQL_COUNTS_OPEN] = "SELECT state, count(*) FROM records WHERE state IN (0,1,4,5)"
+                           " GROUP BY state",
     [TG_SQL_OLDEST] = "SELECT min(created_ms) FROM records WHERE state IN (0,1)",
     [TG_SQL_LIST] = "SELECT " META " FROM records WHERE (?1<0 OR state=?1)"
                     " AND (?2 IS NULL OR route=?2) ORDER BY seq LIMIT ?3",
@@ -566,9 +568,9 @@ int tg_sqlite_recover(struct tg_store *s, bool (*resend_ok)(const char *route, v
     return rc;
 }
 
-int tg_sqlite_counts(struct tg_store *s, struct tg_spool_counts *out)
+int tg_sqlite_counts(struct tg_store *s, bool all, struct tg_spool_counts *out)
 {
-    sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_COUNTS);
+    sqlite3_stmt *st = tg_sqlite_stmt(s, all ? TG_SQL_COUNTS : TG_SQL_COUNTS_OPEN);
     bool row = true;
     int rc = TG_OK;
 
@@ -612,15 +614,19 @@ static int64_t pragma_int(struct tg_store *s, const char *sql)
 
 int tg_sqlite_has_room(struct tg_store *s, bool *room)
 {
-    int64_t pages = pragma_int(s, "PRAGMA page_count");
-    int64_t max = pragma_int(s, "PRAGMA max_page_count");
-    int64_t free_pages = pragma_int(s, "PRAGMA freelist_count");
+    int64_t pages;
+    int64_t free_pages;
 
-    if (pages < 0 || max < 0 || free_pages < 0) {
+    *room = true;
+    if (s->quota_pages == 0) {
+        return TG_OK;
+    }
+    pages = pragma_int(s, "PRAGMA page_count");
+    free_pages = pragma_int(s, "PRAGMA freelist_count");
+    if (pages < 0 || free_pages < 0) {
         return TG_EINTERNAL;
     }
-    /* A few pages of slack: a record with its indexes takes more than one. */
-    *room = pages + 8 < max || free_pages >= 8;
+    *room = pages - free_pages < s->quota_pages;
     return TG_OK;
 }
 

@@ -137,7 +137,7 @@ struct tg_store_options {
     const char *path;
     bool readonly;      /* status reads, CLI list/show: never writes */
     bool sync_full;     /* synchronous=FULL (every commit reaches the disk), else NORMAL */
-    uint64_t max_bytes; /* quota on the database file (max_page_count); 0 = none */
+    uint64_t max_bytes; /* quota on the database file; 0 = none */
 };
 
 struct tg_store;
@@ -179,8 +179,11 @@ struct tg_store_ops {
      * cannot deduplicate. *requeued and *unknown get the counts. */
     int (*recover)(struct tg_store *s, bool (*resend_ok)(const char *route, void *arg), void *arg,
                    int64_t now_ms, unsigned *requeued, unsigned *unknown);
-    int (*counts)(struct tg_store *s, struct tg_spool_counts *out);
-    /* Whether a new record would fit the quota now (room freed by deliveries counts). */
+    /* all false: only the open states (queued, delivering, dead, unknown: cheap, an index
+     * range); delivered and rejected are then left 0. */
+    int (*counts)(struct tg_store *s, bool all, struct tg_spool_counts *out);
+    /* Whether a new record fits the quota now (room freed by deliveries counts). The quota
+     * keeps a reserve beyond it, so that outcomes can still be recorded when it is reached. */
     int (*has_room)(struct tg_store *s, bool *room);
     /* The operator's: records in state (-1: any) of route (NULL: any), oldest first, at most
      * limit; replay (dead or unknown -> queued now, age from now); remove one record. */

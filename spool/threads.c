@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway/log.h"
 #include "gateway/req.h"
@@ -12,9 +13,13 @@
 #include "spool/fsinfo.h"
 #include "spool/spool_internal.h"
 
-#define EXPIRE_EVERY_MS 60000
-#define PROBE_EVERY_MS  1000
-#define COUNTS_EVERY_MS 2000
+#define EXPIRE_EVERY_MS     60000
+#define PROBE_EVERY_MS      1000
+#define COUNTS_MIN_MS       500   /* open states, at most this often after a change */
+#define COUNTS_EVERY_MS     2000  /* open states at least this often */
+#define COUNTS_ALL_EVERY_MS 30000 /* delivered and rejected too (a scan of everything) */
+#define READER_WAKE_US      250000u
+#define FULL_BACKOFF_US     50000u
 
 /* ---- queues ------------------------------------------------------------------------------- */
 
@@ -171,6 +176,38 @@ static int exec(struct tg_spool *sp, struct tg_spool_op *op)
     }
 }
 
+/* After a transaction lost for room (ESPOOL): outcomes and claims go back to the head of the
+ * queue, to be written once there is room (they free it); submissions and answers fail (their
+ * clients get 503 and retry with the same key). */
+static void requeue_or_fail(struct tg_spool *sp, struct tg_spool_op *head)
+{
+    struct tg_spool_op *keep = NULL;
+    struct tg_spool_op **tail = &keep;
+
+    while (head != NULL) {
+        struct tg_spool_op *next = head->next;
+        if (head->kind == TG_SPOOL_OP_MARK || head->kind == TG_SPOOL_OP_CLAIM) {
+            head->next = NULL;
+            *tail = head;
+            tail = &head->next;
+        } else {
+            head->rc = TG_ESPOOL;
+            head->done(head);
+        }
+        head = next;
+    }
+    if (keep != NULL) {
+        pthread_mutex_lock(&sp->wq.lock);
+        *tail = sp->wq.head;
+        if (sp->wq.head == NULL) {
+            sp->wq.tail = tail;
+        }
+        sp->wq.head = keep;
+        pthread_mutex_unlock(&sp->wq.lock);
+        usleep(FULL_BACKOFF_US); /* room comes back by delivery, not by spinning */
+    }
+}
+
 static void finish_all(struct tg_spool_op *head, int rc)
 {
     while (head != NULL) {
@@ -207,7 +244,7 @@ static struct tg_spool_op *ack_early(struct tg_spool_op *head)
 /* Runs a batch in one transaction; every op's done runs once, after the commit. */
 static void run_batch(struct tg_spool *sp, struct tg_spool_op *head)
 {
-    bool puts = false, delivered = false;
+    bool puts = false, delivered = false, room = true;
     int rc;
 
     if (atomic_load(&sp->failed)) {
@@ -220,6 +257,8 @@ static void run_batch(struct tg_spool *sp, struct tg_spool_op *head)
     }
     if (puts && disk_short(sp)) {
         set_health(sp, TG_SPOOL_FULL, "free disk below min_free_bytes");
+    } else if (puts && !sp->full && sp->ops->has_room(sp->wstore, &room) == TG_OK && !room) {
+        set_health(sp, TG_SPOOL_FULL, "max_bytes reached");
     }
     rc = sp->ops->begin(sp->wstore);
     for (struct tg_spool_op *op = head; rc == TG_OK && op != NULL; op = op->next) {
@@ -238,11 +277,16 @@ static void run_batch(struct tg_spool *sp, struct tg_spool_op *head)
     if (rc != TG_OK) {
         sp->ops->rollback(sp->wstore);
         atomic_fetch_add(&tg_stats.durable.write_errors, 1);
-        set_health(sp, rc == TG_ESPOOL ? TG_SPOOL_FULL : TG_SPOOL_FAILED,
-                   rc == TG_ESPOOL ? "no room for the transaction" : "a write or fsync failed");
+        if (rc == TG_ESPOOL) {
+            set_health(sp, TG_SPOOL_FULL, "no room for the transaction");
+            requeue_or_fail(sp, head);
+            return;
+        }
+        set_health(sp, TG_SPOOL_FAILED, "a write or fsync failed");
         finish_all(head, TG_ESPOOL);
         return;
     }
+    atomic_store(&sp->counts_dirty, true);
     if (puts) {
         tg_testhook_crash_point("after_accept_commit");
     }
@@ -302,15 +346,17 @@ static void *writer_main(void *arg)
 
 /* ---- the reader -------------------------------------------------------------------------- */
 
-static void refresh_counts(struct tg_spool *sp)
+static void refresh_counts(struct tg_spool *sp, bool all)
 {
     struct tg_spool_counts c;
 
-    if (sp->ops->counts(sp->rstore, &c) != TG_OK) {
+    if (sp->ops->counts(sp->rstore, all, &c) != TG_OK) {
         return;
     }
     for (int i = 0; i < TG_SPOOL_STATE_N; i++) {
-        atomic_store(&tg_stats.durable.records[i], c.by_state[i]);
+        if (all || (i != TG_SPOOL_DELIVERED && i != TG_SPOOL_REJECTED)) {
+            atomic_store(&tg_stats.durable.records[i], c.by_state[i]);
+        }
     }
     atomic_store(&tg_stats.durable.oldest_open_ms, c.oldest_open_ms);
     atomic_store(&tg_stats.durable.spool_bytes, c.bytes);
@@ -320,21 +366,30 @@ static void refresh_counts(struct tg_spool *sp)
 static void *reader_main(void *arg)
 {
     struct tg_spool *sp = arg;
-    uint64_t next_counts = 0;
+    uint64_t last = 0;
+    uint64_t last_all = 0;
     bool stop = false;
 
     tg_log_batch_start();
     while (!stop) {
-        struct tg_spool_op *op = take(&sp->rq, COUNTS_EVERY_MS * 1000u, 0, 64, &stop);
+        struct tg_spool_op *op = take(&sp->rq, READER_WAKE_US, 0, 64, &stop);
+        uint64_t now;
         while (op != NULL) {
             struct tg_spool_op *next = op->next;
             op->rc = sp->ops->get(sp->rstore, op->u.get.id, &op->u.get.meta, NULL);
             op->done(op);
             op = next;
         }
-        if (tg_now_us() >= next_counts) {
-            refresh_counts(sp);
-            next_counts = tg_now_us() + COUNTS_EVERY_MS * 1000u;
+        now = tg_now_us();
+        if (now >= last_all + COUNTS_ALL_EVERY_MS * 1000u) {
+            refresh_counts(sp, true);
+            last = last_all = now;
+            atomic_store(&sp->counts_dirty, false);
+        } else if (now >= last + COUNTS_EVERY_MS * 1000u ||
+                   (now >= last + COUNTS_MIN_MS * 1000u && atomic_load(&sp->counts_dirty))) {
+            atomic_store(&sp->counts_dirty, false);
+            refresh_counts(sp, false);
+            last = now;
         }
         tg_log_flush();
     }

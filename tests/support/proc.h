@@ -25,6 +25,16 @@ struct proc {
  * listen in time (its log says why). The child gets SIGTERM if the test process dies. */
 int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening);
 
+/* proc_spawn with env ("NAME=value" strings, NULL-terminated, may be NULL) added to the
+ * test's own environment for the child. */
+int proc_spawn_env(struct proc *p, const char *const *argv, const char *const *env,
+                   size_t n_listening);
+
+/* Starts the test build of the gateway (TG_HOOKS_BINARY: crash points, injected faults) on
+ * conf_path with --port 0 and env as proc_spawn_env adds it; waits for its listening line. 0 or
+ * -1 (the log says why). */
+int gateway_start_hooks(struct proc *p, const char *conf_path, const char *const *env);
+
 /* Starts the gateway (TG_BINARY) on conf_path with --port 0 plus extra args (NULL-terminated
  * list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1 (the log says
  * why). */

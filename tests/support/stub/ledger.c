@@ -9,7 +9,7 @@
  *   commit_then_reset=P  P% of stores (0..100) reset the connection instead of answering
  *   down=0|1             1: answer 503 and store nothing
  *   hang_ms=N            store, then wait N ms before answering
- *   status=S             store nothing and answer S (a refusal: 400, 422...); 0 turns it off
+ *   refuse=S             store nothing and answer S (a refusal: 400, 422...); 0 turns it off
  * GET /_stub/ledger reads it back: totals, per key (stored, arrivals, group), and per group (the
  * X-Patient-Id header, or the body's "patient_id") the keys in the order they were stored.
  * POST /_stub/ledger/reset empties it. One lock guards it all. */
@@ -230,7 +230,7 @@ static bool set_param(const char *k, const char *v)
         ledger.reset_pct = n;
     } else if (strcmp(k, "hang_ms") == 0 && n <= 600000) {
         ledger.hang_ms = n;
-    } else if (strcmp(k, "status") == 0 && (n == 0 || (n >= 400 && n <= 599))) {
+    } else if (strcmp(k, "refuse") == 0 && (n == 0 || (n >= 400 && n <= 599))) {
         ledger.status = n;
     } else {
         return false;
