@@ -13,8 +13,12 @@
  *                                        point NAME is passed
  *   TRACEGATE_TEST_FAIL_FSYNC_AT=N       the Nth fsync of the spool, and every later one, fails
  *   TRACEGATE_TEST_ACK_BEFORE_COMMIT=1   the spool tells a waiting request that its submission
- *                                        is stored before it commits (a negative control: the
- *                                        crash tests must see this lose submissions) */
+ *                                        is stored before it commits, and pauses 100 ms there (a
+ *                                        negative control: the crash tests must see this lose
+ *                                        submissions)
+ * The crash points: before_accept_commit, after_accept_commit (spool writer), before_reply
+ * (worker), after_upstream_send (delivery, an answer came), before_mark_delivered (spool
+ * writer, a delivered outcome about to commit). */
 void tg_testhook_init(void);
 
 /* A named point where the test build may die (see TRACEGATE_TEST_CRASH_AT). Any thread. */

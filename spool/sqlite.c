@@ -15,7 +15,8 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define SCHEMA_VERSION  1
-#define WAL_LIMIT_BYTES (64 * 1024 * 1024) /* the WAL is cut back to this after a checkpoint */
+#define WAL_LIMIT_BYTES (4 * 1024 * 1024) /* the WAL is cut back to this after a checkpoint */
+#define WAL_PAGES       256               /* checkpoint after about 1 MiB of WAL */
 
 static const char *const schema[] = {
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
@@ -97,8 +98,9 @@ static int setup_writer(struct tg_store *s, const struct tg_store_options *o, ch
         return TG_EINVAL;
     }
     snprintf(sql, sizeof(sql),
-             "PRAGMA synchronous=%s; PRAGMA secure_delete=ON; PRAGMA journal_size_limit=%d",
-             o->sync_full ? "FULL" : "NORMAL", WAL_LIMIT_BYTES);
+             "PRAGMA synchronous=%s; PRAGMA secure_delete=ON; PRAGMA journal_size_limit=%d; "
+             "PRAGMA wal_autocheckpoint=%d",
+             o->sync_full ? "FULL" : "NORMAL", WAL_LIMIT_BYTES, WAL_PAGES);
     if (tg_sqlite_exec(s, sql, "pragmas") != TG_OK) {
         snprintf(err, errlen, "%s: cannot set the pragmas: %s", o->path, sqlite3_errmsg(s->db));
         return TG_EINVAL;
@@ -273,6 +275,7 @@ const struct tg_store_ops tg_store_sqlite = {
     .recover = tg_sqlite_recover,
     .counts = tg_sqlite_counts,
     .has_room = tg_sqlite_has_room,
+    .reusable = tg_sqlite_reusable,
     .list = tg_sqlite_list,
     .replay = tg_sqlite_replay,
     .remove = tg_sqlite_remove,

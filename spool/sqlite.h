@@ -80,6 +80,7 @@ int tg_sqlite_recover(struct tg_store *s, bool (*resend_ok)(const char *route, v
                       void *arg, int64_t now_ms, unsigned *requeued, unsigned *unknown);
 int tg_sqlite_counts(struct tg_store *s, bool all, struct tg_spool_counts *out);
 int tg_sqlite_has_room(struct tg_store *s, bool *room);
+int tg_sqlite_reusable(struct tg_store *s, uint64_t *bytes);
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,
                    tg_spool_claim_fn *fn, void *arg);
 int tg_sqlite_replay(struct tg_store *s, const char *id, int64_t now_ms);

@@ -630,6 +630,18 @@ int tg_sqlite_has_room(struct tg_store *s, bool *room)
     return TG_OK;
 }
 
+int tg_sqlite_reusable(struct tg_store *s, uint64_t *bytes)
+{
+    int64_t free_pages = pragma_int(s, "PRAGMA freelist_count");
+    int64_t page = pragma_int(s, "PRAGMA page_size");
+
+    if (free_pages < 0 || page < 0) {
+        return TG_EINTERNAL;
+    }
+    *bytes = (uint64_t)free_pages * (uint64_t)page;
+    return TG_OK;
+}
+
 /* ---- the operator's --------------------------------------------------------------------------- */
 
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,

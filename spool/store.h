@@ -185,6 +185,9 @@ struct tg_store_ops {
     /* Whether a new record fits the quota now (room freed by deliveries counts). The quota
      * keeps a reserve beyond it, so that outcomes can still be recorded when it is reached. */
     int (*has_room)(struct tg_store *s, bool *room);
+    /* Bytes inside the store that new records can reuse without the file growing (what
+     * deliveries and expiry freed). */
+    int (*reusable)(struct tg_store *s, uint64_t *bytes);
     /* The operator's: records in state (-1: any) of route (NULL: any), oldest first, at most
      * limit; replay (dead or unknown -> queued now, age from now); remove one record. */
     int (*list)(struct tg_store *s, int state, const char *route, unsigned limit,

@@ -20,6 +20,7 @@
 #define COUNTS_ALL_EVERY_MS 30000 /* delivered and rejected too (a scan of everything) */
 #define READER_WAKE_US      250000u
 #define FULL_BACKOFF_US     50000u
+#define ACK_EARLY_PAUSE_US  100000u /* test build only (TRACEGATE_TEST_ACK_BEFORE_COMMIT) */
 
 /* ---- queues ------------------------------------------------------------------------------- */
 
@@ -126,13 +127,19 @@ static void set_health(struct tg_spool *sp, int health, const char *why)
     }
 }
 
-/* Free disk under min_free_bytes counts as full: the WAL and the OS need room to stay sane. */
+/* Free disk under min_free_bytes counts as full (the WAL and the OS need room to stay sane),
+ * unless the spool has that much room of its own that deliveries freed: new records reuse it
+ * without growing the file. */
 static bool disk_short(struct tg_spool *sp)
 {
     uint64_t free_bytes = tg_spool_fs_free(sp->dir);
+    uint64_t reusable = 0;
 
     atomic_store(&tg_stats.durable.disk_free_bytes, free_bytes);
-    return free_bytes != UINT64_MAX && free_bytes < sp->min_free_bytes;
+    if (free_bytes == UINT64_MAX || free_bytes >= sp->min_free_bytes) {
+        return false;
+    }
+    return sp->ops->reusable(sp->wstore, &reusable) != TG_OK || reusable < sp->min_free_bytes;
 }
 
 /* ---- the writer -------------------------------------------------------------------------- */
@@ -269,6 +276,10 @@ static void run_batch(struct tg_spool *sp, struct tg_spool_op *head)
     }
     if (rc == TG_OK && puts && tg_testhook_ack_before_commit()) {
         head = ack_early(head);
+        usleep(ACK_EARLY_PAUSE_US); /* a slow fsync's worth: the early answers leave meanwhile */
+    }
+    if (rc == TG_OK && puts) {
+        tg_testhook_crash_point("before_accept_commit");
     }
     if (rc == TG_OK && delivered) {
         tg_testhook_crash_point("before_mark_delivered");

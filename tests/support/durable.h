@@ -46,7 +46,7 @@ bool wait_ledger_stored(int stub_port, int want, int timeout_ms);
 
 /* The conf template's placeholders for durable.json and their defaults: vars (room for
  * DURABLE_VARS) gets them with the overrides applied (NAME=VALUE strings, NULL-terminated). */
-#define DURABLE_VARS 12
+#define DURABLE_VARS 13
 size_t durable_vars(struct conf_var *vars, const char *spool_dir, const char *const *overrides);
 
 #endif

@@ -32,7 +32,9 @@ static char **env_with(const char *const *extra)
         return NULL;
     }
     memcpy(env, environ, n * sizeof(*env));
-    memcpy(env + n, extra, k * sizeof(*env));
+    if (k > 0) {
+        memcpy(env + n, extra, k * sizeof(*env));
+    }
     return env;
 }
 
@@ -139,6 +141,24 @@ int gateway_start(struct proc *p, const char *conf_path, const char *const *extr
     }
     argv[n] = NULL;
     return proc_spawn(p, argv, 1);
+}
+
+int proc_wait(struct proc *p, int timeout_ms)
+{
+    uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
+    int status;
+
+    while (p->pid > 0) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        if (now_us() >= end) {
+            return -1;
+        }
+        usleep(5000);
+    }
+    return -1;
 }
 
 void proc_signal(const struct proc *p, int sig)

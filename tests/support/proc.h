@@ -45,6 +45,10 @@ int gateway_start(struct proc *p, const char *conf_path, const char *const *extr
  * -1 once the process was reaped. */
 int proc_stop(struct proc *p, int sig, int timeout_ms);
 
+/* Waits up to timeout_ms for p to exit by itself. Returns its status as proc_stop does, or -1
+ * when it still runs. */
+int proc_wait(struct proc *p, int timeout_ms);
+
 /* Sends a signal without waiting. */
 void proc_signal(const struct proc *p, int sig);
 
