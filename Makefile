@@ -2,6 +2,7 @@
 #   make run   installs what is missing, builds, starts the demo ePRO services and the gateway
 #   make test  installs what is missing, builds (plain and sanitizer), runs every test
 #   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
+#   make soak  the long kill -9 soak of durable routes (200 kills; minutes)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CONF       ?= conf/tracegate.json
@@ -14,7 +15,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-open
 LINT_PACKAGES := clang-format clang-tidy
 
 .PHONY: all deps lint-deps build configure asan run test test-plain test-asan lint format \
-	check-conf bench clean
+	check-conf bench soak clean
 
 all: build
 
@@ -77,6 +78,11 @@ format: lint-deps
 
 bench: build
 	bench/run.sh
+
+# The durable suite's long kill -9 soak (tests/integration/test_durable_crash.c); every
+# `make test` runs the bounded one.
+soak: build
+	TG_SOAK=long $(BUILD)/integration_tests --jobs 1 --filter 'durable_crash/long_kill_9_soak'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
