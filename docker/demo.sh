@@ -76,7 +76,7 @@ if [[ $(grep -c '"event":"listening"' "$STUB_LOG" || true) -lt 3 ]]; then
     exit 1
 fi
 say "demo services up on ${STUB_PORTS[*]} (their log: $STUB_LOG)"
-say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
+say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'Idempotency-Key: \"demo-0001\"' -H 'X-Patient-Id: p1' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
 
 # In the background so the traps run at once on Ctrl-C (bash defers them during a foreground
 # command); the gateway's own log stays on this terminal.
