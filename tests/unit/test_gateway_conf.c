@@ -688,9 +688,9 @@ static void load_file(const char *rel, size_t n_routes)
 
 Test(conf, shipped_confs_load)
 {
-    load_file("conf/tracegate.json", 7);
+    load_file("conf/tracegate.json", 8);
     load_file("conf/examples/minimal.json", 1);
-    load_file("conf/examples/full.json", 6);
+    load_file("conf/examples/full.json", 7);
 }
 
 Test(conf, demo_conf_values)

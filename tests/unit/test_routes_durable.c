@@ -286,3 +286,23 @@ Test(durable_conf, backoff_is_full_jitter_under_its_ceiling)
     }
     cr_expect(gt(u32, low, 300), "about half should fall in the lower half: %u", low);
 }
+
+Test(durable_conf, the_demo_conf_turns_durable_on_for_submit)
+{
+    char file[1024], err[TG_CONF_ERR_MAX] = "";
+    const struct tg_durable_conf *dc;
+    const struct tg_route *r = NULL;
+
+    snprintf(file, sizeof(file), "%s/conf/tracegate.json", TG_SOURCE_DIR);
+    cr_assert(eq(int, tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)), TG_OK),
+              "%s", err);
+    dc = tg_durable_of(conf->routes, "submit", &r);
+    cr_assert(not(zero(ptr, (void *)dc)));
+    cr_expect(eq(str, r->path, "/submit"));
+    cr_expect(dc->require_key);
+    cr_expect(eq(str, dc->order_by_header, "X-Patient-Id"));
+    cr_expect(eq(str, (char *)dc->status_path, "/submissions/{id}"));
+    cr_expect(not(zero(ptr, strstr(conf->spool->path, "/var/spool/tracegate.db"))), "%s",
+              conf->spool->path);
+    cr_expect(conf->spool->sync_full);
+}
