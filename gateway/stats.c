@@ -5,7 +5,7 @@
 struct tg_stats_registry tg_stats;
 
 const uint64_t tg_stats_fsync_bounds_us[TG_FSYNC_BUCKETS] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000,
+    50, 100, 200, 300, 500, 750, 1000, 2000, 3000, 5000, 10000, 25000, 100000, 1000000,
 };
 
 void tg_stats_observe_fsync(uint64_t us)

@@ -32,7 +32,7 @@ struct tg_worker_stats {
 
 /* ---- durable submissions: one block, so that it can move to the declared metrics table ---- */
 
-#define TG_FSYNC_BUCKETS 11 /* bounds in tg_stats_fsync_bounds_us, then +Inf */
+#define TG_FSYNC_BUCKETS 14 /* bounds in tg_stats_fsync_bounds_us, then +Inf */
 #define TG_SPOOL_STATE_N 6  /* the record states of spool/store.h */
 
 /* How a delivery attempt ended (routes/deliver.c). */

@@ -1,6 +1,7 @@
 /* Sealing at rest with OpenSSL: AES-256-GCM, HMAC-SHA256, SHA-256 key ids, random bytes. */
 #include "spool/seal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,18 @@
 #define NONCE_LEN 12
 #define TAG_LEN   16
 #define HEAD_LEN  (1 + 4 + NONCE_LEN)
+
+/* The algorithms, fetched from OpenSSL's providers once per process: a fetch takes locks and a
+ * lookup, too much to pay on every seal. Never freed (process lifetime). */
+static pthread_once_t fetched = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *gcm_cipher;
+static EVP_MAC *hmac;
+
+static void fetch(void)
+{
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 static uint32_t key_id_of(const uint8_t bytes[TG_SEAL_KEY_BYTES])
 {
@@ -86,13 +99,14 @@ static int gcm(int enc, const uint8_t *key, const uint8_t *nonce, const void *aa
     int outl = 0;
     int ok;
 
-    if (ctx == NULL || len > INT32_MAX || aad_len > INT32_MAX) {
+    pthread_once(&fetched, fetch);
+    if (ctx == NULL || gcm_cipher == NULL || len > INT32_MAX || aad_len > INT32_MAX) {
         EVP_CIPHER_CTX_free(ctx);
         return TG_EINTERNAL;
     }
-    ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+    ok = EVP_CipherInit_ex2(ctx, gcm_cipher, NULL, NULL, enc, NULL) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-         EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
+         EVP_CipherInit_ex2(ctx, NULL, key, nonce, enc, NULL) == 1 &&
          (aad_len == 0 ||
           EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1) &&
          (len == 0 || EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1) &&
@@ -158,15 +172,18 @@ int tg_seal_open(const struct tg_seal_keys *keys, const void *aad, size_t aad_le
 int tg_seal_mac(const uint8_t key[TG_SEAL_KEY_BYTES], const struct tg_seal_part *parts, size_t n,
                 uint8_t out[TG_SEAL_MAC_BYTES])
 {
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_CTX *ctx;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
         OSSL_PARAM_construct_end(),
     };
     size_t outl = 0;
-    int ok = ctx != NULL && EVP_MAC_init(ctx, key, TG_SEAL_KEY_BYTES, params) == 1;
+    int ok;
+
+    pthread_once(&fetched, fetch);
+    ctx = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
+    ok = ctx != NULL && EVP_MAC_init(ctx, key, TG_SEAL_KEY_BYTES, params) == 1;
 
     for (size_t i = 0; ok && i < n; i++) {
         uint8_t len8[8];
@@ -179,7 +196,6 @@ int tg_seal_mac(const uint8_t key[TG_SEAL_KEY_BYTES], const struct tg_seal_part 
     }
     ok = ok && EVP_MAC_final(ctx, out, &outl, TG_SEAL_MAC_BYTES) == 1 && outl == TG_SEAL_MAC_BYTES;
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return ok ? TG_OK : TG_EINTERNAL;
 }
 
