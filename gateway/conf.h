@@ -29,16 +29,16 @@ struct tg_upstream {
 /* The top-level "spool" block: where durable routes keep what they accepted (spool/). Paths are
  * resolved against the conf file's directory. Read at start; a reload keeps the running one. */
 struct tg_spool_conf {
-    char *path;             /* owned: the SQLite file */
-    bool sync_full;         /* "synchronous": "full" (default) or "normal" */
-    size_t max_bytes;       /* quota on the file (default 1 GiB) */
-    size_t min_free_bytes;  /* refuse new submissions below this much free disk (default 64 MiB) */
-    char *key_file;         /* owned: the sealing key (default: path + ".key") */
-    char **old_key_files;   /* owned: keys that only open (after a rotation) */
+    char *path;            /* owned: the SQLite file */
+    bool sync_full;        /* "synchronous": "full" (default) or "normal" */
+    size_t max_bytes;      /* quota on the file (default 1 GiB) */
+    size_t min_free_bytes; /* refuse new submissions below this much free disk (default 64 MiB) */
+    char *key_file;        /* owned: the sealing key (default: path + ".key") */
+    char **old_key_files;  /* owned: keys that only open (after a rotation) */
     size_t n_old_key_files;
-    unsigned key_ttl_s;       /* delivered or rejected records are forgotten after (30 days) */
-    unsigned response_ttl_s;  /* kept answers for replays are dropped after (1 day) */
-    unsigned group_commit_us; /* wait this long for more to commit together (default 0) */
+    unsigned key_ttl_s;        /* delivered or rejected records are forgotten after (30 days) */
+    unsigned response_ttl_s;   /* kept answers for replays are dropped after (1 day) */
+    unsigned group_commit_us;  /* wait this long for more to commit together (default 0) */
     unsigned group_commit_max; /* most operations in one commit (default 64) */
 };
 
@@ -125,13 +125,14 @@ int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
 
 /* *out = a malloc'd array of the strings of the array obj[key] (each malloc'd, non-empty), *n
  * their count (at most max). Absent: untouched. Free with tg_conf_strs_free. */
-int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, size_t max, char ***out, size_t *n);
+int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t max, char ***out, size_t *n);
 void tg_conf_strs_free(char **strs, size_t n);
 /* *out = a malloc'd array of the integers of the array obj[key], each in min..max, *n their count
- * (at most cap). Absent: untouched. */
-int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, int min, int max, size_t cap, int **out, size_t *n);
+ * (at most TG_CONF_INTS_MAX). Absent: untouched. */
+#define TG_CONF_INTS_MAX 16
+int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     int min, int max, int **out, size_t *n);
 
 /* The path p as the conf file conf_file names it: relative paths are taken from the conf file's
  * directory. *out is malloc'd. TG_OK or TG_ENOMEM. */

@@ -214,8 +214,8 @@ void tg_conf_strs_free(char **strs, size_t n)
     free(strs);
 }
 
-int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, size_t max, char ***out, size_t *n)
+int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t max, char ***out, size_t *n)
 {
     char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
     json_t *arr = NULL;
@@ -255,8 +255,8 @@ int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
     return TG_OK;
 }
 
-int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                     const char *key, int min, int max, size_t cap, int **out, size_t *n)
+int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     int min, int max, int **out, size_t *n)
 {
     char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
     json_t *arr = NULL;
@@ -269,8 +269,8 @@ int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
     }
     tg_jpos_path_key(path, sizeof(path), jpath, key);
     len = json_array_size(arr);
-    if (len > cap) {
-        return tg_conf_error(ctx, path, "at most %zu entries, got %zu", cap, len);
+    if (len > TG_CONF_INTS_MAX) {
+        return tg_conf_error(ctx, path, "at most %d entries, got %zu", TG_CONF_INTS_MAX, len);
     }
     ints = calloc(len + 1, sizeof(*ints));
     if (ints == NULL) {

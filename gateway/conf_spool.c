@@ -1,12 +1,11 @@
 /* The top-level "spool" block of the conf (gateway/conf.h): where durable routes keep what they
  * accepted, how hard it is synced, how big it may grow, the keys that seal it, how long what is
  * done is remembered. */
-#include "gateway/conf.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 
@@ -15,8 +14,16 @@
 #define TIB          ((size_t)1 << 40)
 
 static const char *const spool_keys[] = {
-    "path",          "synchronous", "max_bytes",      "min_free_bytes",  "key_file",
-    "old_key_files", "key_ttl_s",   "response_ttl_s", "group_commit_us", "group_commit_max",
+    "path",
+    "synchronous",
+    "max_bytes",
+    "min_free_bytes",
+    "key_file",
+    "old_key_files",
+    "key_ttl_s",
+    "response_ttl_s",
+    "group_commit_us",
+    "group_commit_max",
     NULL,
 };
 
@@ -60,9 +67,9 @@ static int load_files(struct tg_conf_ctx *ctx, const json_t *sp, struct tg_spool
     int rc = tg_conf_get_str(ctx, sp, "spool", "path", true, &path);
 
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, sp, "spool", "key_file", false, &key);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_strs(ctx, sp, "spool", "old_key_files", OLD_KEYS_MAX, &old,
-                                        &n_old);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_strs(ctx, sp, "spool", "old_key_files", OLD_KEYS_MAX, &old, &n_old);
     if (rc != TG_OK || path == NULL) {
         return rc;
     }
@@ -91,9 +98,9 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *sp, struct tg_spoo
 {
     int rc = tg_conf_get_size(ctx, sp, "spool", "max_bytes", 65536, TIB, &sc->max_bytes);
 
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_size(ctx, sp, "spool", "min_free_bytes", 0, TIB,
-                                        &sc->min_free_bytes);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_size(ctx, sp, "spool", "min_free_bytes", 0, TIB, &sc->min_free_bytes);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(ctx, sp, "spool", "key_ttl_s", 60, 3650 * DAY_S,
                                             &sc->key_ttl_s);

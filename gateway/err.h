@@ -22,11 +22,11 @@ enum tg_err {
     TG_ERESPTOOBIG = -14,    /* an upstream answer over its cap: 502 */
     TG_EDRAIN = -15,         /* the gateway is shutting down: 503 */
     /* durable routes (routes/durable.c, the spool) */
-    TG_EKEY = -16,         /* Idempotency-Key missing where required, malformed or repeated: 400 */
-    TG_EINPROGRESS = -17,  /* the same key's first request has not been answered yet: 409 */
-    TG_EKEYREUSE = -18,    /* the same key with another request (method, path or body): 422 */
-    TG_ESPOOL = -19,       /* cannot store now: disk full, quota, spool failed: 503 */
-    TG_ENOTFOUND = -20,    /* no such resource (a submission id): 404 */
+    TG_EKEY = -16,        /* Idempotency-Key missing where required, malformed or repeated: 400 */
+    TG_EINPROGRESS = -17, /* the same key's first request has not been answered yet: 409 */
+    TG_EKEYREUSE = -18,   /* the same key with another request (method, path or body): 422 */
+    TG_ESPOOL = -19,      /* cannot store now: disk full, quota, spool failed: 503 */
+    TG_ENOTFOUND = -20,   /* no such resource (a submission id): 404 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))

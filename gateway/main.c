@@ -440,8 +440,9 @@ static int check_spool(const struct tg_conf *conf)
         return TG_OK;
     }
     if (!conf->spool->sync_full) {
-        fprintf(stderr, "%s: warning: spool.synchronous is \"normal\": a power loss may lose "
-                        "submissions that were already answered\n",
+        fprintf(stderr,
+                "%s: warning: spool.synchronous is \"normal\": a power loss may lose "
+                "submissions that were already answered\n",
                 conf->file);
     }
     tg_spool_dir_of(conf->spool->path, dir, sizeof(dir));

@@ -66,10 +66,10 @@ enum tg_spool_health {
 /* Written by the spool threads, the delivery thread and the workers with atomic adds (each is
  * rare next to a request); read by /metrics. */
 struct tg_durable_stats {
-    _Atomic int health;                            /* enum tg_spool_health */
+    _Atomic int health;                                  /* enum tg_spool_health */
     _Atomic uint64_t fsync_bucket[TG_FSYNC_BUCKETS + 1]; /* by upper bound, not cumulative */
     _Atomic uint64_t fsync_sum_us;
-    _Atomic uint64_t write_errors; /* commits that failed (full disk included) */
+    _Atomic uint64_t write_errors;              /* commits that failed (full disk included) */
     _Atomic uint64_t records[TG_SPOOL_STATE_N]; /* gauges, refreshed by the spool */
     _Atomic int64_t oldest_open_ms;             /* acceptance time of the oldest undelivered */
     _Atomic uint64_t spool_bytes;

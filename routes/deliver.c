@@ -14,10 +14,10 @@
 #include "routes/durable.h"
 #include "routes/table.h"
 
-#define CLAIM_POLL_US  1000000u /* with nothing due, ask the spool again after this */
-#define CLAIM_MAX      64
-#define TICK_MS_DRAIN  20
-#define MAX_CONNECTS   256
+#define CLAIM_POLL_US 1000000u /* with nothing due, ask the spool again after this */
+#define CLAIM_MAX     64
+#define TICK_MS_DRAIN 20
+#define MAX_CONNECTS  256
 
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER; /* guards cur and its pending_first */
 static struct tg_deliverer *cur;

@@ -19,8 +19,8 @@
 #include "routes/proxy.h"
 #include "routes/table.h"
 
-#define EXTRA_HDRS      4 /* the key, the id, the time, the attempt */
-#define NO_ROUTE_WAIT_MS 60000
+#define EXTRA_HDRS        4 /* the key, the id, the time, the attempt */
+#define NO_ROUTE_WAIT_MS  60000
 #define RETRY_AFTER_MAX_S 86400
 
 /* ---- bookkeeping ---------------------------------------------------------------------------- */
@@ -60,13 +60,13 @@ static void log_outcome(const struct tg_delivery *d, int state, int status, cons
                         int64_t wait_ms)
 {
     static const char *const events[] = {
-        "durable.retry", "durable.delivering", "durable.delivered",
-        "durable.rejected", "durable.dead", "durable.unknown",
+        "durable.retry",    "durable.delivering", "durable.delivered",
+        "durable.rejected", "durable.dead",       "durable.unknown",
     };
     /* dead and unknown need an operator; a refusal is the client's to fix */
     enum tg_log_level lvl = state == TG_SPOOL_DEAD || state == TG_SPOOL_UNKNOWN ? TG_LOG_ERROR
-                            : state == TG_SPOOL_REJECTED                       ? TG_LOG_WARN
-                                                                               : TG_LOG_INFO;
+                            : state == TG_SPOOL_REJECTED                        ? TG_LOG_WARN
+                                                                                : TG_LOG_INFO;
     struct tg_logline l;
 
     tg_logline_begin(&l, lvl, NULL, events[state]);
@@ -192,7 +192,8 @@ static int seal_answer(struct tg_delivery *d, struct tg_up_call *call, int statu
     hdrs[n++] = (struct tg_kv){"Submission-Id", d->id, 13, strlen(d->id)};
     struct tg_spool_answer a = {status, hdrs, n, body, len};
     rc = tg_codec_answer_encode(&a, &enc);
-    rc = rc != TG_OK ? rc : tg_spool_seal(d->dl->sp, d->id, "answer", enc.data, enc.len, &d->sealed);
+    rc =
+        rc != TG_OK ? rc : tg_spool_seal(d->dl->sp, d->id, "answer", enc.data, enc.len, &d->sealed);
     tg_buf_cleanup(&enc);
     free(body);
     return rc;
@@ -241,8 +242,8 @@ static void on_done(void *arg, struct tg_up_call *call, int err)
     case TG_ATTEMPT_REJECTED: {
         bool answer = d->first != NULL && seal_answer(d, call, status) == TG_OK;
         atomic_fetch_add(&tg_stats.durable.attempts[outcome], 1);
-        record(d, outcome == TG_ATTEMPT_DELIVERED ? TG_SPOOL_DELIVERED : TG_SPOOL_REJECTED,
-               status, outcome == TG_ATTEMPT_REJECTED ? "refused by the backend" : "", 0, answer);
+        record(d, outcome == TG_ATTEMPT_DELIVERED ? TG_SPOOL_DELIVERED : TG_SPOOL_REJECTED, status,
+               outcome == TG_ATTEMPT_REJECTED ? "refused by the backend" : "", 0, answer);
         return;
     }
     case TG_ATTEMPT_DUPLICATE:

@@ -61,18 +61,18 @@ struct tg_delivery {
     int64_t created_ms;
     int64_t age_ms;
     unsigned attempt;
-    bool backlog;                  /* claimed (counted in its lane), not a first attempt */
+    bool backlog;                   /* claimed (counted in its lane), not a first attempt */
     struct tg_deliver_first *first; /* a waiting client's, or NULL */
-    uint8_t *plain;                /* owned: the opened request of a claimed record */
-    struct tg_spool_request rq;    /* decoded, pointing into plain or first->request */
+    uint8_t *plain;                 /* owned: the opened request of a claimed record */
+    struct tg_spool_request rq;     /* decoded, pointing into plain or first->request */
     struct tg_kv stored[TG_CODEC_HEADERS_MAX];
-    bool started;                  /* the upstream call is out */
-    bool sync_answered;            /* the deadline's 202 went to the spool */
-    bool recorded;                 /* the outcome went to the spool */
-    atomic_int outstanding;        /* the attempt and the operations not yet done */
+    bool started;           /* the upstream call is out */
+    bool sync_answered;     /* the deadline's 202 went to the spool */
+    bool recorded;          /* the outcome went to the spool */
+    atomic_int outstanding; /* the attempt and the operations not yet done */
     struct tg_spool_op mark;
-    struct tg_spool_op answer;     /* the 202 at the sync deadline */
-    struct tg_spool_blob sealed;   /* the answer the mark may fix */
+    struct tg_spool_op answer;   /* the 202 at the sync deadline */
+    struct tg_spool_blob sealed; /* the answer the mark may fix */
     struct tg_loop_task finish;
 };
 

@@ -54,13 +54,13 @@ struct submission {
     struct tg_spool_op mark;      /* when delivery is stopping: recorded as queued instead */
     struct tg_spool_blob adopted; /* the sealed 202 answer_op fixes */
     /* What the worker answers; written on the writer thread before the wake. */
-    int result;                   /* TG_OK: answer below; else the error to answer */
-    bool notified;                /* writer thread only: the answer was handed on */
-    bool replay;                  /* an earlier request's answer, given again */
-    int answer_status;            /* 0 with no answer kept: the status document instead */
-    struct tg_spool_blob answer;  /* sealed for answer_id */
+    int result;                  /* TG_OK: answer below; else the error to answer */
+    bool notified;               /* writer thread only: the answer was handed on */
+    bool replay;                 /* an earlier request's answer, given again */
+    int answer_status;           /* 0 with no answer kept: the status document instead */
+    struct tg_spool_blob answer; /* sealed for answer_id */
     char answer_id[TG_SPOOL_ID_LEN + 1];
-    struct tg_spool_meta meta;    /* the record, for the status document */
+    struct tg_spool_meta meta; /* the record, for the status document */
 };
 
 static void release(struct tg_wait *w)
@@ -79,7 +79,8 @@ static void release(struct tg_wait *w)
     free(s);
 }
 
-/* ---- answers ---------------------------------------------------------------------------------- */
+/* ---- answers ----------------------------------------------------------------------------------
+ */
 
 /* Location: the status route's path with its one parameter replaced by id. */
 static void location_of(const char *pattern, const char *id, char *out, size_t cap)
@@ -101,8 +102,8 @@ static int seal_accepted(const struct submission *s, const char *id, const char 
 {
     char location[LOCATION_MAX];
     struct tg_buf enc = {0};
-    json_t *o = json_pack("{s:s, s:s, s:s}", "status", "queued", "submission_id", id,
-                          "trace_id", trace_id);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s}", "status", "queued", "submission_id", id, "trace_id", trace_id);
     char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     int rc;
 
@@ -191,10 +192,11 @@ static void resume(struct tg_req *req, struct tg_wait *w)
         rc = give_answer(req, s);
     }
     if (rc != TG_OK) {
-        tg_req_fail(req, rc, rc == TG_EINPROGRESS  ? "the first request with this key waits"
-                             : rc == TG_EKEYREUSE  ? "this key came with another request"
-                             : rc == TG_ESPOOL     ? "the spool cannot store it now"
-                                                   : "the kept answer cannot be read");
+        tg_req_fail(req, rc,
+                    rc == TG_EINPROGRESS ? "the first request with this key waits"
+                    : rc == TG_EKEYREUSE ? "this key came with another request"
+                    : rc == TG_ESPOOL    ? "the spool cannot store it now"
+                                         : "the kept answer cannot be read");
         if (rc == TG_EINPROGRESS || rc == TG_ESPOOL) {
             tg_resp_add_header(&req->resp, "Retry-After",
                                rc == TG_ESPOOL ? SPOOL_RETRY_AFTER : CONFLICT_RETRY_AFTER);
@@ -245,8 +247,8 @@ static void log_accepted(const struct submission *s, bool attempt)
 /* Writer thread: the 202 for a record whose first request never got an answer stands now. */
 static void on_adopted(struct tg_spool_op *op)
 {
-    struct submission *s = (struct submission *)(void *)((char *)op -
-                                                         offsetof(struct submission, answer_op));
+    struct submission *s =
+        (struct submission *)(void *)((char *)op - offsetof(struct submission, answer_op));
 
     notify(s, op->rc == TG_OK ? TG_OK : TG_ESPOOL, op->u.answer.kept_status, &op->u.answer.kept,
            s->meta.id);
@@ -299,8 +301,8 @@ static void existing(struct submission *s)
  * and the client is told 202. */
 static void on_not_attempted(struct tg_spool_op *op)
 {
-    struct submission *s = (struct submission *)(void *)((char *)op -
-                                                         offsetof(struct submission, mark));
+    struct submission *s =
+        (struct submission *)(void *)((char *)op - offsetof(struct submission, mark));
 
     notify(s, op->rc == TG_OK ? TG_OK : TG_ESPOOL, op->u.mark.kept_status, &op->u.mark.kept,
            s->first.id);
@@ -329,8 +331,8 @@ static void queue_instead(struct submission *s)
 /* Writer thread: the put committed (or failed). */
 static void on_put(struct tg_spool_op *op)
 {
-    struct submission *s = (struct submission *)(void *)((char *)op -
-                                                         offsetof(struct submission, put));
+    struct submission *s =
+        (struct submission *)(void *)((char *)op - offsetof(struct submission, put));
     struct tg_spool_put_result *out = &op->u.put.out;
     struct tg_spool_blob none = {0};
 
@@ -432,12 +434,12 @@ static int make_macs(struct tg_req *req, struct submission *s)
     const char *route = req->policy->name;
     size_t scope_len = 0;
     size_t order_len = 0;
-    const char *scope =
-        s->dc->key_scope_header != NULL ? tg_req_header(req, s->dc->key_scope_header, &scope_len)
-                                        : NULL;
-    const char *order =
-        s->dc->order_by_header != NULL ? tg_req_header(req, s->dc->order_by_header, &order_len)
-                                       : NULL;
+    const char *scope = s->dc->key_scope_header != NULL
+                            ? tg_req_header(req, s->dc->key_scope_header, &scope_len)
+                            : NULL;
+    const char *order = s->dc->order_by_header != NULL
+                            ? tg_req_header(req, s->dc->order_by_header, &order_len)
+                            : NULL;
     struct tg_seal_part sp[] = {{"scope", 5}, {route, strlen(route)}, {scope, scope_len}};
     struct tg_seal_part fp[] = {{"fingerprint", 11},
                                 {route, strlen(route)},
@@ -500,8 +502,8 @@ static int prepare(struct tg_req *req, struct submission *s)
     rc = encode_request(req, s);
     rc = rc != TG_OK ? rc : make_macs(req, s);
     rc = rc != TG_OK ? rc
-                     : tg_spool_seal(s->sp, s->first.id, "request", s->request.data,
-                                     s->request.len, &s->sealed_request);
+                     : tg_spool_seal(s->sp, s->first.id, "request", s->request.data, s->request.len,
+                                     &s->sealed_request);
     rc = rc != TG_OK ? rc : seal_accepted(s, s->first.id, s->first.trace_id, &s->accepted);
     if (rc != TG_OK) {
         return tg_req_fail(req, rc == TG_EINVAL ? TG_EINVAL : TG_EINTERNAL,

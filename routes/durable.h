@@ -17,8 +17,7 @@ struct tg_route_table;
  * sync_wait_ms, else 202 with Location (the status route, routes/submission.c) and Retry-After.
  * Idempotency-Key (the IETF draft) makes a retry safe: the first answer again, byte for byte. */
 
-#define TG_DURABLE_STATUS_MAX 16 /* statuses a list may hold */
-#define TG_DURABLE_STORE_MAX  16 /* client headers a route may store */
+#define TG_DURABLE_STORE_MAX 16 /* client headers a route may store */
 
 enum tg_durable_mode {
     TG_DURABLE_ON_FAILURE = 0, /* store, try at once for sync_wait_ms, else 202 */
@@ -27,7 +26,7 @@ enum tg_durable_mode {
 
 /* The backoff and age of deliveries. */
 struct tg_durable_retry {
-    unsigned base_ms;            /* full jitter: the nth wait is random in 0..min(cap, base*2^n) */
+    unsigned base_ms; /* full jitter: the nth wait is random in 0..min(cap, base*2^n) */
     unsigned cap_ms;
     unsigned max_age_s;          /* undelivered past this: dead (kept for an operator) */
     unsigned attempt_timeout_ms; /* one attempt's budget */
@@ -52,7 +51,7 @@ struct tg_durable_conf {
     struct tg_durable_retry retry;
     unsigned delivery_concurrency; /* background attempts in flight for the route */
     unsigned drain_rps;            /* background attempts started per second */
-    const char *status_path; /* the status route's path (borrowed from it, set when linked) */
+    const char *status_path;       /* the status route's path (borrowed from it, set when linked) */
 };
 
 /* Loads rl's "durable" block into *out (NULL when the route has none). Needs a POST route and

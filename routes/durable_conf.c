@@ -19,10 +19,20 @@
 #define DAY_S 86400u
 
 static const char *const durable_keys[] = {
-    "mode",          "sync_wait_ms",     "require_key",          "forward_key_as",
-    "key_scope_header", "order_by_header", "on_dead",            "backend_dedup",
-    "duplicate_status", "store_headers",  "retry",                "delivery_concurrency",
-    "drain_rps",     NULL,
+    "mode",
+    "sync_wait_ms",
+    "require_key",
+    "forward_key_as",
+    "key_scope_header",
+    "order_by_header",
+    "on_dead",
+    "backend_dedup",
+    "duplicate_status",
+    "store_headers",
+    "retry",
+    "delivery_concurrency",
+    "drain_rps",
+    NULL,
 };
 static const char *const retry_keys[] = {
     "base_ms", "cap_ms", "max_age_s", "attempt_timeout_ms", "on_status", NULL,
@@ -97,21 +107,21 @@ static int load_retry(const struct tg_route_load *rl, const json_t *d, const cha
     }
     tg_jpos_path_key(path, sizeof(path), dpath, "retry");
     rc = tg_conf_check_keys(rl->ctx, o, path, retry_keys);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(rl->ctx, o, path, "base_ms", 1, TG_CONF_HOUR_MS,
-                                            &r->base_ms);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(rl->ctx, o, path, "base_ms", 1, TG_CONF_HOUR_MS, &r->base_ms);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, o, path, "cap_ms", 1, 24 * TG_CONF_HOUR_MS,
                                             &r->cap_ms);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(rl->ctx, o, path, "max_age_s", 1, 365 * DAY_S,
-                                            &r->max_age_s);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(rl->ctx, o, path, "max_age_s", 1, 365 * DAY_S, &r->max_age_s);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, o, path, "attempt_timeout_ms", 1,
                                             TG_CONF_HOUR_MS, &r->attempt_timeout_ms);
     rc = rc != TG_OK ? rc
-                     : tg_conf_get_ints(rl->ctx, o, path, "on_status", 400, 599,
-                                        TG_DURABLE_STATUS_MAX, &r->on_status, &r->n_on_status);
+                     : tg_conf_get_ints(rl->ctx, o, path, "on_status", 400, 599, &r->on_status,
+                                        &r->n_on_status);
     if (rc == TG_OK && r->cap_ms < r->base_ms) {
         char cpath[TG_JPATH_MAX];
         return tg_conf_error(rl->ctx, tg_jpos_path_key(cpath, sizeof(cpath), path, "cap_ms"),
@@ -128,8 +138,7 @@ static int load_keys(const struct tg_route_load *rl, const json_t *d, const char
     bool skip = true;
     int rc = tg_conf_check_keys(rl->ctx, d, path, durable_keys);
 
-    rc = rc != TG_OK ? rc
-                     : get_choice(rl, d, path, "mode", "on_failure", "always", &on_failure);
+    rc = rc != TG_OK ? rc : get_choice(rl, d, path, "mode", "on_failure", "always", &on_failure);
     dc->mode = on_failure ? TG_DURABLE_ON_FAILURE : TG_DURABLE_ALWAYS;
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, d, path, "sync_wait_ms", 0, TG_CONF_HOUR_MS,
@@ -140,21 +149,19 @@ static int load_keys(const struct tg_route_load *rl, const json_t *d, const char
     rc = rc != TG_OK ? rc : get_header(rl, d, path, "order_by_header", &dc->order_by_header);
     rc = rc != TG_OK ? rc : get_choice(rl, d, path, "on_dead", "skip", "hold", &skip);
     dc->hold_dead = !skip;
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_bool(rl->ctx, d, path, "backend_dedup", &dc->backend_dedup);
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(rl->ctx, d, path, "backend_dedup", &dc->backend_dedup);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_ints(rl->ctx, d, path, "duplicate_status", 200, 599,
-                                        TG_DURABLE_STATUS_MAX, &dc->duplicate_status,
-                                        &dc->n_duplicate_status);
+                                        &dc->duplicate_status, &dc->n_duplicate_status);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_strs(rl->ctx, d, path, "store_headers", TG_DURABLE_STORE_MAX,
                                         &dc->store_headers, &dc->n_store_headers);
     rc = rc != TG_OK ? rc
                      : tg_conf_get_unsigned(rl->ctx, d, path, "delivery_concurrency", 1, 1024,
                                             &dc->delivery_concurrency);
-    rc = rc != TG_OK ? rc
-                     : tg_conf_get_unsigned(rl->ctx, d, path, "drain_rps", 1, 100000,
-                                            &dc->drain_rps);
+    rc = rc != TG_OK
+             ? rc
+             : tg_conf_get_unsigned(rl->ctx, d, path, "drain_rps", 1, 100000, &dc->drain_rps);
     return rc != TG_OK ? rc : load_retry(rl, d, path, &dc->retry);
 }
 
@@ -214,8 +221,8 @@ static int check_route(const struct tg_route_load *rl, const char *path,
     }
     for (size_t i = 0; i < dc->n_store_headers; i++) {
         if (!tg_conf_is_token(dc->store_headers[i])) {
-            return tg_conf_error(rl->ctx, tg_jpos_path_key(spath, sizeof(spath), path,
-                                                           "store_headers"),
+            return tg_conf_error(rl->ctx,
+                                 tg_jpos_path_key(spath, sizeof(spath), path, "store_headers"),
                                  "store_headers[%zu] is not a header name", i);
         }
     }
@@ -304,8 +311,9 @@ int tg_durable_parse_key(const char *value, size_t len, char *out)
         len -= 2;
     }
     n = 0;
-    while (n < len && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
-                             value[n]) != NULL &&
+    while (n < len &&
+           strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", value[n]) !=
+               NULL &&
            value[n] != '\0') {
         n++;
     }
@@ -338,8 +346,8 @@ int tg_durable_classify(const struct tg_durable_conf *dc, int status, bool sent)
         return TG_ATTEMPT_DUPLICATE;
     }
     /* A 5xx is never the backend's last word; a 4xx is, unless the route lists it. */
-    retry = status == 0 || status >= 500 ||
-            listed(dc->retry.on_status, dc->retry.n_on_status, status);
+    retry =
+        status == 0 || status >= 500 || listed(dc->retry.on_status, dc->retry.n_on_status, status);
     if (!retry) {
         return TG_ATTEMPT_REJECTED;
     }

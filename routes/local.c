@@ -62,7 +62,7 @@ static int64_t gauge(size_t offset)
 
 /* Appends to buf at *n (cap bytes); false when it did not fit. */
 __attribute__((format(printf, 4, 5))) static bool put(char *buf, size_t cap, size_t *n,
-                                                     const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
     va_list ap;
     int w;
@@ -114,10 +114,10 @@ static bool labelled(char *buf, size_t cap, size_t *n, const char *name, const c
 
 static bool durable_metrics(char *buf, size_t cap, size_t *n)
 {
-    static const char *const states[] = {"queued", "delivering", "delivered",
-                                         "rejected", "dead", "unknown"};
+    static const char *const states[] = {"queued",   "delivering", "delivered",
+                                         "rejected", "dead",       "unknown"};
     static const char *const outcomes[] = {"delivered", "duplicate", "rejected",
-                                           "retry", "unknown", "dead"};
+                                           "retry",     "unknown",   "dead"};
     static const char *const results[] = {"new", "replay", "conflict", "mismatch"};
     int health = DLOAD(health);
     int64_t oldest = DLOAD(oldest_open_ms);
@@ -138,33 +138,33 @@ static bool durable_metrics(char *buf, size_t cap, size_t *n)
              health == TG_SPOOL_OK, health == TG_SPOOL_FULL, health == TG_SPOOL_FAILED);
     ok = ok && labelled(buf, cap, n, "tracegate_spool_records", "state", states,
                         tg_stats.durable.records, TG_SPOOL_STATE_N);
-    ok = ok && put(buf, cap, n,
-                   "# TYPE tracegate_spool_oldest_open_age_seconds gauge\n"
-                   "tracegate_spool_oldest_open_age_seconds %.3f\n"
-                   "# TYPE tracegate_spool_bytes gauge\n"
-                   "tracegate_spool_bytes %llu\n"
-                   "# TYPE tracegate_spool_disk_free_bytes gauge\n"
-                   "tracegate_spool_disk_free_bytes %llu\n"
-                   "# TYPE tracegate_spool_write_errors_total counter\n"
-                   "tracegate_spool_write_errors_total %llu\n"
-                   "# TYPE tracegate_durable_accepted_total counter\n"
-                   "tracegate_durable_accepted_total %llu\n",
-                   oldest > 0 && now_ms > oldest ? (double)(now_ms - oldest) / 1000.0 : 0.0,
-                   (unsigned long long)DLOAD(spool_bytes),
-                   (unsigned long long)DLOAD(disk_free_bytes),
-                   (unsigned long long)DLOAD(write_errors), (unsigned long long)DLOAD(accepted));
+    ok = ok &&
+         put(buf, cap, n,
+             "# TYPE tracegate_spool_oldest_open_age_seconds gauge\n"
+             "tracegate_spool_oldest_open_age_seconds %.3f\n"
+             "# TYPE tracegate_spool_bytes gauge\n"
+             "tracegate_spool_bytes %llu\n"
+             "# TYPE tracegate_spool_disk_free_bytes gauge\n"
+             "tracegate_spool_disk_free_bytes %llu\n"
+             "# TYPE tracegate_spool_write_errors_total counter\n"
+             "tracegate_spool_write_errors_total %llu\n"
+             "# TYPE tracegate_durable_accepted_total counter\n"
+             "tracegate_durable_accepted_total %llu\n",
+             oldest > 0 && now_ms > oldest ? (double)(now_ms - oldest) / 1000.0 : 0.0,
+             (unsigned long long)DLOAD(spool_bytes), (unsigned long long)DLOAD(disk_free_bytes),
+             (unsigned long long)DLOAD(write_errors), (unsigned long long)DLOAD(accepted));
     ok = ok && fsync_histogram(buf, cap, n);
     ok = ok && put(buf, cap, n, "# TYPE tracegate_delivery_attempts_total counter\n");
     ok = ok && labelled(buf, cap, n, "tracegate_delivery_attempts_total", "outcome", outcomes,
                         tg_stats.durable.attempts, TG_ATTEMPT_OUTCOMES);
-    ok = ok && put(buf, cap, n,
-                   "# HELP tracegate_delivery_latency_seconds Acceptance to delivery.\n"
-                   "# TYPE tracegate_delivery_latency_seconds summary\n"
-                   "tracegate_delivery_latency_seconds_sum %.3f\n"
-                   "tracegate_delivery_latency_seconds_count %llu\n"
-                   "# TYPE tracegate_idempotency_total counter\n",
-                   (double)DLOAD(delivery_latency_sum_ms) / 1000.0,
-                   (unsigned long long)DLOAD(delivered));
+    ok = ok &&
+         put(buf, cap, n,
+             "# HELP tracegate_delivery_latency_seconds Acceptance to delivery.\n"
+             "# TYPE tracegate_delivery_latency_seconds summary\n"
+             "tracegate_delivery_latency_seconds_sum %.3f\n"
+             "tracegate_delivery_latency_seconds_count %llu\n"
+             "# TYPE tracegate_idempotency_total counter\n",
+             (double)DLOAD(delivery_latency_sum_ms) / 1000.0, (unsigned long long)DLOAD(delivered));
     return ok && labelled(buf, cap, n, "tracegate_idempotency_total", "result", results,
                           tg_stats.durable.idempotency, TG_IDEM_RESULTS);
 }

@@ -57,8 +57,10 @@ static void log_action(const struct cli *c, const char *id, int rc, unsigned n)
     o = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:i}", "ts", ts, "level",
                   rc == TG_OK ? "info" : "warn", "event", "spool.cli", "action", c->cmd, "id", id,
                   "reason", c->reason, "uid", (int)getuid(), "user", user, "result",
-                  rc == TG_OK ? "ok" : rc == TG_ENOTFOUND ? "not found" : "failed", "records",
-                  (int)n);
+                  rc == TG_OK          ? "ok"
+                  : rc == TG_ENOTFOUND ? "not found"
+                                       : "failed",
+                  "records", (int)n);
     text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text != NULL) {
         fprintf(stderr, "%s\n", text);
@@ -126,8 +128,7 @@ static int replay_all(const struct tg_store_ops *ops, struct tg_store *s, const 
 }
 
 /* The command, in one transaction for those that write. */
-static int act(const struct tg_store_ops *ops, struct tg_store *s, const struct cli *c,
-               unsigned *n)
+static int act(const struct tg_store_ops *ops, struct tg_store *s, const struct cli *c, unsigned *n)
 {
     struct tg_spool_meta m;
     int64_t now = tg_spool_now_ms();
@@ -159,10 +160,10 @@ static int act(const struct tg_store_ops *ops, struct tg_store *s, const struct 
 static int parse(int argc, char **argv, struct cli *c)
 {
     static const struct option longs[] = {
-        {"conf", required_argument, NULL, 'c'},  {"state", required_argument, NULL, 's'},
-        {"route", required_argument, NULL, 'r'}, {"limit", required_argument, NULL, 'n'},
+        {"conf", required_argument, NULL, 'c'},   {"state", required_argument, NULL, 's'},
+        {"route", required_argument, NULL, 'r'},  {"limit", required_argument, NULL, 'n'},
         {"reason", required_argument, NULL, 'R'}, {"all-dead", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     char *end = NULL;
     int o;
@@ -213,8 +214,8 @@ static bool well_formed(const struct cli *c, int argc)
 {
     bool list = c->cmd != NULL && strcmp(c->cmd, "list") == 0;
     bool replay = c->cmd != NULL && strcmp(c->cmd, "replay") == 0;
-    bool by_id = c->cmd != NULL && (strcmp(c->cmd, "show") == 0 || replay ||
-                                    strcmp(c->cmd, "purge") == 0);
+    bool by_id =
+        c->cmd != NULL && (strcmp(c->cmd, "show") == 0 || replay || strcmp(c->cmd, "purge") == 0);
 
     if (c->conf_file == NULL || optind != argc || (!list && !by_id)) {
         return false;
@@ -242,7 +243,7 @@ int tg_spool_cli(int argc, char **argv)
     unsigned n = 0;
     int rc = parse(argc, argv, &c);
 
-    if (rc != 0 || !well_formed(&c, argc)) {
+    if (rc != 0 || c.cmd == NULL || !well_formed(&c, argc)) {
         usage(rc == 1 ? stdout : stderr);
         return rc == 1 ? 0 : 2;
     }

@@ -34,13 +34,13 @@ struct tg_spool_answer {
     size_t body_len;
 };
 
-/* Appends the encoding of r (or a) to out. TG_OK, TG_ENOMEM or TG_EINVAL (too many headers). */
-int tg_codec_request_encode(const struct tg_spool_request *r, struct tg_buf *out) TG_MUST_CHECK;
+/* Appends the encoding of q (or a) to out. TG_OK, TG_ENOMEM or TG_EINVAL (too many headers). */
+int tg_codec_request_encode(const struct tg_spool_request *q, struct tg_buf *out) TG_MUST_CHECK;
 int tg_codec_answer_encode(const struct tg_spool_answer *a, struct tg_buf *out) TG_MUST_CHECK;
 
-/* Decodes p[0..len) into r (or a): every string points into p, which must outlive r; hdrs is room
+/* Decodes p[0..len) into q (or a): every string points into p, which must outlive q; hdrs is room
  * for TG_CODEC_HEADERS_MAX headers. TG_OK or TG_EINVAL when the bytes are not such an encoding. */
-int tg_codec_request_decode(const uint8_t *p, size_t len, struct tg_spool_request *r,
+int tg_codec_request_decode(const uint8_t *p, size_t len, struct tg_spool_request *q,
                             struct tg_kv *hdrs) TG_MUST_CHECK;
 int tg_codec_answer_decode(const uint8_t *p, size_t len, struct tg_spool_answer *a,
                            struct tg_kv *hdrs) TG_MUST_CHECK;

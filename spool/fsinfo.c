@@ -15,10 +15,9 @@ static const struct {
     unsigned long magic;
     const char *name;
 } remote[] = {
-    {0x6969, "NFS"},         {0x517b, "SMB"},       {0xff534d42, "CIFS"},
-    {0xfe534d42, "SMB2"},    {0x00c36400, "Ceph"},  {0x01021997, "9p"},
-    {0x5346414f, "AFS"},     {0x6b414653, "kAFS"},  {0x0bd00bd0, "Lustre"},
-    {0x47504653, "GPFS"},    {0x013111a8, "IBRIX"},
+    {0x6969, "NFS"},        {0x517b, "SMB"},      {0xff534d42, "CIFS"},  {0xfe534d42, "SMB2"},
+    {0x00c36400, "Ceph"},   {0x01021997, "9p"},   {0x5346414f, "AFS"},   {0x6b414653, "kAFS"},
+    {0x0bd00bd0, "Lustre"}, {0x47504653, "GPFS"}, {0x013111a8, "IBRIX"},
 };
 
 int tg_spool_fs_check(const char *dir, char *err, size_t errlen)

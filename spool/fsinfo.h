@@ -9,9 +9,10 @@
 
 /* What the spool asks of the file system it lives on. Any thread. */
 
-/* Refuses a network file system under dir (NFS, SMB/CIFS, Ceph, 9p, AFS, Lustre, GPFS): SQLite's WAL needs the locks and the shared memory of one host, and an fsync there
- * does not promise what a local one does. TG_OK; TG_EINVAL with "DIR: why" in err; TG_ENOTFOUND
- * when dir does not exist (nothing to judge yet). */
+/* Refuses a network file system under dir (NFS, SMB/CIFS, Ceph, 9p, AFS, Lustre, GPFS): SQLite's
+ * WAL needs the locks and the shared memory of one host, and an fsync there does not promise what a
+ * local one does. TG_OK; TG_EINVAL with "DIR: why" in err; TG_ENOTFOUND when dir does not exist
+ * (nothing to judge yet). */
 int tg_spool_fs_check(const char *dir, char *err, size_t errlen);
 
 /* Bytes an unprivileged writer may still use under dir, or UINT64_MAX when it cannot be told. */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -53,7 +53,7 @@ int tg_seal_key_parse(const char *text, size_t len, struct tg_seal_key *key)
     if (len > 0 && text[len - 1] == '\n') {
         len--;
     }
-    if (len != 2 * TG_SEAL_KEY_BYTES || memchr(text, ':', len) != NULL) {
+    if (len != (size_t)2 * TG_SEAL_KEY_BYTES || memchr(text, ':', len) != NULL) {
         return TG_EINVAL;
     }
     memcpy(hex, text, len);
@@ -87,14 +87,33 @@ void tg_seal_key_hex(const struct tg_seal_key *key, char *out)
         out[2 * i] = digits[key->bytes[i] >> 4];
         out[2 * i + 1] = digits[key->bytes[i] & 15];
     }
-    out[2 * TG_SEAL_KEY_BYTES] = '\n';
-    out[2 * TG_SEAL_KEY_BYTES + 1] = '\0';
+    out[(size_t)2 * TG_SEAL_KEY_BYTES] = '\n';
+    out[(size_t)2 * TG_SEAL_KEY_BYTES + 1] = '\0';
 }
 
-/* One GCM pass: encrypt (enc 1) or decrypt (enc 0) in[0..len) into out with the tag in or out. */
-static int gcm(int enc, const uint8_t *key, const uint8_t *nonce, const void *aad, size_t aad_len,
-               const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+/* What one GCM pass works on. */
+struct gcm_job {
+    const uint8_t *key;
+    const uint8_t *nonce;
+    const void *aad;
+    size_t aad_len;
+    const uint8_t *in;
+    size_t len;
+    uint8_t *out;
+    uint8_t *tag; /* written when encrypting, checked when decrypting */
+};
+
+/* One GCM pass: encrypt (enc 1) or decrypt (enc 0) j->in into j->out. */
+static int gcm(int enc, const struct gcm_job *j)
 {
+    const uint8_t *key = j->key;
+    const uint8_t *nonce = j->nonce;
+    const void *aad = j->aad;
+    size_t aad_len = j->aad_len;
+    const uint8_t *in = j->in;
+    size_t len = j->len;
+    uint8_t *out = j->out;
+    uint8_t *tag = j->tag;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl = 0;
     int ok;
@@ -107,8 +126,7 @@ static int gcm(int enc, const uint8_t *key, const uint8_t *nonce, const void *aa
     ok = EVP_CipherInit_ex2(ctx, gcm_cipher, NULL, NULL, enc, NULL) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
          EVP_CipherInit_ex2(ctx, NULL, key, nonce, enc, NULL) == 1 &&
-         (aad_len == 0 ||
-          EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1) &&
+         (aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1) &&
          (len == 0 || EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1) &&
          (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1);
     /* Decrypting, the final call is where a wrong tag shows. */
@@ -129,8 +147,10 @@ int tg_seal(const struct tg_seal_key *key, const void *aad, size_t aad_len, cons
     if (tg_seal_random(out + 5, NONCE_LEN) != TG_OK) {
         return TG_EINTERNAL;
     }
-    return gcm(1, key->bytes, out + 5, aad, aad_len, plain, len, out + HEAD_LEN,
-               out + HEAD_LEN + len);
+    struct gcm_job j = {key->bytes,          out + 5, aad, aad_len, plain, len, out + HEAD_LEN,
+                        out + HEAD_LEN + len};
+
+    return gcm(1, &j);
 }
 
 uint32_t tg_seal_blob_key_id(const uint8_t *sealed, size_t len)
@@ -156,8 +176,9 @@ int tg_seal_open(const struct tg_seal_keys *keys, const void *aad, size_t aad_le
     memcpy(tag, sealed + HEAD_LEN + n, TAG_LEN);
     for (size_t i = 0; i < keys->n; i++) {
         if (keys->keys[i].id == id) {
-            int rc = gcm(0, keys->keys[i].bytes, sealed + 5, aad, aad_len, sealed + HEAD_LEN, n,
-                         out, tag);
+            struct gcm_job j = {keys->keys[i].bytes, sealed + 5, aad, aad_len,
+                                sealed + HEAD_LEN,   n,          out, tag};
+            int rc = gcm(0, &j);
             if (rc != TG_OK) {
                 tg_seal_wipe(out, n); /* never hand on what failed its tag */
                 return TG_EINVAL;

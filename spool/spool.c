@@ -176,8 +176,7 @@ static int load_index_key(struct tg_spool *sp, char *err, size_t errlen)
         }
         return rc;
     }
-    rc = rc != TG_OK ? rc
-                     : tg_spool_unseal(sp, "-", INDEX_KEY, sealed.p, sealed.len, &plain, &n);
+    rc = rc != TG_OK ? rc : tg_spool_unseal(sp, "-", INDEX_KEY, sealed.p, sealed.len, &plain, &n);
     if (rc != TG_OK || n != sizeof(sp->index_key)) {
         snprintf(err, errlen,
                  "%s: none of the key files opens this spool (key_file and old_key_files must "
@@ -228,16 +227,16 @@ static int prepare_dir(struct tg_spool *sp, bool *fresh, char *err, size_t errle
     return TG_OK;
 }
 
-static int recover(struct tg_spool *sp, bool (*resend_ok)(const char *route, void *arg),
-                   void *arg, char *err, size_t errlen)
+static int recover(struct tg_spool *sp, bool (*resend_ok)(const char *route, void *arg), void *arg,
+                   char *err, size_t errlen)
 {
     unsigned requeued = 0;
     unsigned unknown = 0;
     int rc = sp->ops->begin(sp->wstore);
 
-    rc = rc != TG_OK ? rc
-                     : sp->ops->recover(sp->wstore, resend_ok, arg, tg_spool_now_ms(), &requeued,
-                                        &unknown);
+    rc = rc != TG_OK
+             ? rc
+             : sp->ops->recover(sp->wstore, resend_ok, arg, tg_spool_now_ms(), &requeued, &unknown);
     rc = rc != TG_OK ? rc : sp->ops->commit(sp->wstore);
     if (rc != TG_OK) {
         sp->ops->rollback(sp->wstore);

@@ -23,16 +23,16 @@ struct op_queue {
 
 struct tg_spool {
     /* what the conf said, copied: a reload keeps the running spool */
-    char *path;     /* owned */
-    char *dir;      /* owned: its directory (free disk) */
+    char *path; /* owned */
+    char *dir;  /* owned: its directory (free disk) */
     uint64_t min_free_bytes;
     unsigned key_ttl_s;
     unsigned response_ttl_s;
     unsigned group_commit_us;
     unsigned group_commit_max;
 
-    struct tg_seal_keys keys;                /* owned: keys[0] seals */
-    uint8_t index_key[TG_SEAL_KEY_BYTES];    /* MACs: the same across key rotations */
+    struct tg_seal_keys keys;             /* owned: keys[0] seals */
+    uint8_t index_key[TG_SEAL_KEY_BYTES]; /* MACs: the same across key rotations */
     const struct tg_store_ops *ops;
     struct tg_store *wstore; /* the writer's */
     struct tg_store *rstore; /* the reader's */

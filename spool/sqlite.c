@@ -3,6 +3,7 @@
  * The SQL of each operation is in spool/sqlite_sql.c; this file opens, runs and maps errors. */
 #include "spool/sqlite.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +69,10 @@ sqlite3_stmt *tg_sqlite_stmt(struct tg_store *s, enum tg_sql which)
         sqlite3_clear_bindings(st);
         return st;
     }
-    if (tg_sqlite_rc(s, sqlite3_prepare_v3(s->db, tg_sql_text[which], -1,
-                                           SQLITE_PREPARE_PERSISTENT, &st, NULL),
-                     "prepare") != TG_OK) {
+    if (tg_sqlite_rc(
+            s,
+            sqlite3_prepare_v3(s->db, tg_sql_text[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL),
+            "prepare") != TG_OK) {
         return NULL;
     }
     s->stmts[which] = st;
@@ -112,7 +114,7 @@ static int setup_writer(struct tg_store *s, const struct tg_store_options *o, ch
         int64_t pages = (int64_t)(o->max_bytes / 4096 > 0 ? o->max_bytes / 4096 : 1);
         int64_t reserve = pages / 8 > 256 ? pages / 8 : 256;
         s->quota_pages = pages;
-        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld", (long long)(pages + reserve));
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%" PRId64, pages + reserve);
         if (tg_sqlite_exec(s, sql, "quota") != TG_OK) {
             snprintf(err, errlen, "%s: cannot set the quota", o->path);
             return TG_EINVAL;
@@ -153,7 +155,8 @@ static int setup_schema(struct tg_store *s, const char *path, char *err, size_t 
         }
     }
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", SCHEMA_VERSION);
-    if (tg_sqlite_exec(s, sql, "schema") != TG_OK || tg_sqlite_exec(s, "COMMIT", "schema") != TG_OK) {
+    if (tg_sqlite_exec(s, sql, "schema") != TG_OK ||
+        tg_sqlite_exec(s, "COMMIT", "schema") != TG_OK) {
         snprintf(err, errlen, "%s: cannot create the spool: %s", path, sqlite3_errmsg(s->db));
         tg_sqlite_exec(s, "ROLLBACK", "schema");
         return TG_EINVAL;
@@ -178,7 +181,8 @@ static int store_open(const struct tg_store_options *o, struct tg_store **out, c
                       size_t errlen)
 {
     struct tg_store *s = calloc(1, sizeof(*s));
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (o->readonly ? 0 : SQLITE_OPEN_CREATE);
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (o->readonly ? 0 : SQLITE_OPEN_CREATE);
     int rc;
 
     *out = NULL;

@@ -47,8 +47,8 @@ extern const char *const tg_sql_text[TG_SQL_COUNT];
 
 struct tg_store {
     struct sqlite3 *db;
-    char *path;           /* owned */
-    int64_t quota_pages;  /* new records stop here (0: no quota) */
+    char *path;          /* owned */
+    int64_t quota_pages; /* new records stop here (0: no quota) */
     struct sqlite3_stmt *stmts[TG_SQL_COUNT];
 };
 

@@ -1,15 +1,15 @@
 /* The SQLite store's operations (spool/store.h) and the SQL they run. */
-#include "spool/sqlite.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
+#include "spool/sqlite.h"
+
 /* The metadata columns, in the order read_meta reads them. */
-#define META                                                                                  \
-    "seq, id, route, idem_key, trace_id, reason, state, attempts, created_ms, age_ms, "        \
+#define META                                                                            \
+    "seq, id, route, idem_key, trace_id, reason, state, attempts, created_ms, age_ms, " \
     "updated_ms, next_ms, delivered_ms, upstream_status, answer_status, in_progress"
 #define META_COLS 16
 /* A record that blocks later ones of its order key: open, or (with hold, ?N true) dead or
@@ -21,8 +21,8 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
     [TG_SQL_COMMIT] = "COMMIT",
     [TG_SQL_FIND_KEY] = "SELECT " META ", fingerprint, answer FROM records"
                         " WHERE route=?1 AND scope=?2 AND idem_key=?3",
-    [TG_SQL_ORDER_OPEN] = "SELECT 1 FROM records WHERE order_key=?1 AND " BLOCKS("", "?2")
-                          " LIMIT 1",
+    [TG_SQL_ORDER_OPEN] =
+        "SELECT 1 FROM records WHERE order_key=?1 AND " BLOCKS("", "?2") " LIMIT 1",
     [TG_SQL_INSERT] = "INSERT INTO records (id, route, scope, idem_key, fingerprint, order_key,"
                       " state, attempts, created_ms, age_ms, updated_ms, next_ms, trace_id,"
                       " in_progress, answer_status, answer_ms, answer, request)"
@@ -36,8 +36,8 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
                     " WHERE route=?1 AND state=0 AND age_ms<=?2 RETURNING " META,
     [TG_SQL_DUE] = "SELECT " META ", request FROM records AS r WHERE r.route=?1 AND r.state=0"
                    " AND r.next_ms<=?2 AND (r.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM"
-                   " records AS p WHERE p.order_key=r.order_key AND p.seq<r.seq AND "
-                   BLOCKS("p.", "?3") ")) ORDER BY r.next_ms, r.seq LIMIT ?4",
+                   " records AS p WHERE p.order_key=r.order_key AND p.seq<r.seq AND " BLOCKS(
+                       "p.", "?3") ")) ORDER BY r.next_ms, r.seq LIMIT ?4",
     [TG_SQL_TAKE] = "UPDATE records SET state=1, attempts=attempts+1, updated_ms=?2 WHERE seq=?1",
     [TG_SQL_MARK] = "UPDATE records SET state=?2, upstream_status=?3, reason=?4, next_ms=?5,"
                     " updated_ms=?6, delivered_ms=CASE WHEN ?2=2 THEN ?6 ELSE delivered_ms END,"
@@ -263,8 +263,7 @@ static void new_meta(struct tg_store *s, const struct tg_spool_put *p, bool atte
     m->in_progress = attempt;
 }
 
-int tg_sqlite_put(struct tg_store *s, const struct tg_spool_put *p,
-                  struct tg_spool_put_result *out)
+int tg_sqlite_put(struct tg_store *s, const struct tg_spool_put *p, struct tg_spool_put_result *out)
 {
     bool found = false;
     bool blocked = false;
@@ -291,7 +290,8 @@ int tg_sqlite_put(struct tg_store *s, const struct tg_spool_put *p,
     return rc;
 }
 
-/* ---- get, answer ------------------------------------------------------------------------------ */
+/* ---- get, answer ------------------------------------------------------------------------------
+ */
 
 int tg_sqlite_get(struct tg_store *s, const char *id, struct tg_spool_meta *out,
                   struct tg_spool_blob *answer)
@@ -352,7 +352,8 @@ int tg_sqlite_answer(struct tg_store *s, const char *id, int status, const uint8
     return rc;
 }
 
-/* ---- claim, mark ------------------------------------------------------------------------------ */
+/* ---- claim, mark ------------------------------------------------------------------------------
+ */
 
 static int sweep_dead(struct tg_store *s, const struct tg_spool_claim *c)
 {
@@ -388,8 +389,7 @@ struct due {
 };
 
 /* Reads up to c->max due records into rows (*n of them). */
-static int read_due(struct tg_store *s, const struct tg_spool_claim *c, struct due *rows,
-                    size_t *n)
+static int read_due(struct tg_store *s, const struct tg_spool_claim *c, struct due *rows, size_t *n)
 {
     sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_DUE);
     bool row = true;
@@ -478,7 +478,8 @@ int tg_sqlite_mark(struct tg_store *s, const struct tg_spool_mark *m)
     return rc;
 }
 
-/* ---- upkeep ----------------------------------------------------------------------------------- */
+/* ---- upkeep -----------------------------------------------------------------------------------
+ */
 
 int tg_sqlite_expire(struct tg_store *s, int64_t answer_before_ms, int64_t done_before_ms)
 {
@@ -642,7 +643,8 @@ int tg_sqlite_reusable(struct tg_store *s, uint64_t *bytes)
     return TG_OK;
 }
 
-/* ---- the operator's --------------------------------------------------------------------------- */
+/* ---- the operator's ---------------------------------------------------------------------------
+ */
 
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,
                    tg_spool_claim_fn *fn, void *arg)

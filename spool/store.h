@@ -87,10 +87,10 @@ struct tg_spool_put {
 
 /* What put did. */
 struct tg_spool_put_result {
-    bool created;   /* a new record under put->id; else meta is the record already there */
-    bool attempt;   /* created in state delivering: its first attempt goes out now */
-    bool same;      /* not created: the fingerprint matches */
-    struct tg_spool_meta meta;  /* the record (new or existing) */
+    bool created; /* a new record under put->id; else meta is the record already there */
+    bool attempt; /* created in state delivering: its first attempt goes out now */
+    bool same;    /* not created: the fingerprint matches */
+    struct tg_spool_meta meta;   /* the record (new or existing) */
     struct tg_spool_blob answer; /* not created and answered: the sealed first answer, if kept */
 };
 
@@ -148,16 +148,14 @@ struct tg_store;
  * by the store with what the library said. */
 struct tg_store_ops {
     const char *name;
-    int (*open)(const struct tg_store_options *o, struct tg_store **out, char *err,
-                size_t errlen);
+    int (*open)(const struct tg_store_options *o, struct tg_store **out, char *err, size_t errlen);
     void (*close)(struct tg_store *s); /* NULL-safe */
     /* A write transaction: everything between begin and commit is durable together. */
     int (*begin)(struct tg_store *s);
     int (*commit)(struct tg_store *s);
     void (*rollback)(struct tg_store *s);
     /* Inserts put as a new record, or finds the one (route, scope, key) already names. */
-    int (*put)(struct tg_store *s, const struct tg_spool_put *put,
-               struct tg_spool_put_result *out);
+    int (*put)(struct tg_store *s, const struct tg_spool_put *put, struct tg_spool_put_result *out);
     /* The record id, with its sealed answer when want_answer (TG_ENOTFOUND if none). */
     int (*get)(struct tg_store *s, const char *id, struct tg_spool_meta *out,
                struct tg_spool_blob *answer);

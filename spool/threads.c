@@ -114,8 +114,7 @@ static void set_health(struct tg_spool *sp, int health, const char *why)
     if (health == TG_SPOOL_FAILED) {
         atomic_store(&sp->failed, true);
         tg_log(TG_LOG_ERROR, NULL, "spool.failed",
-               "%s: %s; refusing submissions until a restart (the process stops)", sp->path,
-               why);
+               "%s: %s; refusing submissions until a restart (the process stops)", sp->path, why);
         if (sp->on_failed != NULL) {
             sp->on_failed();
         }
@@ -171,9 +170,9 @@ static int exec(struct tg_spool *sp, struct tg_spool_op *op)
         }
         return sp->ops->put(sp->wstore, &op->u.put.in, &op->u.put.out);
     case TG_SPOOL_OP_ANSWER:
-        return sp->ops->answer(sp->wstore, op->u.answer.id, op->u.answer.status,
-                               op->u.answer.blob, op->u.answer.len, tg_spool_now_ms(),
-                               &op->u.answer.kept_status, &op->u.answer.kept);
+        return sp->ops->answer(sp->wstore, op->u.answer.id, op->u.answer.status, op->u.answer.blob,
+                               op->u.answer.len, tg_spool_now_ms(), &op->u.answer.kept_status,
+                               &op->u.answer.kept);
     case TG_SPOOL_OP_MARK:
         return exec_mark(sp, op);
     case TG_SPOOL_OP_CLAIM:
@@ -342,7 +341,7 @@ static void *writer_main(void *arg)
 
     tg_log_batch_start();
     while (!stop) {
-        uint64_t wait_us = sp->full ? PROBE_EVERY_MS * 1000u : EXPIRE_EVERY_MS * 1000u;
+        uint64_t wait_us = sp->full ? PROBE_EVERY_MS * 1000ull : EXPIRE_EVERY_MS * 1000ull;
         struct tg_spool_op *batch =
             take(&sp->wq, wait_us, sp->group_commit_us, sp->group_commit_max, &stop);
         upkeep(sp);
@@ -392,12 +391,12 @@ static void *reader_main(void *arg)
             op = next;
         }
         now = tg_now_us();
-        if (now >= last_all + COUNTS_ALL_EVERY_MS * 1000u) {
+        if (now >= last_all + COUNTS_ALL_EVERY_MS * 1000ull) {
             refresh_counts(sp, true);
             last = last_all = now;
             atomic_store(&sp->counts_dirty, false);
-        } else if (now >= last + COUNTS_EVERY_MS * 1000u ||
-                   (now >= last + COUNTS_MIN_MS * 1000u && atomic_load(&sp->counts_dirty))) {
+        } else if (now >= last + COUNTS_EVERY_MS * 1000ull ||
+                   (now >= last + COUNTS_MIN_MS * 1000ull && atomic_load(&sp->counts_dirty))) {
             atomic_store(&sp->counts_dirty, false);
             refresh_counts(sp, false);
             last = now;

@@ -96,8 +96,7 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     }
     cr_assert(port_open(port), "the demo did not start: %s", log_path);
     /* /submit is durable in the demo: a key of its own per run (the demo spool outlives it). */
-    snprintf(key, sizeof(key), "Idempotency-Key: \"demo-%d-%ld\"", (int)getpid(),
-             (long)time(NULL));
+    snprintf(key, sizeof(key), "Idempotency-Key: \"demo-%d-%ld\"", (int)getpid(), (long)time(NULL));
     cr_assert_eq(http_do(port, "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
     cr_expect_eq(r.status, 201, "%s", r.body);
     j = json_loads(r.body, 0, NULL);

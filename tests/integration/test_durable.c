@@ -325,8 +325,8 @@ Test(durable, each_patients_submissions_arrive_in_acceptance_order)
         cr_assert_eq(json_array_size(order), 10, "%s", patient);
         for (size_t i = 0; i < 10; i++) {
             snprintf(key, sizeof(key), "k-order-%02zu", i * 3 + (size_t)p);
-            cr_expect_str_eq(json_string_value(json_array_get(order, i)), key, "%s #%zu",
-                             patient, i);
+            cr_expect_str_eq(json_string_value(json_array_get(order, i)), key, "%s #%zu", patient,
+                             i);
         }
     }
     json_decref(l);
@@ -386,7 +386,7 @@ Test(durable, a_refusal_passes_through_and_the_record_is_rejected)
 Test(durable, the_status_resource_shows_metadata_and_no_field_of_the_submission)
 {
     static const char *const allowed[] = {
-        "submission_id", "route",        "state",           "attempts", "created_at",
+        "submission_id", "route",           "state",        "attempts",        "created_at",
         "updated_at",    "next_attempt_at", "delivered_at", "upstream_status", "trace_id",
     };
     struct http_resp r;
@@ -562,9 +562,8 @@ Test(durable, a_full_quota_gives_503_and_recovers_without_a_restart)
     int accepted = 0, refused = 0;
     struct http_resp r;
 
-    memset(body, 'x', sizeof(body));
-    memcpy(body, "{\"answers\":\"", 12);
-    memcpy(body + sizeof(body) - 3, "\"}", 3);
+    /* {"answers":"xxx...x"}: a big body, valid JSON for the ledger */
+    snprintf(body, sizeof(body), "{\"answers\":\"%0*d\"}", (int)sizeof(body) - 20, 0);
     start(over);
     ledger_config(STUB, "down=1");
     for (int i = 0; i < 200 && refused == 0; i++) {

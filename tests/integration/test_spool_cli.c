@@ -104,9 +104,8 @@ Test(spool_cli, list_and_show_print_metadata_and_never_a_body)
     cr_expect_str_eq(json_string_value(json_object_get(j, "submission_id")), id);
     cr_expect_eq(json_integer_value(json_object_get(j, "first_answer")), 201);
     json_decref(j);
-    cr_expect_eq(cli("show 00000000-0000-4000-8000-000000000000", out, sizeof(out), err,
-                     sizeof(err)),
-                 1);
+    cr_expect_eq(
+        cli("show 00000000-0000-4000-8000-000000000000", out, sizeof(out), err, sizeof(err)), 1);
 }
 
 Test(spool_cli, replay_sends_a_dead_record_once_and_purge_needs_a_reason)
@@ -126,8 +125,7 @@ Test(spool_cli, replay_sends_a_dead_record_once_and_purge_needs_a_reason)
     ledger_config(STUB, "down=0");
     one("k-cli-done", "{\"a\":2}", done);
     snprintf(args, sizeof(args), "replay %s", done);
-    cr_expect_eq(cli(args, out, sizeof(out), err, sizeof(err)), 1, "a delivered record: %s",
-                 err);
+    cr_expect_eq(cli(args, out, sizeof(out), err, sizeof(err)), 1, "a delivered record: %s", err);
     snprintf(args, sizeof(args), "replay --all-dead --reason 'backend fixed'");
     cr_expect_eq(cli(args, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
     cr_expect_not_null(strstr(err, "\"records\":1"), "%s", err);
@@ -148,15 +146,16 @@ Test(spool_cli, replay_sends_a_dead_record_once_and_purge_needs_a_reason)
     sqlite3_stmt *st = NULL;
     snprintf(db, sizeof(db), "%s/spool.db", spool);
     cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(h, "SELECT action, id, detail FROM audit ORDER BY at_ms", -1,
-                                    &st, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(h, "SELECT action, id, detail FROM audit ORDER BY at_ms", -1, &st, NULL),
+        SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "replay");
     cr_expect_str_eq((const char *)sqlite3_column_text(st, 1), dead);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "purge");
-    cr_expect_str_eq((const char *)sqlite3_column_text(st, 2), "asked by the data protection officer");
+    cr_expect_str_eq((const char *)sqlite3_column_text(st, 2),
+                     "asked by the data protection officer");
     sqlite3_finalize(st);
     sqlite3_close(h);
 }

@@ -147,10 +147,10 @@ bool wait_ledger_stored(int stub_port, int want, int timeout_ms)
 size_t durable_vars(struct conf_var *vars, const char *spool_dir, const char *const *overrides)
 {
     static const char *const defaults[][2] = {
-        {"MODE", "on_failure"},    {"SYNC_WAIT_MS", "2000"},   {"REQUIRE_KEY", "true"},
-        {"BACKEND_DEDUP", "true"}, {"MAX_AGE_S", "3600"},      {"SPOOL_MAX_BYTES", "1073741824"},
-        {"RESPONSE_TTL_S", "3600"}, {"ON_DEAD", "skip"},       {"SYNCHRONOUS", "full"},
-        {"DRAIN_RPS", "500"},      {"CONCURRENCY", "16"},      {"MIN_FREE_BYTES", "0"},
+        {"MODE", "on_failure"},     {"SYNC_WAIT_MS", "2000"}, {"REQUIRE_KEY", "true"},
+        {"BACKEND_DEDUP", "true"},  {"MAX_AGE_S", "3600"},    {"SPOOL_MAX_BYTES", "1073741824"},
+        {"RESPONSE_TTL_S", "3600"}, {"ON_DEAD", "skip"},      {"SYNCHRONOUS", "full"},
+        {"DRAIN_RPS", "500"},       {"CONCURRENCY", "16"},    {"MIN_FREE_BYTES", "0"},
     };
     static char values[DURABLE_VARS][64];
     size_t n = 0;

@@ -13,8 +13,6 @@
 #include "tests/support/clock.h"
 #include "tests/support/read_file.h"
 
-extern char **environ;
-
 /* The test's environment plus extra (may be NULL), in a malloc'd array of borrowed strings. */
 static char **env_with(const char *const *extra)
 {

@@ -16,9 +16,9 @@
 #include "tests/support/fixture.h"
 #include "tests/support/proc.h"
 
-#define CLIENTS_MAX   32
-#define KEYS_MAX      4096
-#define FINISH_US     60000000u /* a client gives up on a key after a minute of retries */
+#define CLIENTS_MAX 32
+#define KEYS_MAX    4096
+#define FINISH_US   60000000u /* a client gives up on a key after a minute of retries */
 
 struct client {
     struct soak *s;
@@ -194,8 +194,7 @@ void soak_run(struct fixture *fx, const struct soak_opts *o, struct soak_result 
         pthread_join(t[i], NULL);
     }
     /* The last gateway drains what is left. */
-    cr_assert(wait_drained(fx->gw.ports[0], 60000), "the spool did not drain: %s",
-              fx->gw.log_path);
+    cr_assert(wait_drained(fx->gw.ports[0], 60000), "the spool did not drain: %s", fx->gw.log_path);
     json_t *l = ledger_get(fx->stub.ports[0]);
     cr_assert_not_null(l);
     judge(s, l, r);
@@ -204,8 +203,7 @@ void soak_run(struct fixture *fx, const struct soak_opts *o, struct soak_result 
             "soak %s: %d kills, %d keys, %d submissions, %d acknowledged, %d acknowledged but "
             "lost, %d stored twice, %d unacknowledged but stored, %d out of order, %ld "
             "arrivals\n",
-            o->crash_point != NULL ? o->crash_point : "kill -9", r->kills, r->keys,
-            r->submissions, r->acked, r->lost, r->twice, r->unacked_stored, r->out_of_order,
-            r->arrivals);
+            o->crash_point != NULL ? o->crash_point : "kill -9", r->kills, r->keys, r->submissions,
+            r->acked, r->lost, r->twice, r->unacked_stored, r->out_of_order, r->arrivals);
     free(s);
 }

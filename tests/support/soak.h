@@ -12,9 +12,9 @@
 struct fixture;
 
 struct soak_opts {
-    int clients;         /* threads, each its own patient, submitting one key after another */
-    int keys;            /* keys each client submits at most */
-    int kills;           /* SIGKILLs (random moments, 150..600 ms apart); 0 in crash-point runs */
+    int clients; /* threads, each its own patient, submitting one key after another */
+    int keys;    /* keys each client submits at most */
+    int kills;   /* SIGKILLs (random moments, 150..600 ms apart); 0 in crash-point runs */
     const char *crash_point; /* NULL, or runs the test build dying at this point (random 1..3rd
                               * pass), crash_hits times */
     int crash_hits;
@@ -23,11 +23,11 @@ struct soak_opts {
 };
 
 struct soak_result {
-    int submissions; /* requests sent, retries included */
-    int keys;        /* keys started */
-    int acked;       /* keys told 2xx or 202 */
-    int lost;        /* acked, and not stored */
-    int twice;       /* stored more than once */
+    int submissions;    /* requests sent, retries included */
+    int keys;           /* keys started */
+    int acked;          /* keys told 2xx or 202 */
+    int lost;           /* acked, and not stored */
+    int twice;          /* stored more than once */
     int unacked_stored; /* never acked (the run ended), stored once anyway */
     int out_of_order;   /* a patient's keys stored in another order than acknowledged */
     long arrivals;      /* at the backend, resends included */

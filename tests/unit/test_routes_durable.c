@@ -18,12 +18,12 @@
 #include "spool/store.h"
 #include "tests/support/unit/tmpconf.h"
 
-#define HEAD                                                                               \
-    "{\"spool\": {\"path\": \"spool/x.db\"},\n"                                            \
+#define HEAD                                    \
+    "{\"spool\": {\"path\": \"spool/x.db\"},\n" \
     "\"upstreams\": {\"q\": {\"url\": \"http://127.0.0.1:1\"}},\n\"routes\": [\n"
 #define STATUS \
     ",\n{\"method\": \"GET\", \"path\": \"/submissions/{id}\", \"submissions\": \"submit\"}"
-#define SUBMIT(durable)                                                                      \
+#define SUBMIT(durable)                                                                         \
     "{\"name\": \"submit\", \"method\": \"POST\", \"path\": \"/submit\", \"upstream\": \"q\", " \
     "\"durable\": " durable "}"
 
@@ -163,8 +163,7 @@ Test(durable_conf, the_error_names_line_and_column)
     char err[TG_CONF_ERR_MAX] = "";
     char want[512];
 
-    cr_assert(eq(int,
-                 load(HEAD, SUBMIT("{\n\"mode\": \"sometimes\"}") STATUS, err, sizeof(err)),
+    cr_assert(eq(int, load(HEAD, SUBMIT("{\n\"mode\": \"sometimes\"}") STATUS, err, sizeof(err)),
                  TG_EINVAL));
     snprintf(want, sizeof(want), "%s:5:9: unknown mode", tmpconf_path());
     cr_expect(eq(int, strncmp(err, want, strlen(want)), 0), "%s", err);
@@ -246,8 +245,8 @@ Test(durable_conf, outcomes_are_judged_by_status_and_whether_it_was_sent)
 {
     static const int dup[] = {409};
     static const int on[] = {429, 503};
-    struct tg_durable_conf dc = {.duplicate_status = (int *)dup, .n_duplicate_status = 1,
-                                 .backend_dedup = true};
+    struct tg_durable_conf dc = {
+        .duplicate_status = (int *)dup, .n_duplicate_status = 1, .backend_dedup = true};
 
     dc.retry.on_status = (int *)on;
     dc.retry.n_on_status = 2;

@@ -23,8 +23,7 @@ Test(codec, a_request_comes_back_as_it_went_in)
     struct tg_buf b = {0};
 
     cr_assert(eq(int, tg_codec_request_encode(&q, &b), TG_OK));
-    cr_assert(eq(int, tg_codec_request_decode((const uint8_t *)b.data, b.len, &back, hdrs),
-                 TG_OK));
+    cr_assert(eq(int, tg_codec_request_decode((const uint8_t *)b.data, b.len, &back, hdrs), TG_OK));
     cr_expect(eq(str, (char *)back.method, "POST"));
     cr_expect(eq(str, (char *)back.path, "/q/submissions?x=1"));
     cr_assert(eq(sz, back.n_hdrs, 2));
@@ -61,12 +60,12 @@ Test(codec, truncated_or_foreign_bytes_are_refused)
 
     cr_assert(eq(int, tg_codec_request_encode(&q, &b), TG_OK));
     for (size_t n = 0; n < b.len; n++) {
-        cr_expect(eq(int, tg_codec_request_decode((const uint8_t *)b.data, n, &back, hdrs),
-                     TG_EINVAL),
-                  "decoded from %zu of %zu bytes", n, b.len);
+        cr_expect(
+            eq(int, tg_codec_request_decode((const uint8_t *)b.data, n, &back, hdrs), TG_EINVAL),
+            "decoded from %zu of %zu bytes", n, b.len);
     }
-    cr_expect(eq(int, tg_codec_answer_decode((const uint8_t *)b.data, b.len, &ans, hdrs),
-                 TG_EINVAL),
-              "a request is not an answer");
+    cr_expect(
+        eq(int, tg_codec_answer_decode((const uint8_t *)b.data, b.len, &ans, hdrs), TG_EINVAL),
+        "a request is not an answer");
     tg_buf_cleanup(&b);
 }

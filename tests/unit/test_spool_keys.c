@@ -21,7 +21,6 @@ static void setup(void)
 
 TestSuite(keys, .init = setup, .fini = tmpdir_remove, .timeout = 10);
 
-
 static void write_file(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -48,8 +47,8 @@ Test(keys, group_or_other_access_is_refused)
     write_file(k, HEX_A, 0604);
     cr_expect(eq(int, tg_spool_keys_load(k, NULL, 0, false, &keys, err, sizeof(err)), TG_EINVAL));
     write_file(k, HEX_A, 0600);
-    cr_assert(eq(int, tg_spool_keys_load(k, NULL, 0, false, &keys, err, sizeof(err)), TG_OK),
-              "%s", err);
+    cr_assert(eq(int, tg_spool_keys_load(k, NULL, 0, false, &keys, err, sizeof(err)), TG_OK), "%s",
+              err);
     cr_expect(eq(sz, keys.n, 1));
     cr_expect(eq(int, keys.keys[0].bytes[31], 0x1f));
     tg_seal_keys_cleanup(&keys);
@@ -64,8 +63,8 @@ Test(keys, a_missing_key_is_made_only_when_asked)
     char err[256];
 
     cr_expect(eq(int, tg_spool_keys_load(k, NULL, 0, false, &keys, err, sizeof(err)), TG_EINVAL));
-    cr_assert(eq(int, tg_spool_keys_load(k, NULL, 0, true, &keys, err, sizeof(err)), TG_OK),
-              "%s", err);
+    cr_assert(eq(int, tg_spool_keys_load(k, NULL, 0, true, &keys, err, sizeof(err)), TG_OK), "%s",
+              err);
     cr_assert(eq(int, stat(k, &st), 0));
     cr_expect(eq(int, (int)(st.st_mode & 0777), 0600));
     cr_assert(eq(int, tg_spool_keys_load(k, NULL, 0, true, &again, err, sizeof(err)), TG_OK));
@@ -93,7 +92,6 @@ Test(keys, old_keys_follow_the_current_one_and_repeats_are_refused)
     cr_expect(eq(int, keys.keys[0].bytes[0], 0x1f), "the current key seals");
     cr_expect(eq(int, keys.keys[1].bytes[0], 0x00));
     tg_seal_keys_cleanup(&keys);
-    cr_expect(eq(int, tg_spool_keys_load(cur, dups, 1, false, &keys, err, sizeof(err)),
-                 TG_EINVAL));
+    cr_expect(eq(int, tg_spool_keys_load(cur, dups, 1, false, &keys, err, sizeof(err)), TG_EINVAL));
     cr_expect(not(zero(ptr, strstr(err, "the same key"))), "%s", err);
 }

@@ -62,9 +62,9 @@ Test(seal, another_aad_or_a_changed_byte_is_refused)
     cr_expect(eq(int, tg_seal_open(&keys, "id-2", 4, sealed, sizeof(sealed), out, &n), TG_EINVAL));
     for (size_t i = 5; i < sizeof(sealed); i += 7) {
         sealed[i] ^= 1;
-        cr_expect(eq(int, tg_seal_open(&keys, "id-1", 4, sealed, sizeof(sealed), out, &n),
-                     TG_EINVAL),
-                  "byte %zu changed and still opened", i);
+        cr_expect(
+            eq(int, tg_seal_open(&keys, "id-1", 4, sealed, sizeof(sealed), out, &n), TG_EINVAL),
+            "byte %zu changed and still opened", i);
         sealed[i] ^= 1;
     }
     cr_expect(eq(int, tg_seal_open(&keys, "id-1", 4, sealed, 10, out, &n), TG_EINVAL));
@@ -84,8 +84,8 @@ Test(seal, old_keys_open_what_they_sealed_and_a_retired_key_is_named)
     cr_assert(ne(u32, old.id, cur.id));
     cr_assert(eq(int, tg_seal(&old, "a", 1, plain, sizeof(plain), sealed), TG_OK));
     cr_expect(eq(int, tg_seal_open(&rotated, "a", 1, sealed, sizeof(sealed), out, &n), TG_OK));
-    cr_expect(eq(int, tg_seal_open(&retired, "a", 1, sealed, sizeof(sealed), out, &n),
-                 TG_ENOTFOUND));
+    cr_expect(
+        eq(int, tg_seal_open(&retired, "a", 1, sealed, sizeof(sealed), out, &n), TG_ENOTFOUND));
 }
 
 Test(seal, key_files_take_raw_bytes_or_hex_and_nothing_else)

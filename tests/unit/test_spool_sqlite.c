@@ -325,7 +325,7 @@ Test(store, the_quota_refuses_then_space_returns_after_delivery)
     memset(body, 'x', sizeof(body));
     p.request = (const uint8_t *)body;
     p.request_len = sizeof(body);
-    open_store(256 * 1024);
+    open_store((uint64_t)256 * 1024);
     while (n < 1000) {
         snprintf(id, sizeof(id), "id-%d", n);
         snprintf(key, sizeof(key), "k-%d", n);
@@ -423,7 +423,7 @@ Test(store, deleted_bodies_are_overwritten_on_disk)
     long len;
 
     memset(body, 'Q', sizeof(body));
-    memcpy(body, "PATIENT-SECRET-MARKER", 21);
+    snprintf(body, 64, "PATIENT-SECRET-MARKER");
     a.request = (const uint8_t *)body;
     a.request_len = sizeof(body);
     open_store(0);

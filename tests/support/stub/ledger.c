@@ -183,7 +183,8 @@ bool ledger_submit(const struct request *r, struct reply *rep)
     if (ledger.down || ledger.status > 0) {
         rep->status = ledger.down ? 503 : (int)ledger.status;
         pthread_mutex_unlock(&ledger.lock);
-        sbuf_str(&rep->own, rep->status == 503 ? "{\"error\":\"down\"}" : "{\"error\":\"refused\"}");
+        sbuf_str(&rep->own,
+                 rep->status == 503 ? "{\"error\":\"down\"}" : "{\"error\":\"refused\"}");
         rep->ctype = "application/json";
         rep->body = rep->own.p;
         rep->len = rep->own.len;
