@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -643,4 +644,137 @@ Test(durable, metrics_count_acceptance_attempts_and_idempotency)
     cr_expect_eq(metric(GW, "tracegate_delivery_attempts_total{outcome=\"delivered\"}"), 1);
     cr_expect_gt(metric(GW, "tracegate_spool_fsync_seconds_count"), 0);
     cr_expect_eq(metric(GW, "tracegate_spool_health{state=\"ok\"}"), 1);
+}
+
+/* Rotation: what the old key sealed is still delivered under the new one; a spool whose keys
+ * are all gone, or a key file others may read, keeps the gateway from starting. */
+static void key_file(const char *path, const char *hex, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f, "%s", path);
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+    cr_assert_eq(chmod(path, mode), 0);
+}
+
+static int start_keys(const char *key, const char *olds)
+{
+    const struct conf_var vars[] = {
+        {"SPOOL_DIR", spool}, {"KEY_FILE", key}, {"OLD_KEY_FILES", olds}, {"STUB_PORT_0", NULL}};
+    char port[16];
+    struct conf_var v[4];
+
+    snprintf(port, sizeof(port), "%d", STUB);
+    memcpy(v, vars, sizeof(v));
+    v[3].value = port;
+    if (fx.conf_path[0] != '\0') {
+        conf_template_rewrite(fx.conf_path, "durable_keys.json", v, 4);
+    } else {
+        conf_template_write(fx.conf_path, sizeof(fx.conf_path), "durable_keys.json", v, 4);
+    }
+    return gateway_start(&fx.gw, fx.conf_path, NULL);
+}
+
+Test(durable, a_rotated_key_still_opens_what_it_sealed_and_loose_or_missing_keys_refuse)
+{
+    char a[128], b[128], olds[160];
+    struct http_resp r;
+
+    snprintf(a, sizeof(a), "%s/a.key", spool);
+    snprintf(b, sizeof(b), "%s/b.key", spool);
+    key_file(a, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 0600);
+    key_file(b, "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", 0600);
+    cr_assert_eq(start_keys(a, ""), 0, "%s", fx.gw.log_path);
+    ledger_config(STUB, "down=1");
+    cr_assert_eq(submit(GW, "k-rot", "p1", "{\"answers\":[19]}", 0, &r), 0);
+    cr_expect_eq(r.status, 202);
+    http_resp_free(&r);
+    cr_assert_eq(proc_stop(&fx.gw, SIGTERM, 10000), 0);
+    /* b seals from now on, a only opens */
+    snprintf(olds, sizeof(olds), "\"%s\"", a);
+    cr_assert_eq(start_keys(b, olds), 0, "%s", fx.gw.log_path);
+    ledger_config(STUB, "down=0");
+    cr_assert(wait_ledger_stored(STUB, 1, 15000), "sealed under the old key, never delivered");
+    cr_assert_eq(submit(GW, "k-rot-2", "p1", "{\"answers\":[20]}", 0, &r), 0);
+    cr_expect_eq(r.status, 202);
+    http_resp_free(&r);
+    cr_assert(wait_ledger_stored(STUB, 2, 15000));
+    cr_assert_eq(proc_stop(&fx.gw, SIGTERM, 10000), 0);
+    /* a retired: the spool's index key was resealed under b, so b alone opens the spool */
+    cr_assert_eq(start_keys(b, ""), 0, "%s", fx.gw.log_path);
+    cr_assert_eq(proc_stop(&fx.gw, SIGTERM, 10000), 0);
+    /* a key file others may read keeps the gateway from starting */
+    cr_assert_eq(chmod(b, 0644), 0);
+    cr_expect_neq(start_keys(b, ""), 0, "started with a key others may read");
+    const char *mode[] = {"chmod 600", NULL};
+    cr_expect_geq(proc_log_count(&fx.gw, mode), 1, "%s", fx.gw.log_path);
+    /* and a key that never sealed this spool is refused */
+    cr_assert_eq(chmod(b, 0600), 0);
+    cr_expect_neq(start_keys(a, ""), 0, "started with a key that never sealed this spool");
+    const char *wrong[] = {"none of the key files opens this spool", NULL};
+    cr_expect_geq(proc_log_count(&fx.gw, wrong), 1, "%s", fx.gw.log_path);
+    cr_assert_eq(start_keys(b, ""), 0, "%s", fx.gw.log_path); /* the fixture stops this one */
+}
+
+struct loader {
+    int port;
+    int id;
+    int n;
+    int status[40];
+};
+
+static void *load_while_down(void *arg)
+{
+    struct loader *l = arg;
+    char key[32], patient[16];
+
+    snprintf(patient, sizeof(patient), "load-p%d", l->id);
+    for (int i = 0; i < l->n; i++) {
+        struct http_resp r;
+        snprintf(key, sizeof(key), "k-load-%d-%02d", l->id, i);
+        l->status[i] =
+            submit(l->port, key, patient, "{\"answers\":[21]}", 0, &r) == 0 ? (int)r.status : -1;
+        http_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(durable, backend_down_under_load_answers_only_202_then_delivers_once_in_order)
+{
+    struct loader l[8];
+    pthread_t t[8];
+    char key[32];
+
+    start(NULL);
+    ledger_config(STUB, "down=1");
+    for (int i = 0; i < 8; i++) {
+        l[i] = (struct loader){.port = GW, .id = i, .n = 40};
+        cr_assert_eq(pthread_create(&t[i], NULL, load_while_down, &l[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+    }
+    for (int i = 0; i < 8; i++) {
+        for (int k = 0; k < l[i].n; k++) {
+            cr_expect_eq(l[i].status[k], 202, "client %d #%d", i, k);
+        }
+    }
+    ledger_config(STUB, "down=0");
+    cr_assert(wait_ledger_stored(STUB, 320, 60000));
+    cr_assert(wait_drained(GW, 20000));
+    json_t *led = ledger_get(STUB);
+    cr_expect_eq(json_integer_value(json_object_get(led, "stored")), 320);
+    for (int i = 0; i < 8; i++) {
+        char patient[16];
+        snprintf(patient, sizeof(patient), "load-p%d", i);
+        json_t *order = json_object_get(json_object_get(led, "order"), patient);
+        cr_expect_eq(json_array_size(order), 40, "%s", patient);
+        for (int k = 0; k < 40; k++) {
+            snprintf(key, sizeof(key), "k-load-%d-%02d", i, k);
+            cr_expect_str_eq(json_string_value(json_array_get(order, (size_t)k)), key);
+            cr_expect_eq(ledger_stored(led, key), 1, "%s", key);
+        }
+    }
+    json_decref(led);
 }
