@@ -182,9 +182,10 @@ static int exec(struct tg_spool *sp, struct tg_spool_op *op)
     }
 }
 
-/* After a transaction lost for room (ESPOOL): outcomes and claims go back to the head of the
- * queue, to be written once there is room (they free it); submissions and answers fail (their
- * clients get 503 and retry with the same key). */
+/* After a transaction lost for room (ESPOOL): outcomes go back to the head of the queue, to be
+ * written once there is room (they free it); submissions and answers fail (their clients get 503
+ * and retry with the same key); claims fail too (what they collected was rolled back; delivery
+ * claims again). */
 static void requeue_or_fail(struct tg_spool *sp, struct tg_spool_op *head)
 {
     struct tg_spool_op *keep = NULL;
@@ -192,7 +193,8 @@ static void requeue_or_fail(struct tg_spool *sp, struct tg_spool_op *head)
 
     while (head != NULL) {
         struct tg_spool_op *next = head->next;
-        if (head->kind == TG_SPOOL_OP_MARK || head->kind == TG_SPOOL_OP_CLAIM) {
+        if (head->kind == TG_SPOOL_OP_MARK) {
+            tg_spool_blob_cleanup(&head->u.mark.kept); /* read again when it runs again */
             head->next = NULL;
             *tail = head;
             tail = &head->next;
