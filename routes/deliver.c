@@ -24,6 +24,15 @@ static struct tg_deliverer *cur;
 
 /* ---- lanes ---------------------------------------------------------------------------------- */
 
+void tg_deliver_due(struct tg_deliverer *dl, const char *route, uint64_t at_us)
+{
+    struct tg_lane *lane = tg_deliver_lane(dl, route);
+
+    if (lane != NULL && (lane->due_us == 0 || at_us < lane->due_us)) {
+        lane->due_us = at_us;
+    }
+}
+
 struct tg_lane *tg_deliver_lane(struct tg_deliverer *dl, const char *route)
 {
     for (size_t i = 0; i < dl->n_lanes; i++) {
@@ -99,7 +108,11 @@ void tg_delivery_finished(struct tg_deliverer *dl, struct tg_delivery *d)
 
     if (lane != NULL && lane->in_flight > 0) {
         lane->in_flight--;
-        lane->next_claim_us = 0; /* room for the next one */
+    }
+    lane = tg_deliver_lane(dl, d->route);
+    if (lane != NULL) {
+        /* Room for the next one, and with an order key its next record is free now. */
+        lane->recheck = true;
     }
     tg_list_remove(&d->link);
     dl->n_active--;
@@ -252,8 +265,9 @@ static void run_claimed(struct tg_loop_task *task)
 
     if (lane != NULL) {
         lane->claiming = false;
-        /* Nothing due: ask again later (or at once when an attempt ends). */
-        lane->next_claim_us = c->n == 0 ? tg_now_us() + CLAIM_POLL_US : 0;
+        /* Nothing due: ask again at the next poll, at a retry's time, or at once when an attempt
+         * ended meanwhile (its patient's next record may be free now). */
+        lane->next_claim_us = c->n == 0 && !lane->recheck ? tg_now_us() + CLAIM_POLL_US : 0;
     }
     for (size_t i = 0; i < c->n; i++) {
         if (lane != NULL && c->op.rc == TG_OK) {
@@ -311,12 +325,18 @@ static void pace(struct tg_deliverer *dl, uint64_t now)
             continue;
         }
         refill(lane, dc, now);
-        if (lane->claiming || now < lane->next_claim_us ||
-            lane->in_flight >= dc->delivery_concurrency || lane->tokens < 1) {
+        bool due = lane->recheck || now >= lane->next_claim_us ||
+                   (lane->due_us != 0 && now >= lane->due_us);
+        if (lane->claiming || !due || lane->in_flight >= dc->delivery_concurrency ||
+            lane->tokens < 1) {
             continue;
         }
         unsigned room = dc->delivery_concurrency - lane->in_flight;
         unsigned budget = (unsigned)lane->tokens;
+        lane->recheck = false;
+        if (lane->due_us != 0 && now >= lane->due_us) {
+            lane->due_us = 0; /* this claim takes what was due by now */
+        }
         claim(dl, lane, dc, room < budget ? room : budget);
     }
 }
@@ -414,7 +434,10 @@ static long timeout(void *arg)
         if (dc == NULL || lane->claiming || lane->in_flight >= dc->delivery_concurrency) {
             continue;
         }
-        uint64_t at = lane->next_claim_us;
+        uint64_t at = lane->recheck ? now : lane->next_claim_us;
+        if (lane->due_us != 0 && lane->due_us < at) {
+            at = lane->due_us;
+        }
         if (lane->tokens < 1) {
             uint64_t refill_at = now + (uint64_t)((1 - lane->tokens) * 1e6 / dc->drain_rps);
             at = at > refill_at ? at : refill_at;

@@ -109,6 +109,9 @@ static void record(struct tg_delivery *d, int state, int status, const char *rea
         m->answer_status = final_answer ? status : 202;
     }
     log_outcome(d, state, status, reason, wait_ms);
+    if (state == TG_SPOOL_QUEUED) {
+        tg_deliver_due(d->dl, d->route, tg_now_us() + (uint64_t)wait_ms * 1000u);
+    }
     if (state == TG_SPOOL_DELIVERED) {
         atomic_fetch_add(&tg_stats.durable.delivered, 1);
         atomic_fetch_add(&tg_stats.durable.delivery_latency_sum_ms,

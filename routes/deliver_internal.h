@@ -25,7 +25,9 @@ struct tg_lane {
     unsigned in_flight; /* backlog attempts out (first attempts are not counted) */
     double tokens;      /* attempts it may start now (drain_rps per second, one second's worth) */
     uint64_t refill_us;
-    uint64_t next_claim_us; /* when to ask the spool again */
+    uint64_t next_claim_us; /* when to ask the spool again (nothing was due) */
+    uint64_t due_us;        /* the earliest retry recorded since: ask then (0: none) */
+    bool recheck;           /* an attempt ended while a claim was out: ask again at once */
     bool claiming;          /* a claim is at the spool */
 };
 
@@ -91,5 +93,9 @@ void tg_delivery_finished(struct tg_deliverer *dl, struct tg_delivery *d);
 
 /* The lane of route, or NULL. */
 struct tg_lane *tg_deliver_lane(struct tg_deliverer *dl, const char *route);
+
+/* A record of route was queued again to be tried at at_us: its lane claims no later than that
+ * (rather than at its next poll). Delivery thread. */
+void tg_deliver_due(struct tg_deliverer *dl, const char *route, uint64_t at_us);
 
 #endif

@@ -167,6 +167,22 @@ static void judge(struct soak *s, const json_t *l, struct soak_result *r)
     }
 }
 
+/* What is still open in the spool, on stderr (the operator's CLI): why a drain did not end. */
+static void show_open(const struct fixture *fx)
+{
+    static const char *const states[] = {"queued", "delivering", "dead", "unknown"};
+    char cmd[512];
+
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        snprintf(cmd, sizeof(cmd), "'%s' spool list --state %s --limit 20 -c '%s' >&2", TG_BINARY,
+                 states[i], fx->conf_path);
+        FILE *p = popen(cmd, "r");
+        if (p != NULL) {
+            pclose(p);
+        }
+    }
+}
+
 void soak_run(struct fixture *fx, const struct soak_opts *o, struct soak_result *r)
 {
     struct soak *s = calloc(1, sizeof(*s));
@@ -194,7 +210,10 @@ void soak_run(struct fixture *fx, const struct soak_opts *o, struct soak_result 
         pthread_join(t[i], NULL);
     }
     /* The last gateway drains what is left. */
-    cr_assert(wait_drained(fx->gw.ports[0], 60000), "the spool did not drain: %s", fx->gw.log_path);
+    if (!wait_drained(fx->gw.ports[0], 60000)) {
+        show_open(fx);
+        cr_assert_fail("the spool did not drain: %s", fx->gw.log_path);
+    }
     json_t *l = ledger_get(fx->stub.ports[0]);
     cr_assert_not_null(l);
     judge(s, l, r);
