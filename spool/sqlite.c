@@ -32,7 +32,9 @@ static const char *const schema[] = {
     " answer_status INTEGER NOT NULL DEFAULT 0, answer_ms INTEGER NOT NULL DEFAULT 0,"
     " answer BLOB, request BLOB, UNIQUE (route, scope, idem_key))",
     "CREATE INDEX IF NOT EXISTS records_due ON records (state, next_ms)",
-    "CREATE INDEX IF NOT EXISTS records_order ON records (order_key, seq)"
+    /* Whether a patient has an open record: a probe per state, never a walk through everything
+     * the patient ever sent. */
+    "CREATE INDEX IF NOT EXISTS records_order ON records (order_key, state, seq)"
     " WHERE order_key IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS audit (at_ms INTEGER NOT NULL, action TEXT NOT NULL,"
     " id TEXT NOT NULL, detail TEXT NOT NULL, uid INTEGER NOT NULL)",

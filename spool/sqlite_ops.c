@@ -12,9 +12,10 @@
     "seq, id, route, idem_key, trace_id, reason, state, attempts, created_ms, age_ms, " \
     "updated_ms, next_ms, delivered_ms, upstream_status, answer_status, in_progress"
 #define META_COLS 16
-/* A record that blocks later ones of its order key: open, or (with hold, ?N true) dead or
- * unknown. */
-#define BLOCKS(p, hold) "(" p "state IN (0,1) OR (" hold " AND " p "state IN (4,5)))"
+/* A record that blocks later ones of its order key: open (0, 1), or with hold also dead or
+ * unknown (the two parameters are 4 and 5 then, else 0 and 1 again). A plain IN list, so that
+ * the (order_key, state, seq) index answers it with a probe per state. */
+#define BLOCKS(p, h4, h5) p "state IN (0, 1, " h4 ", " h5 ")"
 
 const char *const tg_sql_text[TG_SQL_COUNT] = {
     [TG_SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -22,7 +23,7 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
     [TG_SQL_FIND_KEY] = "SELECT " META ", fingerprint, answer FROM records"
                         " WHERE route=?1 AND scope=?2 AND idem_key=?3",
     [TG_SQL_ORDER_OPEN] =
-        "SELECT 1 FROM records WHERE order_key=?1 AND " BLOCKS("", "?2") " LIMIT 1",
+        "SELECT 1 FROM records WHERE order_key=?1 AND " BLOCKS("", "?2", "?3") " LIMIT 1",
     [TG_SQL_INSERT] = "INSERT INTO records (id, route, scope, idem_key, fingerprint, order_key,"
                       " state, attempts, created_ms, age_ms, updated_ms, next_ms, trace_id,"
                       " in_progress, answer_status, answer_ms, answer, request)"
@@ -36,8 +37,8 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
                     " WHERE route=?1 AND state=0 AND age_ms<=?2 RETURNING " META,
     [TG_SQL_DUE] = "SELECT " META ", request FROM records AS r WHERE r.route=?1 AND r.state=0"
                    " AND r.next_ms<=?2 AND (r.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM"
-                   " records AS p WHERE p.order_key=r.order_key AND p.seq<r.seq AND " BLOCKS(
-                       "p.", "?3") ")) ORDER BY r.next_ms, r.seq LIMIT ?4",
+                   " records AS p WHERE p.order_key=r.order_key AND " BLOCKS("p.", "?3", "?5")
+                   " AND p.seq<r.seq)) ORDER BY r.next_ms, r.seq LIMIT ?4",
     [TG_SQL_TAKE] = "UPDATE records SET state=1, attempts=attempts+1, updated_ms=?2 WHERE seq=?1",
     [TG_SQL_MARK] = "UPDATE records SET state=?2, upstream_status=?3, reason=?4, next_ms=?5,"
                     " updated_ms=?6, delivered_ms=CASE WHEN ?2=2 THEN ?6 ELSE delivered_ms END,"
@@ -215,7 +216,8 @@ static int order_open(struct tg_store *s, const uint8_t *order_key, bool hold, b
         return TG_EINTERNAL;
     }
     bind_blob(st, 1, order_key, TG_SPOOL_MAC_LEN);
-    sqlite3_bind_int(st, 2, hold);
+    sqlite3_bind_int(st, 2, hold ? TG_SPOOL_DEAD : TG_SPOOL_QUEUED);
+    sqlite3_bind_int(st, 3, hold ? TG_SPOOL_UNKNOWN : TG_SPOOL_DELIVERING);
     rc = step(s, st, open, "order");
     sqlite3_reset(st);
     return rc;
@@ -401,8 +403,9 @@ static int read_due(struct tg_store *s, const struct tg_spool_claim *c, struct d
     }
     bind_text(st, 1, c->route);
     sqlite3_bind_int64(st, 2, c->now_ms);
-    sqlite3_bind_int(st, 3, c->hold);
+    sqlite3_bind_int(st, 3, c->hold ? TG_SPOOL_DEAD : TG_SPOOL_QUEUED);
     sqlite3_bind_int(st, 4, (int)c->max);
+    sqlite3_bind_int(st, 5, c->hold ? TG_SPOOL_UNKNOWN : TG_SPOOL_DELIVERING);
     while (rc == TG_OK && *n < c->max) {
         rc = step(s, st, &row, "due");
         if (rc != TG_OK || !row) {
