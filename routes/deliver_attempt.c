@@ -102,6 +102,7 @@ static void record(struct tg_delivery *d, int state, int status, const char *rea
     m->reason = reason;
     m->now_ms = tg_spool_now_ms();
     m->next_ms = m->now_ms + wait_ms;
+    m->hold = d->hold;
     if (d->first != NULL) {
         const struct tg_spool_blob *a = final_answer ? &d->sealed : d->first->accepted;
         m->answer = a->p;
@@ -312,6 +313,7 @@ void tg_delivery_start(struct tg_delivery *d)
         return;
     }
     make_req(d, dc);
+    d->hold = dc->hold_dead;
     u = ((const struct tg_proxy_conf *)route->policy.handler_conf)->upstream;
     snprintf(url, sizeof(url), "%s%s", u->url, d->rq.path);
     for (size_t i = 0; i < d->rq.n_hdrs; i++) {

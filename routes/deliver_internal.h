@@ -64,6 +64,7 @@ struct tg_delivery {
     int64_t age_ms;
     unsigned attempt;
     bool backlog;                   /* claimed (counted in its lane), not a first attempt */
+    bool hold;                      /* its route's on_dead is "hold" */
     struct tg_deliver_first *first; /* a waiting client's, or NULL */
     uint8_t *plain;                 /* owned: the opened request of a claimed record */
     struct tg_spool_request rq;     /* decoded, pointing into plain or first->request */

@@ -319,6 +319,7 @@ static void queue_instead(struct submission *s)
     m->id = s->first.id;
     m->state = TG_SPOOL_QUEUED;
     m->reason = "not attempted: delivery stopping";
+    m->hold = s->dc->hold_dead;
     m->now_ms = tg_spool_now_ms();
     m->next_ms = m->now_ms;
     m->answer = s->accepted.p;

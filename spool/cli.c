@@ -146,7 +146,8 @@ static int act(const struct tg_store_ops *ops, struct tg_store *s, const struct 
     if (rc == TG_OK && c->all_dead) {
         rc = replay_all(ops, s, c, n);
     } else if (rc == TG_OK) {
-        rc = strcmp(c->cmd, "replay") == 0 ? ops->replay(s, c->id, now) : ops->remove(s, c->id);
+        rc =
+            strcmp(c->cmd, "replay") == 0 ? ops->replay(s, c->id, now) : ops->remove(s, c->id, now);
         rc = rc != TG_OK ? rc : ops->audit(s, now, c->cmd, c->id, reason, (long)getuid());
         *n += rc == TG_OK;
     }

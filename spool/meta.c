@@ -27,9 +27,11 @@ json_t *tg_spool_meta_json(const struct tg_spool_meta *m, bool operator)
     bad = bad || json_object_set_new(o, "attempts", json_integer(m->attempts)) != 0;
     bad = bad || json_object_set_new(o, "created_at", time_of(m->created_ms)) != 0;
     bad = bad || json_object_set_new(o, "updated_at", time_of(m->updated_ms)) != 0;
-    bad = bad ||
-          json_object_set_new(o, "next_attempt_at",
-                              m->state == TG_SPOOL_QUEUED ? time_of(m->next_ms) : json_null()) != 0;
+    bad =
+        bad || json_object_set_new(o, "next_attempt_at",
+                                   m->state == TG_SPOOL_QUEUED && m->next_ms != TG_SPOOL_BLOCKED_MS
+                                       ? time_of(m->next_ms)
+                                       : json_null()) != 0;
     bad = bad || json_object_set_new(o, "delivered_at", time_of(m->delivered_ms)) != 0;
     bad = bad || json_object_set_new(o, "upstream_status",
                                      m->upstream_status > 0 ? json_integer(m->upstream_status)

@@ -17,6 +17,8 @@ enum tg_sql {
     TG_SQL_COMMIT,
     TG_SQL_FIND_KEY,
     TG_SQL_ORDER_OPEN,
+    TG_SQL_ORDER_OF,
+    TG_SQL_UNBLOCK,
     TG_SQL_INSERT,
     TG_SQL_GET,
     TG_SQL_ANSWER_SET,
@@ -84,7 +86,7 @@ int tg_sqlite_reusable(struct tg_store *s, uint64_t *bytes);
 int tg_sqlite_list(struct tg_store *s, int state, const char *route, unsigned limit,
                    tg_spool_claim_fn *fn, void *arg);
 int tg_sqlite_replay(struct tg_store *s, const char *id, int64_t now_ms);
-int tg_sqlite_remove(struct tg_store *s, const char *id);
+int tg_sqlite_remove(struct tg_store *s, const char *id, int64_t now_ms);
 int tg_sqlite_audit(struct tg_store *s, int64_t now_ms, const char *action, const char *id,
                     const char *detail, long uid);
 int tg_sqlite_meta_get(struct tg_store *s, const char *name, struct tg_spool_blob *out);

@@ -24,21 +24,27 @@ const char *const tg_sql_text[TG_SQL_COUNT] = {
                         " WHERE route=?1 AND scope=?2 AND idem_key=?3",
     [TG_SQL_ORDER_OPEN] =
         "SELECT 1 FROM records WHERE order_key=?1 AND " BLOCKS("", "?2", "?3") " LIMIT 1",
+    [TG_SQL_ORDER_OF] = "SELECT order_key FROM records WHERE id=?1",
+    /* The first waiting record of an order key goes when nothing before it blocks any more. */
+    [TG_SQL_UNBLOCK] = "UPDATE records SET next_ms=?2 WHERE seq=(SELECT n.seq FROM records AS n"
+                       " WHERE n.order_key=?1 AND n.state=0 AND n.next_ms=?3 ORDER BY n.seq"
+                       " LIMIT 1) AND NOT EXISTS (SELECT 1 FROM records AS p WHERE"
+                       " p.order_key=?1 AND " BLOCKS("p.", "?4", "?5") " AND p.seq<records.seq)",
     [TG_SQL_INSERT] = "INSERT INTO records (id, route, scope, idem_key, fingerprint, order_key,"
                       " state, attempts, created_ms, age_ms, updated_ms, next_ms, trace_id,"
                       " in_progress, answer_status, answer_ms, answer, request)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?9, ?10, ?11, ?12,"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?16, ?10, ?11, ?12,"
                       " ?13, ?14, ?15)",
     [TG_SQL_GET] = "SELECT " META ", answer FROM records WHERE id=?1",
     [TG_SQL_ANSWER_SET] = "UPDATE records SET answer_status=?2, answer=?3, answer_ms=?4,"
                           " in_progress=0 WHERE id=?1 AND answer_status=0",
     [TG_SQL_ANSWER_GET] = "SELECT answer_status, answer FROM records WHERE id=?1",
     [TG_SQL_DEAD] = "UPDATE records SET state=4, reason='max age reached', updated_ms=?3"
-                    " WHERE route=?1 AND state=0 AND age_ms<=?2 RETURNING " META,
+                    " WHERE route=?1 AND state=0 AND age_ms<=?2 RETURNING " META ", order_key",
     [TG_SQL_DUE] = "SELECT " META ", request FROM records AS r WHERE r.route=?1 AND r.state=0"
                    " AND r.next_ms<=?2 AND (r.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM"
-                   " records AS p WHERE p.order_key=r.order_key AND " BLOCKS("p.", "?3", "?5")
-                   " AND p.seq<r.seq)) ORDER BY r.next_ms, r.seq LIMIT ?4",
+                   " records AS p WHERE p.order_key=r.order_key AND " BLOCKS(
+                       "p.", "?3", "?5") " AND p.seq<r.seq)) ORDER BY r.next_ms, r.seq LIMIT ?4",
     [TG_SQL_TAKE] = "UPDATE records SET state=1, attempts=attempts+1, updated_ms=?2 WHERE seq=?1",
     [TG_SQL_MARK] = "UPDATE records SET state=?2, upstream_status=?3, reason=?4, next_ms=?5,"
                     " updated_ms=?6, delivered_ms=CASE WHEN ?2=2 THEN ?6 ELSE delivered_ms END,"
@@ -223,7 +229,44 @@ static int order_open(struct tg_store *s, const uint8_t *order_key, bool hold, b
     return rc;
 }
 
-static int insert(struct tg_store *s, const struct tg_spool_put *p, bool attempt)
+/* Lets the first waiting record of order_key (MAC_LEN bytes) go if nothing before it blocks. */
+static int unblock(struct tg_store *s, const void *order_key, int64_t now_ms, bool hold)
+{
+    sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_UNBLOCK);
+
+    if (st == NULL) {
+        return TG_EINTERNAL;
+    }
+    bind_blob(st, 1, order_key, TG_SPOOL_MAC_LEN);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, TG_SPOOL_BLOCKED_MS);
+    sqlite3_bind_int(st, 4, hold ? TG_SPOOL_DEAD : TG_SPOOL_QUEUED);
+    sqlite3_bind_int(st, 5, hold ? TG_SPOOL_UNKNOWN : TG_SPOOL_DELIVERING);
+    return run(s, st, "unblock");
+}
+
+/* The order key of record id into key (MAC_LEN bytes); *has false when it has none. */
+static int order_of(struct tg_store *s, const char *id, uint8_t *key, bool *has)
+{
+    sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_ORDER_OF);
+    bool row = false;
+    int rc;
+
+    *has = false;
+    if (st == NULL) {
+        return TG_EINTERNAL;
+    }
+    bind_text(st, 1, id);
+    rc = step(s, st, &row, "order");
+    if (rc == TG_OK && row && sqlite3_column_bytes(st, 0) == TG_SPOOL_MAC_LEN) {
+        memcpy(key, sqlite3_column_blob(st, 0), TG_SPOOL_MAC_LEN);
+        *has = true;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int insert(struct tg_store *s, const struct tg_spool_put *p, bool attempt, bool blocked)
 {
     sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_INSERT);
 
@@ -245,11 +288,12 @@ static int insert(struct tg_store *s, const struct tg_spool_put *p, bool attempt
     sqlite3_bind_int64(st, 13, attempt ? 0 : p->now_ms);
     bind_blob(st, 14, attempt ? NULL : p->accepted, p->accepted_len);
     bind_blob(st, 15, p->request, p->request_len);
+    sqlite3_bind_int64(st, 16, blocked ? TG_SPOOL_BLOCKED_MS : p->now_ms);
     return run(s, st, "insert");
 }
 
 /* The metadata of the record put just made. */
-static void new_meta(struct tg_store *s, const struct tg_spool_put *p, bool attempt,
+static void new_meta(struct tg_store *s, const struct tg_spool_put *p, bool attempt, bool blocked,
                      struct tg_spool_meta *m)
 {
     memset(m, 0, sizeof(*m));
@@ -260,7 +304,8 @@ static void new_meta(struct tg_store *s, const struct tg_spool_put *p, bool atte
     snprintf(m->trace_id, sizeof(m->trace_id), "%s", p->trace_id);
     m->state = attempt ? TG_SPOOL_DELIVERING : TG_SPOOL_QUEUED;
     m->attempts = attempt ? 1 : 0;
-    m->created_ms = m->age_ms = m->updated_ms = m->next_ms = p->now_ms;
+    m->created_ms = m->age_ms = m->updated_ms = p->now_ms;
+    m->next_ms = blocked ? TG_SPOOL_BLOCKED_MS : p->now_ms;
     m->answer_status = attempt ? 0 : 202;
     m->in_progress = attempt;
 }
@@ -276,7 +321,7 @@ int tg_sqlite_put(struct tg_store *s, const struct tg_spool_put *p, struct tg_sp
     if (rc != TG_OK || found) {
         return rc;
     }
-    if (p->attempt && p->order_key != NULL) {
+    if (p->order_key != NULL) {
         rc = order_open(s, p->order_key, p->hold, &blocked);
         if (rc != TG_OK) {
             return rc;
@@ -285,9 +330,9 @@ int tg_sqlite_put(struct tg_store *s, const struct tg_spool_put *p, struct tg_sp
     out->created = true;
     out->attempt = p->attempt && !blocked;
     out->same = true;
-    rc = insert(s, p, out->attempt);
+    rc = insert(s, p, out->attempt, blocked);
     if (rc == TG_OK) {
-        new_meta(s, p, out->attempt, &out->meta);
+        new_meta(s, p, out->attempt, blocked, &out->meta);
     }
     return rc;
 }
@@ -357,9 +402,12 @@ int tg_sqlite_answer(struct tg_store *s, const char *id, int status, const uint8
 /* ---- claim, mark ------------------------------------------------------------------------------
  */
 
+/* Records past max_age die; with "skip" the next one of each one's order key may go. */
 static int sweep_dead(struct tg_store *s, const struct tg_spool_claim *c)
 {
     sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_DEAD);
+    uint8_t(*keys)[TG_SPOOL_MAC_LEN] = NULL;
+    size_t n = 0, cap = 0;
     bool row = true;
     int rc = TG_OK;
 
@@ -380,8 +428,24 @@ static int sweep_dead(struct tg_store *s, const struct tg_spool_claim *c)
         if (c->dead_fn != NULL) {
             c->dead_fn(c->arg, &m, &none);
         }
+        if (!c->hold && sqlite3_column_bytes(st, META_COLS) == TG_SPOOL_MAC_LEN) {
+            if (n == cap) {
+                void *p = realloc(keys, (cap = cap * 2 + 16) * sizeof(*keys));
+                if (p == NULL) {
+                    rc = TG_ENOMEM;
+                    break;
+                }
+                keys = p;
+            }
+            memcpy(keys[n++], sqlite3_column_blob(st, META_COLS), TG_SPOOL_MAC_LEN);
+        }
     }
     sqlite3_reset(st);
+    /* After the update, not during it: one statement at a time on the table. */
+    for (size_t i = 0; rc == TG_OK && i < n; i++) {
+        rc = unblock(s, keys[i], c->now_ms, c->hold);
+    }
+    free(keys);
     return rc;
 }
 
@@ -473,6 +537,12 @@ int tg_sqlite_mark(struct tg_store *s, const struct tg_spool_mark *m)
     rc = run(s, st, "mark");
     if (rc == TG_OK && sqlite3_changes(s->db) == 0) {
         return TG_ENOTFOUND; /* removed by an operator meanwhile */
+    }
+    if (rc == TG_OK && m->state != TG_SPOOL_QUEUED && m->state != TG_SPOOL_DELIVERING) {
+        uint8_t key[TG_SPOOL_MAC_LEN];
+        bool has = false;
+        rc = order_of(s, m->id, key, &has);
+        rc = rc != TG_OK || !has ? rc : unblock(s, key, m->now_ms, m->hold);
     }
     if (rc == TG_OK && m->answer != NULL) {
         rc = tg_sqlite_answer(s, m->id, m->answer_status, m->answer, m->answer_len, m->now_ms,
@@ -699,9 +769,16 @@ int tg_sqlite_replay(struct tg_store *s, const char *id, int64_t now_ms)
     return on_id(s, TG_SQL_REPLAY, id, now_ms, "replay");
 }
 
-int tg_sqlite_remove(struct tg_store *s, const char *id)
+int tg_sqlite_remove(struct tg_store *s, const char *id, int64_t now_ms)
 {
-    return on_id(s, TG_SQL_REMOVE, id, 0, "remove");
+    uint8_t key[TG_SPOOL_MAC_LEN];
+    bool has = false;
+    int rc = order_of(s, id, key, &has);
+
+    rc = rc != TG_OK ? rc : on_id(s, TG_SQL_REMOVE, id, 0, "remove");
+    /* An operator's removal lets the next one go unless a dead or unknown one still holds it:
+     * the CLI does not know the route's on_dead, and holding is the side that keeps order. */
+    return rc != TG_OK || !has ? rc : unblock(s, key, now_ms, true);
 }
 
 int tg_sqlite_audit(struct tg_store *s, int64_t now_ms, const char *action, const char *id,

@@ -23,6 +23,9 @@
 #define TG_SPOOL_TRACE_MAX  128
 #define TG_SPOOL_REASON_MAX 80
 #define TG_SPOOL_MAC_LEN    32
+/* next_ms of a queued record that waits for an earlier one of its order key: out of every
+ * claim's way until that one is done (then it is due at once). */
+#define TG_SPOOL_BLOCKED_MS INT64_MAX
 
 /* Where a record is. Stored as these numbers: never renumber. */
 enum tg_spool_state {
@@ -53,7 +56,7 @@ struct tg_spool_meta {
     int64_t created_ms; /* acceptance, Unix ms: X-Submitted-At */
     int64_t age_ms;     /* where max_age counts from: acceptance, or the last operator replay */
     int64_t updated_ms;
-    int64_t next_ms;      /* next attempt (queued) */
+    int64_t next_ms;      /* next attempt (queued); TG_SPOOL_BLOCKED_MS: waits its turn */
     int64_t delivered_ms; /* 0 until delivered */
     int upstream_status;  /* the backend's last status, 0 if none */
     int answer_status;    /* the first answer given to the client, 0 if none yet */
@@ -80,7 +83,7 @@ struct tg_spool_put {
     size_t request_len;
     const uint8_t *accepted; /* sealed 202 answer, fixed now when no attempt starts */
     size_t accepted_len;
-    bool attempt; /* try to deliver at once (mode on_failure) */
+    bool attempt; /* try to deliver at once (mode on_failure) when its order key is free */
     bool hold;    /* on_dead "hold": dead and unknown records block their order key */
     int64_t now_ms;
 };
@@ -102,6 +105,7 @@ struct tg_spool_mark {
     const char *reason;  /* a few words, no PHI; may be NULL */
     int64_t next_ms;     /* QUEUED: when to try again */
     int64_t now_ms;
+    bool hold; /* on_dead "hold": DEAD and UNKNOWN keep their order key's next waiting */
     /* When the record has no answer yet and this is given: fix it as the first answer. */
     const uint8_t *answer;
     size_t answer_len;
@@ -187,11 +191,12 @@ struct tg_store_ops {
      * deliveries and expiry freed). */
     int (*reusable)(struct tg_store *s, uint64_t *bytes);
     /* The operator's: records in state (-1: any) of route (NULL: any), oldest first, at most
-     * limit; replay (dead or unknown -> queued now, age from now); remove one record. */
+     * limit; replay (dead or unknown -> queued now, age from now); remove one record (the
+     * next one of its order key is let go, unless a dead or unknown one still holds it). */
     int (*list)(struct tg_store *s, int state, const char *route, unsigned limit,
                 tg_spool_claim_fn *fn, void *arg);
     int (*replay)(struct tg_store *s, const char *id, int64_t now_ms);
-    int (*remove)(struct tg_store *s, const char *id);
+    int (*remove)(struct tg_store *s, const char *id, int64_t now_ms);
     /* An audit line for an operator's action (no PHI: ids and reasons). */
     int (*audit)(struct tg_store *s, int64_t now_ms, const char *action, const char *id,
                  const char *detail, long uid);

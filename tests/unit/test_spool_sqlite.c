@@ -228,7 +228,7 @@ Test(store, claims_keep_each_order_key_in_acceptance_order)
     cr_expect(eq(str, g.ids[0], "b"));
 }
 
-Test(store, records_past_max_age_die_and_hold_blocks_their_key)
+Test(store, with_hold_a_dead_record_keeps_its_key_waiting)
 {
     struct tg_spool_put a = put_of("a", "ka", 1, 5, false);
     struct tg_spool_put b = put_of("b", "kb", 1, 5, false);
@@ -236,6 +236,7 @@ Test(store, records_past_max_age_die_and_hold_blocks_their_key)
     struct tg_spool_meta m;
 
     open_store(0);
+    a.hold = b.hold = true;
     do_put(&a);
     b.now_ms = 5000;
     do_put(&b);
@@ -244,7 +245,29 @@ Test(store, records_past_max_age_die_and_hold_blocks_their_key)
     cr_expect(eq(sz, g.n, 0), "hold: dead a blocks b");
     cr_assert(eq(int, ops->get(st, "a", &m, NULL), TG_OK));
     cr_expect(eq(int, m.state, TG_SPOOL_DEAD));
+    cr_assert(eq(int, ops->begin(st), TG_OK));
+    cr_expect(eq(int, ops->remove(st, "a", 7000), TG_OK), "an operator purges a");
+    cr_assert(eq(int, ops->commit(st), TG_OK));
+    g = claim_at(7001, true, 1000);
+    cr_assert(eq(sz, g.n, 1), "b goes once a is gone");
+    cr_expect(eq(str, g.ids[0], "b"));
+}
+
+Test(store, with_skip_a_dead_record_lets_the_next_one_go)
+{
+    struct tg_spool_put a = put_of("a", "ka", 1, 5, false);
+    struct tg_spool_put b = put_of("b", "kb", 1, 5, false);
+    struct tg_spool_meta m;
+    struct got g;
+
+    open_store(0);
+    do_put(&a);
+    b.now_ms = 5000;
+    do_put(&b);
+    cr_assert(eq(int, ops->get(st, "b", &m, NULL), TG_OK));
+    cr_expect(eq(i64, m.next_ms, TG_SPOOL_BLOCKED_MS), "b waits for a");
     g = claim_at(6000, false, 1000);
+    cr_expect(eq(sz, g.dead, 1));
     cr_assert(eq(sz, g.n, 1), "skip: b goes");
     cr_expect(eq(str, g.ids[0], "b"));
 }
@@ -373,8 +396,8 @@ Test(store, operator_replays_dead_removes_and_audits)
     cr_expect(eq(int, m.state, TG_SPOOL_QUEUED));
     cr_expect(eq(i64, m.age_ms, 9000), "the age counts again from the replay");
     cr_expect(eq(i64, m.created_ms, 1000), "acceptance stays what it was");
-    cr_expect(eq(int, ops->remove(st, "a"), TG_OK));
-    cr_expect(eq(int, ops->remove(st, "a"), TG_ENOTFOUND));
+    cr_expect(eq(int, ops->remove(st, "a", 9500), TG_OK));
+    cr_expect(eq(int, ops->remove(st, "a", 9500), TG_ENOTFOUND));
     cr_assert(eq(int, ops->commit(st), TG_OK));
 }
 
