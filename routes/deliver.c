@@ -14,10 +14,11 @@
 #include "routes/durable.h"
 #include "routes/table.h"
 
-#define CLAIM_POLL_US 1000000u /* with nothing due, ask the spool again after this */
-#define CLAIM_MAX     64
-#define TICK_MS_DRAIN 20
-#define MAX_CONNECTS  256
+#define CLAIM_POLL_US  1000000u /* with nothing due, ask the spool again after this */
+#define CLAIM_MAX      64
+#define SWEEP_EVERY_US 5000000u /* records past max_age are looked for this often */
+#define TICK_MS_DRAIN  20
+#define MAX_CONNECTS   256
 
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER; /* guards cur and its pending_first */
 static struct tg_deliverer *cur;
@@ -303,6 +304,7 @@ static void claim(struct tg_deliverer *dl, struct tg_lane *lane, const struct tg
         .route = c->route,
         .now_ms = now,
         .dead_before_ms = now - (int64_t)dc->retry.max_age_s * 1000,
+        .sweep = tg_now_us() >= lane->next_sweep_us,
         .hold = dc->hold_dead,
         .max = max > CLAIM_MAX ? CLAIM_MAX : max,
         .dead_fn = on_dead,
@@ -310,6 +312,9 @@ static void claim(struct tg_deliverer *dl, struct tg_lane *lane, const struct tg
     c->op.u.claim.fn = take_row;
     c->op.u.claim.arg = c;
     lane->claiming = true;
+    if (c->op.u.claim.in.sweep) {
+        lane->next_sweep_us = tg_now_us() + SWEEP_EVERY_US;
+    }
     lane->tokens -= c->op.u.claim.in.max;
     tg_spool_submit(dl->sp, &c->op);
 }

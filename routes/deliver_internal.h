@@ -26,6 +26,7 @@ struct tg_lane {
     double tokens;      /* attempts it may start now (drain_rps per second, one second's worth) */
     uint64_t refill_us;
     uint64_t next_claim_us; /* when to ask the spool again (nothing was due) */
+    uint64_t next_sweep_us; /* when a claim next also turns records past max_age dead */
     uint64_t due_us;        /* the earliest retry recorded since: ask then (0: none) */
     bool recheck;           /* an attempt ended while a claim was out: ask again at once */
     bool claiming;          /* a claim is at the spool */

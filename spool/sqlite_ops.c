@@ -405,14 +405,14 @@ int tg_sqlite_answer(struct tg_store *s, const char *id, int status, const uint8
 /* Records past max_age die; with "skip" the next one of each one's order key may go. */
 static int sweep_dead(struct tg_store *s, const struct tg_spool_claim *c)
 {
-    sqlite3_stmt *st = tg_sqlite_stmt(s, TG_SQL_DEAD);
+    sqlite3_stmt *st = c->sweep ? tg_sqlite_stmt(s, TG_SQL_DEAD) : NULL;
     uint8_t(*keys)[TG_SPOOL_MAC_LEN] = NULL;
     size_t n = 0, cap = 0;
     bool row = true;
     int rc = TG_OK;
 
     if (st == NULL) {
-        return TG_EINTERNAL;
+        return c->sweep ? TG_EINTERNAL : TG_OK;
     }
     bind_text(st, 1, c->route);
     sqlite3_bind_int64(st, 2, c->dead_before_ms);

@@ -118,11 +118,13 @@ typedef int tg_spool_claim_fn(void *arg, const struct tg_spool_meta *m,
 
 /* What to claim: due records of route, oldest due first, at most max, with order: only the
  * first open record (queued or delivering; with hold also dead or unknown) of each order key.
- * Records past max_age (age_ms <= dead_before_ms) become dead instead (dead_fn for each). */
+ * With sweep, records past max_age (age_ms <= dead_before_ms) become dead first (dead_fn for
+ * each): a scan of every queued record, so callers sweep now and then, not on every claim. */
 struct tg_spool_claim {
     const char *route;
     int64_t now_ms;
     int64_t dead_before_ms;
+    bool sweep;
     bool hold;
     unsigned max;
     tg_spool_claim_fn *dead_fn; /* may be NULL; the blob is empty */

@@ -122,7 +122,16 @@ static int count_dead(void *arg, const struct tg_spool_meta *m, struct tg_spool_
 static struct got claim_at(int64_t now, bool hold, int64_t dead_before)
 {
     struct got g = {0};
-    struct tg_spool_claim c = {"r", now, dead_before, hold, 16, count_dead, &g};
+    struct tg_spool_claim c = {
+        .route = "r",
+        .now_ms = now,
+        .dead_before_ms = dead_before,
+        .sweep = dead_before > 0,
+        .hold = hold,
+        .max = 16,
+        .dead_fn = count_dead,
+        .arg = &g,
+    };
 
     cr_assert(eq(int, ops->begin(st), TG_OK));
     cr_assert(eq(int, ops->claim(st, &c, collect, &g), TG_OK));
