@@ -69,14 +69,14 @@ static void expect_clean(const struct soak_result *r)
 
 Test(durable_crash, kill_9_at_random_moments_loses_and_doubles_nothing)
 {
-    struct soak_opts o = {.clients = 6, .keys = 400, .kills = 12, .max_s = 60};
+    struct soak_opts o = {.clients = 6, .keys = 1200, .kills = 20, .max_s = 60};
     struct soak_result r;
 
     start(NULL);
     ledger_config(STUB, "commit_then_reset=10");
     soak_run(&fx, &o, &r);
     expect_clean(&r);
-    cr_expect_geq(r.kills, 8, "too few kills to mean anything: %d", r.kills);
+    cr_expect_geq(r.kills, 15, "too few kills to mean anything: %d", r.kills);
     cr_expect_gt(r.arrivals, r.acked - r.lost, "no resend ever happened");
 }
 

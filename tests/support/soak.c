@@ -19,6 +19,7 @@
 #define CLIENTS_MAX 32
 #define KEYS_MAX    4096
 #define FINISH_US   60000000u /* a client gives up on a key after a minute of retries */
+#define PATIENTS    8         /* each client submits for this many patients, in turn */
 
 struct client {
     struct soak *s;
@@ -40,6 +41,13 @@ struct soak {
 static void key_name(char *out, size_t cap, int client, int k)
 {
     snprintf(out, cap, "soak-c%02d-k%05d", client, k);
+}
+
+/* Key k of a client is for patient k % PATIENTS of that client: a device used by a few
+ * patients, each one's submissions in order. */
+static void patient_name(char *out, size_t cap, int client, int k)
+{
+    snprintf(out, cap, "p%d-%d", client, k % PATIENTS);
 }
 
 /* Submits key until it is acknowledged (or the run is over and a minute passed). */
@@ -73,13 +81,32 @@ static void *client_main(void *arg)
     struct client *c = arg;
     char key[64], patient[16];
 
-    snprintf(patient, sizeof(patient), "p%d", c->id);
     for (int k = 0; k < c->s->o->keys && k < KEYS_MAX && !atomic_load(&c->s->done); k++) {
         key_name(key, sizeof(key), c->id, k);
+        patient_name(patient, sizeof(patient), c->id, k);
         c->started = k + 1;
         c->acked[k] = submit_until_acked(c, key, patient);
     }
     return NULL;
+}
+
+/* A start that did not listen in time: where each of its threads waits, on stderr. */
+static void where_stuck(pid_t pid)
+{
+    char cmd[256];
+
+    if (pid <= 0) {
+        fprintf(stderr, "soak: the gateway exited before listening\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "for t in /proc/%d/task/*; do echo \"$t $(cat $t/comm) $(cat $t/wchan)\"; "
+             "cat $t/stack 2>/dev/null | head -5; done >&2",
+             (int)pid);
+    FILE *p = popen(cmd, "r");
+    if (p != NULL) {
+        pclose(p);
+    }
 }
 
 /* (Re)starts the gateway: the test build with the crash point at a random pass, or the gateway. */
@@ -101,6 +128,9 @@ static void restart(struct soak *s, bool hooks)
     unlink(s->fx->gw.log_path); /* only the last incarnation's log is kept */
     rc = hooks ? gateway_start_hooks(&s->fx->gw, s->fx->conf_path, env)
                : gateway_start(&s->fx->gw, s->fx->conf_path, NULL);
+    if (rc != 0) {
+        where_stuck(s->fx->gw.pid);
+    }
     cr_assert_eq(rc, 0, "gateway did not restart: %s", s->fx->gw.log_path);
     atomic_store(&s->port, s->fx->gw.ports[0]);
 }
@@ -146,13 +176,12 @@ static void judge(struct soak *s, const json_t *l, struct soak_result *r)
     r->arrivals = (long)json_integer_value(json_object_get(l, "arrivals"));
     for (int c = 0; c < s->o->clients; c++) {
         const struct client *cl = &s->clients[c];
-        snprintf(patient, sizeof(patient), "p%d", c);
-        const json_t *order = json_object_get(json_object_get(l, "order"), patient);
-        size_t pos = 0;
+        size_t pos[PATIENTS] = {0};
         r->submissions += cl->submissions;
         r->keys += cl->started;
         for (int k = 0; k < cl->started; k++) {
             key_name(key, sizeof(key), c, k);
+            patient_name(patient, sizeof(patient), c, k);
             int stored = ledger_stored(l, key);
             r->acked += cl->acked[k];
             r->lost += cl->acked[k] && stored == 0;
@@ -160,7 +189,8 @@ static void judge(struct soak *s, const json_t *l, struct soak_result *r)
             r->unacked_stored += !cl->acked[k] && stored == 1;
             if (stored > 0) {
                 /* the patient's stores, in the order its keys were acknowledged */
-                const char *at = json_string_value(json_array_get(order, pos++));
+                const json_t *order = json_object_get(json_object_get(l, "order"), patient);
+                const char *at = json_string_value(json_array_get(order, pos[k % PATIENTS]++));
                 r->out_of_order += at == NULL || strcmp(at, key) != 0;
             }
         }
@@ -210,7 +240,7 @@ void soak_run(struct fixture *fx, const struct soak_opts *o, struct soak_result 
         pthread_join(t[i], NULL);
     }
     /* The last gateway drains what is left. */
-    if (!wait_drained(fx->gw.ports[0], 60000)) {
+    if (!wait_drained(fx->gw.ports[0], o->max_s > 120 ? 300000 : 60000)) {
         show_open(fx);
         cr_assert_fail("the spool did not drain: %s", fx->gw.log_path);
     }
