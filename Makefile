@@ -3,6 +3,7 @@
 #   make test  installs what is missing, builds (plain and sanitizer), runs every test
 #   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
 #   make fuzz  runs each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (make test: a few each)
+#   make soak  the long kill -9 soak of durable routes (200 kills; minutes)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -12,7 +13,8 @@ PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES := build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-	libjansson-dev uuid-dev libssl-dev libcjose-dev libgnutls28-dev libcriterion-dev curl openssl
+	libjansson-dev uuid-dev libssl-dev libcjose-dev libgnutls28-dev libsqlite3-dev \
+	libcriterion-dev curl openssl
 # What the tests use beside the build: promtool (in Debian's prometheus package) checks /metrics;
 # python3-yaml reads the manifests for tools/deploy/check.py; kubectl (Debian's kubernetes-client,
 # unless a kubectl is there already) renders deploy/kubernetes.
@@ -23,7 +25,7 @@ LINT_PACKAGES := clang-format clang-tidy
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps kubectl-deps lint-deps fuzz-deps build configure asan fuzz-build run \
-	test test-plain test-asan test-fuzz fuzz lint format check-conf bench clean
+	test test-plain test-asan test-fuzz fuzz lint format check-conf bench soak clean
 
 all: build
 
@@ -107,6 +109,11 @@ format: lint-deps
 
 bench: build
 	bench/run.sh
+
+# The durable suite's long kill -9 soak (tests/integration/test_durable_crash.c); every
+# `make test` runs the bounded one.
+soak: build
+	TG_SOAK=long $(BUILD)/integration_tests --jobs 1 --filter 'durable_crash/long_kill_9_soak'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -6,6 +6,8 @@
 #                            calls per request (perf's syscall tracepoint, or strace)
 #   bench/run.sh latency     client-close -> upstream-close and deadline -> 504 distributions
 #   bench/run.sh resilience  dead target -> ejection, target back -> traffic, breaker -> 503
+#   bench/run.sh durable     durable POST /submit beside the plain proxy route: added latency,
+#                            accepted submissions/s with group commit, fsync p50/p99
 # Settings are environment variables (bench/README.md). 127.0.0.1 only; every step is bounded
 # in time; only the processes this script started are stopped (PIDs tracked, trap on exit).
 set -uo pipefail
@@ -39,6 +41,8 @@ NGINX_PORT=${NGINX_PORT:-27100} HAPROXY_PORT=${HAPROXY_PORT:-27200}
 TG_PORT=${TG_PORT:-27300} TG_LAT_PORT=${TG_LAT_PORT:-27301} TG_RES_PORT=${TG_RES_PORT:-27302}
 FLOOR_PORT=${FLOOR_PORT:-27400}
 SAMPLES=${SAMPLES:-1000}           # latency mode: samples per distribution
+DURABLE_CONNS=${DURABLE_CONNS:-1 64} # durable mode: connection counts
+TG_DUR_PORT=${TG_DUR_PORT:-27303}
 STUB_LISTEN=${STUB_LISTEN:-0:test}
 PY=${PYTHON:-python3}
 RESULTS=${RESULTS:-$BENCH/results}
@@ -610,12 +614,72 @@ resilience() {
     log "results in ${RES#"$ROOT"/}/"
 }
 
+# ---------------------------------------------------------------- durable mode
+# The durable questionnaire route beside the same route without durable, against tg-stub's
+# questionnaire (which stores once per Idempotency-Key), one gateway worker on the SUT core,
+# the spool on this machine's disk. Every request carries a key of its own: a new submission.
+
+metrics_snapshot() {  # metrics_snapshot OUT: the spool's counters now
+    curl -s --max-time 3 "http://127.0.0.1:$TG_DUR_PORT/metrics" |
+        grep -E '^tracegate_(spool_fsync_seconds|durable_accepted_total|spool_write_errors_total|delivery_attempts_total)' >"$1"
+}
+
+durable_cell() {  # durable_cell ROUTE CONNS
+    local route=$1 c=$2 url="http://127.0.0.1:$TG_DUR_PORT/$1" raw="$RES/raw/wrk-durable-$1-$2.txt" tag
+    tag="$route-c$c-$(date +%s%N)"
+    bounded $((WARMUP + 15)) wrk env TG_BENCH_TOOLS="$TOOLS" TG_BENCH_TAG="$tag-w" \
+        taskset -c "$CPU_LOAD" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s -s "$TOOLS/durable.lua" "$url" >/dev/null 2>&1
+    metrics_snapshot "$RES/raw/metrics-$route-$c-before.txt"
+    bounded $((DURATION + 20)) wrk env TG_BENCH_TOOLS="$TOOLS" TG_BENCH_TAG="$tag" \
+        taskset -c "$CPU_LOAD" wrk -t1 -c"$c" -d"${DURATION}s" --timeout 5s --latency -s "$TOOLS/durable.lua" "$url" >"$raw" 2>&1
+    metrics_snapshot "$RES/raw/metrics-$route-$c-after.txt"
+    local line; line=$(grep -m1 '^WRK ' "$raw")
+    if [[ -z $line ]]; then
+        note "durable $route c=$c: wrk failed: $(tail -c 200 "$raw" | tr '\n' ' ')"; return
+    fi
+    echo "$route,$c,${line#WRK }" >>"$RES/durable.csv"
+    log "durable $route c=$c: $line"
+}
+
+durable() {
+    setup_common durable
+    ensure_tracegate
+    ((TG_OK)) || die "durable mode needs tracegate"
+    [[ -x $TG_STUB ]] || die "durable mode needs the stub upstream ($TG_STUB)"
+    port_busy "$TG_DUR_PORT" && die "port $TG_DUR_PORT is in use"
+    local i stub_port="" spool=$RUN/spool-$$ c route
+    rm -rf "$spool"; mkdir -p "$spool"
+    start stub "$CPU_LOAD" "$RUN/stub.out" "$TG_STUB" --listen 0:questionnaire
+    for ((i = 0; i < 100; i++)); do
+        stub_port=$(grep -m1 '"event" *: *"listening"' "$RUN/stub.out" | grep -o '"port" *: *[0-9]*' | grep -o '[0-9]*$') && break
+        alive "${PIDS[stub]}" || break
+        sleep 0.1
+    done
+    [[ -n $stub_port ]] || die "tg-stub did not report listening: $(tail -c 300 "$RUN/stub.err")"
+    render "$BENCH/conf/tracegate-durable.json" "$RUN/tracegate-durable.json" TG_PORT="$TG_DUR_PORT" \
+        STUB_PORT="$stub_port" SPOOL_DIR="$spool"
+    cp "$RUN/tracegate-durable.json" "$RES/raw/"
+    start_target tracegate "http://127.0.0.1:$TG_DUR_PORT/metrics" /dev/null \
+        "$TRACEGATE" -c "$RUN/tracegate-durable.json" --port "$TG_DUR_PORT" --workers 1 || die "tracegate did not start"
+    echo "spool: $(df -T "$spool" | awk 'NR == 2 { print $2 " on " $1 }'), sqlite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)" >>"$RES/env.txt"
+    : >"$RES/durable.csv"
+    for c in $DURABLE_CONNS; do
+        for route in plain durable; do durable_cell "$route" "$c"; done
+    done
+    stop tracegate
+    stop stub
+    rm -rf "$spool"
+    "$PY" "$TOOLS/durable.py" "$RES" | tee "$RES/durable.md"
+    log "results in ${RES#"$ROOT"/}/"
+}
+
 # ---------------------------------------------------------------- main
 case $MODE in
     throughput) throughput ;;
     cost) cost ;;
     latency) latency ;;
     resilience) resilience ;;
-    -h | --help | help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) die "unknown mode '$MODE' (throughput, cost, latency or resilience)" ;;
+    durable) durable ;;
+    -h | --help | help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) die "unknown mode '$MODE' (throughput, cost, latency, resilience or durable)" ;;
 esac

@@ -89,7 +89,7 @@ fi
 say "demo services up: ${SERVICES[*]} (their log: $STUB_LOG)"
 say "stop one replica and /submit keeps working: kill \$(cat $PID_DIR/questionnaire-1.pid)"
 say "admin listener: curl localhost:${ADMIN_PORT:-9901}/metrics (and /healthz, /readyz, /info)"
-say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
+say "try: curl -i -X POST localhost:$PORT/submit -H 'Content-Type: application/json' -H 'Idempotency-Key: \"demo-0001\"' -H 'X-Patient-Id: p1' -H 'X-Trace-Id: demo-trace-1' -d '{\"patient_id\":\"p1\",\"answers\":[1,2]}'"
 
 # In the background so the traps run at once on Ctrl-C (bash defers them during a foreground
 # command); the gateway's own log stays on this terminal.

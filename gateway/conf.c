@@ -27,7 +27,7 @@ static const char *const top_keys[] = {
     "tls",    "admin",      "otlp",
     "ready",  "upstreams",  "routes",
     "auth",   "audit",      "trusted_proxies",
-    NULL,
+    "spool",  NULL,
 };
 static const char *const otlp_keys[] = {
     "endpoint", "sample_ratio", "queue_size", "batch_size", "batch_timeout_ms", "timeout_ms", NULL,
@@ -446,6 +446,7 @@ static int load_settings(struct tg_conf_ctx *ctx, const json_t *root, struct tg_
     rc = tg_conf_worst(rc, load_otlp(ctx, root, conf));
     rc = tg_conf_worst(rc, load_audit(ctx, root, conf));
     rc = tg_conf_worst(rc, load_trusted(ctx, root, conf));
+    rc = tg_conf_worst(rc, tg_conf_load_spool(ctx, root, conf));
     rc = tg_conf_worst(rc, tg_conf_upstreams_load(ctx, root, conf));
     return tg_conf_worst(rc, tg_conf_ready_load(ctx, root, conf));
 }
@@ -508,6 +509,7 @@ static void conf_free(struct tg_conf *conf)
     free(conf->tls_priorities);
     free(conf->audit_file);
     free(conf->trusted_proxies);
+    tg_conf_spool_free(conf->spool);
     free(conf);
 }
 

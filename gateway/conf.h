@@ -23,6 +23,22 @@ struct tg_audit_sink;
 struct tg_cidr;
 struct tg_jpos;
 
+/* The top-level "spool" block: where durable routes keep what they accepted (spool/). Paths are
+ * resolved against the conf file's directory. Read at start; a reload keeps the running one. */
+struct tg_spool_conf {
+    char *path;            /* owned: the SQLite file */
+    bool sync_full;        /* "synchronous": "full" (default) or "normal" */
+    size_t max_bytes;      /* quota on the file (default 1 GiB) */
+    size_t min_free_bytes; /* refuse new submissions below this much free disk (default 64 MiB) */
+    char *key_file;        /* owned: the sealing key (default: path + ".key") */
+    char **old_key_files;  /* owned: keys that only open (after a rotation) */
+    size_t n_old_key_files;
+    unsigned key_ttl_s;        /* delivered or rejected records are forgotten after (30 days) */
+    unsigned response_ttl_s;   /* kept answers for replays are dropped after (1 day) */
+    unsigned group_commit_us;  /* wait this long for more to commit together (default 0) */
+    unsigned group_commit_max; /* most operations in one commit (default 64) */
+};
+
 /* Everything the conf file says; shared read-only by all workers once loaded.
  * Replaced as a whole on reload: requests hold a reference until they finish. */
 struct tg_conf {
@@ -62,6 +78,7 @@ struct tg_conf {
     char *tls_cert;                   /* owned: PEM file path, NULL = plain HTTP */
     char *tls_key;                    /* owned: PEM file path */
     char *tls_priorities;             /* owned: GnuTLS priority string, versions included */
+    struct tg_spool_conf *spool;      /* owned, NULL without a "spool" block */
     struct tg_upstream *upstreams;    /* owned array (gateway/conf_upstream.h) */
     size_t n_upstreams;
     const struct tg_upstream **ready_requires; /* owned array of borrowed upstreams: /readyz
@@ -156,6 +173,21 @@ int tg_conf_get_size(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
 
 /* Parses a decimal port in lo..65535 from s (n bytes): digits only, no sign or spaces. */
 bool tg_conf_parse_port(const char *s, size_t n, unsigned lo, unsigned *port);
+
+/* *out = a malloc'd array of the strings of the array obj[key] (each malloc'd, non-empty), *n
+ * their count (at most max). Absent: untouched. Free with tg_conf_strs_free. */
+int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t max, char ***out, size_t *n);
+void tg_conf_strs_free(char **strs, size_t n);
+/* *out = a malloc'd array of the integers of the array obj[key], each in min..max, *n their count
+ * (at most TG_CONF_INTS_MAX). Absent: untouched. */
+#define TG_CONF_INTS_MAX 16
+int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     int min, int max, int **out, size_t *n);
+
+/* Loads the top-level "spool" block into conf->spool (gateway/conf_spool.c); frees one. */
+int tg_conf_load_spool(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf);
+void tg_conf_spool_free(struct tg_spool_conf *sc);
 
 /* "an object", "a string", "an integer", ...: v's JSON type for messages. */
 const char *tg_conf_type_name(const json_t *v);

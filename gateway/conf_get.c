@@ -252,6 +252,92 @@ int tg_conf_get_double(struct tg_conf_ctx *ctx, const json_t *obj, const char *j
     return TG_OK;
 }
 
+void tg_conf_strs_free(char **strs, size_t n)
+{
+    for (size_t i = 0; strs != NULL && i < n; i++) {
+        free(strs[i]);
+    }
+    free(strs);
+}
+
+int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t max, char ***out, size_t *n)
+{
+    char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
+    json_t *arr = NULL;
+    char **strs;
+    size_t len;
+    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, &arr);
+
+    if (rc != TG_OK || arr == NULL) {
+        return rc;
+    }
+    tg_jpos_path_key(path, sizeof(path), jpath, key);
+    len = json_array_size(arr);
+    if (len > max) {
+        return tg_conf_error(ctx, path, "at most %zu entries, got %zu", max, len);
+    }
+    strs = calloc(len + 1, sizeof(*strs));
+    if (strs == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const json_t *v = json_array_get(arr, i);
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            tg_conf_strs_free(strs, i);
+            return tg_conf_error(ctx, tg_jpos_path_index(ipath, sizeof(ipath), path, i),
+                                 "expected a non-empty string, got %s",
+                                 json_is_string(v) ? "\"\"" : kind_name(json_typeof(v)));
+        }
+        strs[i] = strdup(json_string_value(v));
+        if (strs[i] == NULL) {
+            tg_conf_strs_free(strs, i);
+            return TG_ENOMEM;
+        }
+    }
+    tg_conf_strs_free(*out, *n);
+    *out = strs;
+    *n = len;
+    return TG_OK;
+}
+
+int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     int min, int max, int **out, size_t *n)
+{
+    char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
+    json_t *arr = NULL;
+    int *ints;
+    size_t len;
+    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, &arr);
+
+    if (rc != TG_OK || arr == NULL) {
+        return rc;
+    }
+    tg_jpos_path_key(path, sizeof(path), jpath, key);
+    len = json_array_size(arr);
+    if (len > TG_CONF_INTS_MAX) {
+        return tg_conf_error(ctx, path, "at most %d entries, got %zu", TG_CONF_INTS_MAX, len);
+    }
+    ints = calloc(len + 1, sizeof(*ints));
+    if (ints == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const json_t *v = json_array_get(arr, i);
+        json_int_t x = json_is_integer(v) ? json_integer_value(v) : (json_int_t)min - 1;
+        if (x < min || x > max) {
+            free(ints);
+            return tg_conf_error(ctx, tg_jpos_path_index(ipath, sizeof(ipath), path, i),
+                                 "expected an integer in %d..%d", min, max);
+        }
+        ints[i] = (int)x;
+    }
+    free(*out);
+    *out = ints;
+    *n = len;
+    return TG_OK;
+}
+
 bool tg_conf_is_token(const char *s)
 {
     if (s[0] == '\0') {

@@ -34,6 +34,11 @@ static const struct err_row rows[] = {
     {TG_EPLAINTLS, 400, "plain HTTP request sent to the HTTPS port", true},
     {TG_ENOTALLOWED, 403, "forbidden", false},
     {TG_EUNSTABLE, 503, "upstream unstable", false},
+    {TG_EKEY, 400, "bad idempotency key", false},
+    {TG_EINPROGRESS, 409, "request in progress", false},
+    {TG_EKEYREUSE, 422, "idempotency key reused", false},
+    {TG_ESPOOL, 503, "cannot store submission", false},
+    {TG_ENOTFOUND, 404, "not found", false},
 };
 
 /* rows[] is ordered by -err: the row of err is rows[-err]. Unknown codes are bugs: 500. */

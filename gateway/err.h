@@ -31,6 +31,12 @@ enum tg_err {
     TG_ENOTALLOWED = -21,    /* the client's network may not use the route: 403 */
     TG_EUNSTABLE = -22,      /* the upstream's breaker throttles, or none of its targets is
                               * usable: refused at once, 503 */
+    /* durable routes (routes/durable.c, the spool) */
+    TG_EKEY = -23,        /* Idempotency-Key missing where required, malformed or repeated: 400 */
+    TG_EINPROGRESS = -24, /* the same key's first request has not been answered yet: 409 */
+    TG_EKEYREUSE = -25,   /* the same key with another request (method, path or body): 422 */
+    TG_ESPOOL = -26,      /* cannot store now: disk full, quota, spool failed: 503 */
+    TG_ENOTFOUND = -27,   /* no such resource (a submission id): 404 */
 };
 
 #define TG_MUST_CHECK     __attribute__((warn_unused_result))

@@ -4,7 +4,8 @@
 #include <jansson.h>
 
 struct tg_req;
-struct tg_route_load; /* routes/table.h: what a handler's load reads */
+struct tg_route_load;  /* routes/table.h: what a handler's load reads */
+struct tg_route_table; /* routes/table.h: every route, for link */
 
 /* What answers a route, described by itself (h2o's on_req registration, nginx's command
  * tables). One static const instance per handler file under routes/, listed once in
@@ -18,6 +19,10 @@ struct tg_handler_ops {
      * TG_OK, or TG_EINVAL with a FILE:LINE:COL error set through the load's conf ctx. */
     int (*load)(const struct tg_route_load *rl, void **conf);
     void (*cleanup)(void *conf); /* NULL-safe */
+    /* Once every route of the table is loaded: ties conf to other routes it names (a durable
+     * route and its status route). TG_OK, or TG_EINVAL with the error set through rl's ctx.
+     * NULL for handlers that name no other route. */
+    int (*link)(const struct tg_route_load *rl, void *conf, const struct tg_route_table *t);
     /* Runs once the body is complete, req->policy and req->match are set and the deadline
      * is known: TG_MW_DONE (req->resp ready), TG_MW_ASYNC (calls run; tg_req_complete()
      * follows once req->resp is ready) or a negative tg_err. */

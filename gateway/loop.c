@@ -1,6 +1,7 @@
 #include "gateway/loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ struct tg_loop {
     tg_loop_tick_fn *wake_fn;
     void *wake_arg;
     bool stop;
+    pthread_mutex_t tasks_lock; /* guards tasks and tasks_tail: any thread posts */
+    struct tg_loop_task *tasks; /* posted, oldest first */
+    struct tg_loop_task **tasks_tail;
 };
 
 static uint64_t pack(uint32_t gen, int fd)
@@ -55,6 +59,8 @@ struct tg_loop *tg_loop_new(void)
     if (loop == NULL) {
         return NULL;
     }
+    pthread_mutex_init(&loop->tasks_lock, NULL);
+    loop->tasks_tail = &loop->tasks;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->epfd == -1 || loop->wakefd == -1) {
@@ -72,11 +78,30 @@ fail:
     return NULL;
 }
 
+/* Runs every task posted so far, oldest first; tasks posted meanwhile wait for the next call. */
+static void run_tasks(struct tg_loop *loop)
+{
+    struct tg_loop_task *t;
+
+    pthread_mutex_lock(&loop->tasks_lock);
+    t = loop->tasks;
+    loop->tasks = NULL;
+    loop->tasks_tail = &loop->tasks;
+    pthread_mutex_unlock(&loop->tasks_lock);
+    while (t != NULL) {
+        struct tg_loop_task *next = t->next; /* fn may free t */
+        t->fn(t);
+        t = next;
+    }
+}
+
 void tg_loop_free(struct tg_loop *loop)
 {
     if (loop == NULL) {
         return;
     }
+    run_tasks(loop);
+    pthread_mutex_destroy(&loop->tasks_lock);
     if (loop->epfd > 0) {
         close(loop->epfd);
     }
@@ -232,6 +257,16 @@ void tg_loop_wake(struct tg_loop *loop)
     }
 }
 
+void tg_loop_post(struct tg_loop *loop, struct tg_loop_task *task)
+{
+    task->next = NULL;
+    pthread_mutex_lock(&loop->tasks_lock);
+    *loop->tasks_tail = task;
+    loop->tasks_tail = &task->next;
+    pthread_mutex_unlock(&loop->tasks_lock);
+    tg_loop_wake(loop);
+}
+
 static int pass_timeout(struct tg_loop *loop)
 {
     long best = -1;
@@ -253,8 +288,11 @@ static void dispatch(struct tg_loop *loop, const struct epoll_event *ev)
 
     if (fd == -1) {
         uint64_t v;
-        if (read(loop->wakefd, &v, sizeof(v)) == sizeof(v) && loop->wake_fn != NULL) {
-            loop->wake_fn(loop->wake_arg);
+        if (read(loop->wakefd, &v, sizeof(v)) == sizeof(v)) {
+            run_tasks(loop);
+            if (loop->wake_fn != NULL) {
+                loop->wake_fn(loop->wake_arg);
+            }
         }
         return;
     }

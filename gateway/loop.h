@@ -15,10 +15,21 @@ typedef void tg_loop_tick_fn(void *arg);
 /* Milliseconds until the hook needs a pass, or -1 for no limit. */
 typedef long tg_loop_timeout_fn(void *arg);
 
+/* Work another thread hands to a loop (the spool thread telling a worker that a submission is
+ * on disk). Intrusive: the poster embeds it in an object of its own, which must stay alive
+ * until fn has run. */
+struct tg_loop_task;
+typedef void tg_loop_task_fn(struct tg_loop_task *task);
+struct tg_loop_task {
+    struct tg_loop_task *next; /* the loop's, while queued */
+    tg_loop_task_fn *fn;       /* runs once, on the loop's thread */
+};
+
 /* A new loop or NULL (out of memory, or epoll_create1 failed: logged). */
 struct tg_loop *tg_loop_new(void);
 
-/* Frees the loop. Watched fds are not closed. NULL is a no-op. */
+/* Frees the loop. Watched fds are not closed. Tasks still queued run first (on the calling
+ * thread), so their owners can release what they hold. NULL is a no-op. */
 void tg_loop_free(struct tg_loop *loop);
 
 /* Watches fd for events (EPOLLIN, EPOLLOUT, EPOLLRDHUP...), replacing an earlier watch of the
@@ -58,5 +69,9 @@ void tg_loop_on_wake(struct tg_loop *loop, tg_loop_tick_fn *fn, void *arg);
 
 /* Wakes the loop from any thread; its wake callback runs in the next pass. */
 void tg_loop_wake(struct tg_loop *loop);
+
+/* Queues task from any thread and wakes the loop: task->fn(task) runs on the loop's thread in a
+ * coming pass, tasks in the order they were posted, before the wake callback. */
+void tg_loop_post(struct tg_loop *loop, struct tg_loop_task *task);
 
 #endif

@@ -31,6 +31,7 @@
 #include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/tls.h"
+#include "gateway/testhook.h"
 #include "gateway/worker.h"
 #include "middleware/access_log.h"
 #include "middleware/audit.h"
@@ -44,7 +45,11 @@
 #include "middleware/span.h"
 #include "middleware/trace.h"
 #include "middleware/validate.h"
+#include "routes/deliver.h"
 #include "routes/table.h"
+#include "spool/cli.h"
+#include "spool/fsinfo.h"
+#include "spool/spool.h"
 
 /* What runs when, written down once. A request's life: the server reads the head, then
  *   headers  (before the body is read; may answer early: 400, 404, 405, 413, 431)
@@ -146,6 +151,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tracegate -c FILE [--port N] [--admin-port N] [--workers N]\n"
                "       tracegate --check -c FILE\n"
+               "       tracegate spool list|show|replay|purge ... -c FILE   (tracegate spool "
+               "--help)\n"
                "       tracegate --version | --help\n"
                "\n"
                "  -c, --conf FILE   conf file (JSON)\n"
@@ -156,7 +163,9 @@ static void usage(FILE *f)
                "  -V, --version     print the version\n"
                "  -h, --help        this text\n"
                "\n"
-               "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n");
+               "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the conf.\n"
+               "Exit status: 0 after a drain, 1 when the conf or the start failed or the spool\n"
+               "failed (an I/O or fsync error), 2 on a usage error.\n");
 }
 
 /* The version, the commit and the libraries this binary runs on. */
@@ -290,6 +299,19 @@ static struct tg_conf *load_conf(const char *file, bool log)
     return conf;
 }
 
+/* Whether the spool blocks differ where only a restart applies them. */
+static bool spool_changed(const struct tg_spool_conf *a, const struct tg_spool_conf *b)
+{
+    if (a == NULL || b == NULL) {
+        return a != b;
+    }
+    return strcmp(a->path, b->path) != 0 || strcmp(a->key_file, b->key_file) != 0 ||
+           a->n_old_key_files != b->n_old_key_files || a->sync_full != b->sync_full ||
+           a->max_bytes != b->max_bytes || a->min_free_bytes != b->min_free_bytes ||
+           a->key_ttl_s != b->key_ttl_s || a->response_ttl_s != b->response_ttl_s ||
+           a->group_commit_us != b->group_commit_us || a->group_commit_max != b->group_commit_max;
+}
+
 /* Reads conf's certificate and key files and makes them what new TLS handshakes get; on
  * failure (logged) the ones in use stay. TG_OK or TG_EINVAL. */
 static int load_tls(const struct tg_conf *conf)
@@ -322,6 +344,7 @@ struct running {
     struct tg_admin *admin;
     struct tg_auth_refresher *keys;
     struct tg_health *health;
+    struct tg_deliverer *dl; /* durable routes' delivery, NULL without a spool */
     struct tg_conf *conf;
 };
 
@@ -342,6 +365,30 @@ static bool needs_restart(const struct tg_conf *next, const struct tg_conf *cur)
            (next->tls_priorities != NULL && cur->tls_priorities != NULL &&
             strcmp(next->tls_priorities, cur->tls_priorities) != 0) ||
            admin_differs;
+}
+
+/* --check's look at the spool: a network file system is refused, a weak sync level warned of.
+ * TG_OK or TG_EINVAL (said on stderr). */
+static int check_spool(const struct tg_conf *conf)
+{
+    char dir[4096];
+    char err[TG_CONF_ERR_MAX];
+
+    if (conf->spool == NULL) {
+        return TG_OK;
+    }
+    if (!conf->spool->sync_full) {
+        fprintf(stderr,
+                "%s: warning: spool.synchronous is \"normal\": a power loss may lose "
+                "submissions that were already answered\n",
+                conf->file);
+    }
+    tg_spool_dir_of(conf->spool->path, dir, sizeof(dir));
+    if (tg_spool_fs_check(dir, err, sizeof(err)) == TG_EINVAL) {
+        fprintf(stderr, "%s: spool.path: %s\n", conf->file, err);
+        return TG_EINVAL;
+    }
+    return TG_OK;
 }
 
 /* --check: every error in the file, one FILE:LINE:COL line each on stderr, and the TLS files
@@ -365,6 +412,10 @@ static int check(const char *file)
     }
     if (tg_conf_upstream_files_check(conf, err, sizeof(err)) != TG_OK) {
         fprintf(stderr, "%s\n", err);
+        tg_conf_unref(conf);
+        return 1;
+    }
+    if (check_spool(conf) != TG_OK) {
         tg_conf_unref(conf);
         return 1;
     }
@@ -395,6 +446,10 @@ static void reload(struct running *r)
                "listen, admin, workers, turning tls on or off, its versions and ciphers and the "
                "connection limits change only on restart");
     }
+    if (spool_changed(next->spool, r->conf->spool)) {
+        tg_log(TG_LOG_WARN, NULL, "conf.reload",
+               "the spool block changes only on restart; the running spool stays");
+    }
     /* A renewed certificate is taken at once: new handshakes get it, open connections keep
      * theirs. */
     if (next->tls_cert != NULL && r->conf->tls_cert != NULL && load_tls(next) == TG_OK) {
@@ -411,6 +466,9 @@ static void reload(struct running *r)
     tg_workers_reload(r->ws, next);
     tg_health_reload(r->health, next);
     tg_admin_reload(r->admin, next);
+    if (r->dl != NULL) {
+        tg_deliver_reload(r->dl, next);
+    }
     tg_conf_unref(r->conf);
     r->conf = next;
     atomic_fetch_add(&tg_stats.reloads, 1);
@@ -491,6 +549,9 @@ static void supervise(struct running *r, sigset_t *set)
             tg_log(TG_LOG_INFO, NULL, "shutdown", "signal %d: draining", sig);
             atomic_store(&tg_stats.draining, true);
             tg_workers_drain(r->ws);
+            if (r->dl != NULL) {
+                tg_deliver_drain(r->dl);
+            }
             return;
         }
     }
@@ -567,11 +628,40 @@ static int check_port_free(const struct tg_conf *conf, const char *what, const c
     return TG_EINVAL;
 }
 
+/* The spool failed for good (spool thread): the process drains and exits 1, so that a
+ * supervisor restarts it and SQLite recovers from what reached the disk. */
+static void on_spool_failed(void)
+{
+    kill(getpid(), SIGTERM);
+}
+
+/* The spool and its delivery, before the workers that hand them submissions. */
+static int start_spool(struct tg_conf *conf, struct tg_spool **sp, struct tg_deliverer **dl)
+{
+    char err[TG_CONF_ERR_MAX];
+
+    if (conf->spool == NULL) {
+        return TG_OK;
+    }
+    if (tg_spool_start(conf->spool, tg_deliver_resend_ok, conf, on_spool_failed, sp, err,
+                       sizeof(err)) != TG_OK) {
+        fprintf(stderr, "tracegate: %s\n", err);
+        tg_log(TG_LOG_ERROR, NULL, "spool.error", "%s", err);
+        return TG_EINVAL;
+    }
+    if (tg_deliver_start(conf, *sp, dl) != TG_OK) {
+        tg_log(TG_LOG_ERROR, NULL, "delivery.error", "cannot start the delivery thread");
+        return TG_EINTERNAL;
+    }
+    return TG_OK;
+}
+
 static int run(struct tg_conf *conf, const struct options *opt)
 {
-    struct running r = {NULL, NULL, NULL, NULL, conf};
+    struct running r = {NULL, NULL, NULL, NULL, NULL, conf};
     struct tg_otlp *otlp = NULL;
     struct tg_audit_sink *audit = NULL;
+    struct tg_spool *sp = NULL;
     unsigned n = worker_count(opt, conf);
     unsigned port = 0, admin_port = 0;
     sigset_t set;
@@ -606,7 +696,8 @@ static int run(struct tg_conf *conf, const struct options *opt)
          check_port_free(conf, "admin.listen", conf->admin_host,
                          opt->admin_port >= 0 ? (unsigned)opt->admin_port : conf->admin_port) !=
              TG_OK) ||
-        start_otlp(conf, n, &otlp) != TG_OK || tg_auth_refresher_start(conf, &r.keys) != TG_OK ||
+        start_spool(conf, &sp, &r.dl) != TG_OK || start_otlp(conf, n, &otlp) != TG_OK ||
+        tg_auth_refresher_start(conf, &r.keys) != TG_OK ||
         tg_workers_start(n, conf, &o, &app, &port, &r.ws) != TG_OK) {
         goto out;
     }
@@ -626,12 +717,15 @@ static int run(struct tg_conf *conf, const struct options *opt)
     otlp = NULL;
     tg_workers_join(r.ws);
     tg_log(TG_LOG_INFO, NULL, "stopped", "all requests finished");
-    rc = 0;
+    rc = atomic_load(&tg_stats.durable.health) == TG_SPOOL_FAILED ? 1 : 0;
 out:
     tg_otlp_stop(otlp);
     tg_health_stop(r.health);
     tg_auth_refresher_stop(r.keys); /* after the workers: they may wake it */
     tg_audit_sink_close(audit);     /* and write to it */
+    /* Delivery records its last outcomes through the spool: it stops first. */
+    tg_deliver_join(r.dl);
+    tg_spool_stop(sp);
     tg_conf_unref(r.conf);
     tg_tls_cleanup();
     return rc;
@@ -661,8 +755,12 @@ int main(int argc, char **argv)
 {
     struct options opt = {0};
     struct tg_conf *conf;
-    int rc = parse_args(argc, argv, &opt);
+    int rc;
 
+    if (argc > 1 && strcmp(argv[1], "spool") == 0) {
+        return tg_spool_cli(argc - 1, argv + 1); /* the operator's commands: spool/cli.c */
+    }
+    rc = parse_args(argc, argv, &opt);
     if (rc != 0) {
         return rc - 1;
     }
@@ -675,6 +773,7 @@ int main(int argc, char **argv)
     otel_env.resource_attrs = getenv("OTEL_RESOURCE_ATTRIBUTES");
     /* NOLINTEND(concurrency-mt-unsafe) */
     signal(SIGPIPE, SIG_IGN);
+    tg_testhook_init();
     if (opt.check) {
         return check(opt.conf_file);
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway/audit.h"
 #include "gateway/buf.h"
@@ -36,6 +37,7 @@ enum kind {
     COUNTER = 0,
     GAUGE = 1,
     HISTOGRAM = 2,
+    SUMMARY = 3, /* only _sum and _count */
 };
 
 enum source {
@@ -84,6 +86,7 @@ static void collect_process(struct writer *w, const struct family *f);
 static void collect_denied(struct writer *w, const struct family *f);
 static void collect_pool(struct writer *w, const struct family *f);
 static void collect_audit_dropped(struct writer *w, const struct family *f);
+static void collect_durable(struct writer *w, const struct family *f);
 
 #define U(fieldname) .src = FIELD, .field = offsetof(struct tg_worker_stats, fieldname)
 #define I(fieldname) U(fieldname), .is_signed = true
@@ -313,6 +316,73 @@ static const struct family families[TG_M_COUNT] = {
                             {NULL},
                             .src = FN,
                             .collect = collect_audit_dropped},
+    [TG_M_SPOOL_HEALTH] = {"tracegate_spool_health",
+                           "The spool's condition: 1 for the one it is in (no samples without a "
+                           "spool).",
+                           GAUGE,
+                           {"state", NULL},
+                           .src = FN,
+                           .collect = collect_durable},
+    [TG_M_SPOOL_RECORDS] = {"tracegate_spool_records",
+                            "Records in the spool by state.",
+                            GAUGE,
+                            {"state", NULL},
+                            .src = FN,
+                            .collect = collect_durable},
+    [TG_M_SPOOL_OLDEST_OPEN_AGE] = {"tracegate_spool_oldest_open_age_seconds",
+                                    "Age of the oldest submission not yet delivered.",
+                                    GAUGE,
+                                    {NULL},
+                                    .src = FN,
+                                    .collect = collect_durable},
+    [TG_M_SPOOL_BYTES] = {"tracegate_spool_bytes",
+                          "Size of the spool file.",
+                          GAUGE,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_durable},
+    [TG_M_SPOOL_DISK_FREE] = {"tracegate_spool_disk_free_bytes",
+                              "Free space on the spool's file system.",
+                              GAUGE,
+                              {NULL},
+                              .src = FN,
+                              .collect = collect_durable},
+    [TG_M_SPOOL_WRITE_ERRORS] = {"tracegate_spool_write_errors_total",
+                                 "Spool commits that failed (a full disk included).",
+                                 COUNTER,
+                                 {NULL},
+                                 .src = FN,
+                                 .collect = collect_durable},
+    [TG_M_SPOOL_FSYNC] = {"tracegate_spool_fsync_seconds",
+                          "Time each fsync of the spool took.",
+                          HISTOGRAM,
+                          {NULL},
+                          .src = FN,
+                          .collect = collect_durable},
+    [TG_M_DURABLE_ACCEPTED] = {"tracegate_durable_accepted_total",
+                               "Submissions stored by durable routes.",
+                               COUNTER,
+                               {NULL},
+                               .src = FN,
+                               .collect = collect_durable},
+    [TG_M_DELIVERY_ATTEMPTS] = {"tracegate_delivery_attempts_total",
+                                "Delivery attempts of durable submissions, by outcome.",
+                                COUNTER,
+                                {"outcome", NULL},
+                                .src = FN,
+                                .collect = collect_durable},
+    [TG_M_DELIVERY_LATENCY] = {"tracegate_delivery_latency_seconds",
+                               "Acceptance to delivery of durable submissions.",
+                               SUMMARY,
+                               {NULL},
+                               .src = FN,
+                               .collect = collect_durable},
+    [TG_M_IDEMPOTENCY] = {"tracegate_idempotency_total",
+                          "What an Idempotency-Key met on durable routes.",
+                          COUNTER,
+                          {"result", NULL},
+                          .src = FN,
+                          .collect = collect_durable},
     [TG_M_BUILD_INFO] = {"tracegate_build_info",
                          "The binary: version, commit and the library versions it runs on.",
                          GAUGE,
@@ -357,7 +427,7 @@ static const struct family families[TG_M_COUNT] = {
                             .collect = collect_process},
 };
 
-static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+static const char *const kind_names[] = {"counter", "gauge", "histogram", "summary"};
 
 const char *tg_metric_name(enum tg_metric m)
 {
@@ -796,6 +866,103 @@ static void collect_process(struct writer *w, const struct family *f)
         put(w, " ", 1);
         put_seconds(w, tg_stats.started_us);
         put(w, "\n", 1);
+        break;
+    }
+}
+
+/* ---- durable routes: the spool, delivery, idempotency (tg_stats.durable) ----------------- */
+
+#define DLOAD(field) atomic_load_explicit(&tg_stats.durable.field, memory_order_relaxed)
+
+/* The label values of the durable families, in the order of their counters. */
+static const char *const spool_states[] = {"queued",   "delivering", "delivered",
+                                           "rejected", "dead",       "unknown"};
+static const char *const attempt_outcomes[] = {"delivered", "duplicate", "rejected",
+                                               "retry",     "unknown",   "dead"};
+static const char *const idem_results[] = {"new", "replay", "conflict", "mismatch"};
+
+static void labelled_counts(struct writer *w, const struct family *f, const char *const *values,
+                            const _Atomic uint64_t *counts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sample_u64(w, f, &values[i], atomic_load_explicit(&counts[i], memory_order_relaxed));
+    }
+}
+
+/* The fsync histogram has bounds of its own (50 us to 1 s): a disk's sync is far below the
+ * request buckets. */
+static void fsync_histogram(struct writer *w, const struct family *f)
+{
+    uint64_t cum = 0;
+    char le[32];
+
+    for (size_t i = 0; i <= TG_FSYNC_BUCKETS; i++) {
+        cum += DLOAD(fsync_bucket[i]);
+        if (i < TG_FSYNC_BUCKETS) {
+            snprintf(le, sizeof(le), "%g", (double)tg_stats_fsync_bounds_us[i] / 1e6);
+        }
+        put_name(w, f, "_bucket", NULL, "le", i < TG_FSYNC_BUCKETS ? le : "+Inf");
+        putf(w, " %" PRIu64 "\n", cum);
+    }
+    put_name(w, f, "_sum", NULL, NULL, NULL);
+    put(w, " ", 1);
+    put_seconds(w, DLOAD(fsync_sum_us));
+    put(w, "\n", 1);
+    put_name(w, f, "_count", NULL, NULL, NULL);
+    putf(w, " %" PRIu64 "\n", cum);
+}
+
+/* No samples without a spool: a gateway without durable routes says nothing about one. */
+static void collect_durable(struct writer *w, const struct family *f)
+{
+    int health = DLOAD(health);
+    int64_t oldest = DLOAD(oldest_open_ms);
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    static const char *const health_states[] = {"ok", "full", "failed"};
+
+    if (health == TG_SPOOL_OFF) {
+        return;
+    }
+    switch ((enum tg_metric)(f - families)) {
+    case TG_M_SPOOL_HEALTH:
+        for (int i = 0; i < 3; i++) {
+            sample_u64(w, f, &health_states[i], health == TG_SPOOL_OK + i ? 1 : 0);
+        }
+        break;
+    case TG_M_SPOOL_RECORDS:
+        labelled_counts(w, f, spool_states, tg_stats.durable.records, TG_SPOOL_STATE_N);
+        break;
+    case TG_M_SPOOL_OLDEST_OPEN_AGE:
+        sample_double(w, f, oldest > 0 && now_ms > oldest ? (double)(now_ms - oldest) / 1e3 : 0);
+        break;
+    case TG_M_SPOOL_BYTES:
+        sample_u64(w, f, NULL, DLOAD(spool_bytes));
+        break;
+    case TG_M_SPOOL_DISK_FREE:
+        sample_u64(w, f, NULL, DLOAD(disk_free_bytes));
+        break;
+    case TG_M_SPOOL_WRITE_ERRORS:
+        sample_u64(w, f, NULL, DLOAD(write_errors));
+        break;
+    case TG_M_SPOOL_FSYNC:
+        fsync_histogram(w, f);
+        break;
+    case TG_M_DURABLE_ACCEPTED:
+        sample_u64(w, f, NULL, DLOAD(accepted));
+        break;
+    case TG_M_DELIVERY_ATTEMPTS:
+        labelled_counts(w, f, attempt_outcomes, tg_stats.durable.attempts, TG_ATTEMPT_OUTCOMES);
+        break;
+    case TG_M_DELIVERY_LATENCY:
+        put_name(w, f, "_sum", NULL, NULL, NULL);
+        put(w, " ", 1);
+        put_seconds(w, DLOAD(delivery_latency_sum_ms) * 1000u);
+        put(w, "\n", 1);
+    put_name(w, f, "_count", NULL, NULL, NULL);
+        putf(w, " %" PRIu64 "\n", DLOAD(delivered));
+        break;
+    default:
+        labelled_counts(w, f, idem_results, tg_stats.durable.idempotency, TG_IDEM_RESULTS);
         break;
     }
 }

@@ -18,6 +18,7 @@
 struct tg_auth_issuer;
 struct tg_conf;
 struct tg_handler_ops;
+struct tg_loop;
 struct tg_ratelimit;
 struct tg_scope;
 struct tg_req_mem;
@@ -120,6 +121,7 @@ struct tg_req {
     /* where it runs */
     struct tg_conf *conf;          /* one reference: routes stay valid across a reload */
     struct tg_up *up;              /* borrowed: the worker's upstream client */
+    struct tg_loop *loop;          /* borrowed: the worker's loop (tasks from other threads) */
     struct tg_worker_stats *stats; /* borrowed: the worker's counters */
 
     /* what was asked */

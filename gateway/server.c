@@ -104,6 +104,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->start_us = tg_now_us();
     req->conf = tg_conf_ref(srv->conf);
     req->up = srv->up;
+    req->loop = srv->loop;
     req->stats = srv->stats;
     req->tls = srv->tls;
     req->on_complete = resume_after_handler;

@@ -7,6 +7,21 @@
 
 struct tg_stats_registry tg_stats;
 
+const uint64_t tg_stats_fsync_bounds_us[TG_FSYNC_BUCKETS] = {
+    50, 100, 200, 300, 500, 750, 1000, 2000, 3000, 5000, 10000, 25000, 100000, 1000000,
+};
+
+void tg_stats_observe_fsync(uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < TG_FSYNC_BUCKETS && us > tg_stats_fsync_bounds_us[i]) {
+        i++;
+    }
+    atomic_fetch_add(&tg_stats.durable.fsync_bucket[i], 1);
+    atomic_fetch_add(&tg_stats.durable.fsync_sum_us, us);
+}
+
 const char *tg_stats_class(int status)
 {
     static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};

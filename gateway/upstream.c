@@ -659,9 +659,13 @@ int tg_up_xfer_start(struct tg_up_call *call)
 
 void tg_up_xfer_stop(struct tg_up_call *call)
 {
+    long request_size = 0;
+
     if (call->x.easy == NULL) {
         return;
     }
+    curl_easy_getinfo(call->x.easy, CURLINFO_REQUEST_SIZE, &request_size);
+    call->sent = call->sent || request_size > 0;
     curl_multi_remove_handle((CURLM *)call->up->multi, call->x.easy);
     easy_put(call->up, call->x.easy);
     call->x.easy = NULL;

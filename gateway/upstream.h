@@ -103,6 +103,11 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
 /* The version of the libcurl loaded ("7.88.1"). Any thread. */
 const char *tg_up_lib_version(void);
 
+/* Inside done: whether the request may have reached the upstream (its head went out on a
+ * connection). False only when it certainly did not: no connection, or cancelled before
+ * sending. Durable delivery reads it to tell a safe resend from an ambiguous one. */
+bool tg_up_call_sent(const struct tg_up_call *call);
+
 /* Why the call failed, in a few words ("connect refused", "reset", ...), or NULL. */
 const char *tg_up_call_detail(const struct tg_up_call *call);
 

@@ -589,6 +589,11 @@ bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const ch
     return tg_resp_header_next(&call->rh, pos, name, value);
 }
 
+bool tg_up_call_sent(const struct tg_up_call *call)
+{
+    return call->sent;
+}
+
 const char *tg_up_call_detail(const struct tg_up_call *call)
 {
     return call->detail;

@@ -93,6 +93,7 @@ struct tg_up_call {
     int status;
     const char *detail;
     bool too_big;
+    bool sent; /* some attempt's head went out: the upstream may have the request */
 };
 
 /* ---- upstream.c: transfers ---- */

@@ -4,6 +4,8 @@
 #include "gateway/handler.h"
 #include "gateway/req.h"
 
+struct tg_conf;
+
 /* What the handlers that call upstreams share (routes/headers.c): which client headers an
  * upstream call passes on. */
 
@@ -11,6 +13,12 @@
  * direction, plus the names listed in connection (the Connection header's value, may be NULL). */
 bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connection,
                              size_t connection_len);
+
+/* Whether an upstream's answer header passes on to the client: not hop-by-hop (connection is the
+ * upstream's Connection value, may be NULL), not framing (Content-Length), not what the gateway
+ * sets itself (Date, traceparent, the trace header of conf). */
+bool tg_header_passes_back(const struct tg_conf *conf, const char *name, size_t len,
+                           const char *connection, size_t connection_len);
 
 /* The longest upstream URL a handler builds (origin, base path, path and query). */
 #define TG_URL_MAX 16384

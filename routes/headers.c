@@ -45,6 +45,15 @@ bool tg_header_is_hop_by_hop(const char *name, size_t len, const char *connectio
     return connection != NULL && in_list(name, len, connection, connection_len);
 }
 
+bool tg_header_passes_back(const struct tg_conf *conf, const char *name, size_t len,
+                           const char *connection, size_t connection_len)
+{
+    return !tg_header_is_hop_by_hop(name, len, connection, connection_len) &&
+           !tg_header_name_is(name, len, "Content-Length") &&
+           !tg_header_name_is(name, len, "Date") && !tg_header_name_is(name, len, "traceparent") &&
+           !tg_header_name_is(name, len, conf->trace_header);
+}
+
 /* Headers the gateway sets itself on the upstream call, so the client's copies never pass:
  * framing (curl writes its own), trace context (validated and re-made), budget, forwarding. */
 static bool replaced_by_gateway(const struct tg_req *req, const char *name, size_t len)

@@ -72,17 +72,24 @@ static int health(struct tg_req *req)
 /* Readiness fails as soon as a drain starts, so balancers stop sending work here; until every
  * token issuer has its first key set; and while an upstream the conf's ready.requires names has
  * no usable target, so an orchestrator stops sending patients to a gateway whose questionnaire
- * service is gone. */
+ * service is gone; and while the spool cannot take submissions (full, failed), so they go
+ * to a node that can. */
 static int ready(struct tg_req *req)
 {
     const struct tg_conf *conf = req->conf;
     uint64_t now = tg_now_us();
     json_t *down = NULL, *body;
     char *text;
+    int spool = atomic_load(&tg_stats.durable.health);
 
     if (atomic_load(&tg_stats.draining)) {
         return answer_text(req, tg_err_http_status(TG_EDRAIN), "application/json",
                            "{\"status\":\"draining\"}");
+    }
+    if (spool == TG_SPOOL_FULL || spool == TG_SPOOL_FAILED) {
+        return answer_text(req, tg_err_http_status(TG_ESPOOL), "application/json",
+                           spool == TG_SPOOL_FULL ? "{\"status\":\"spool full\"}"
+                                                  : "{\"status\":\"spool failed\"}");
     }
     if (!tg_auth_is_ready(conf->auth)) {
         return answer_text(req, tg_err_http_status(TG_EOVERLOAD), "application/json",

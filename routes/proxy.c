@@ -11,11 +11,12 @@
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
 #include "gateway/upstream.h"
+#include "routes/durable.h"
 #include "routes/handler.h"
 #include "routes/table.h"
 
 static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
-                                         "retry", NULL};
+                                         "retry", "durable", NULL};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
@@ -82,10 +83,10 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
     pos = 0;
     while (tg_up_call_header_next(call, &pos, &name, &value)) {
         size_t nl = strlen(name);
-        if (tg_header_is_hop_by_hop(name, nl, conn, conn == NULL ? 0 : strlen(conn)) ||
-            (tg_header_name_is(name, nl, "Content-Length") && !head) ||
-            tg_header_name_is(name, nl, "Date") || tg_header_name_is(name, nl, "traceparent") ||
-            tg_header_name_is(name, nl, req->conf->trace_header)) {
+        /* a HEAD answer keeps the length the GET would have */
+        bool keep_length = head && tg_header_name_is(name, nl, "Content-Length");
+        if (!keep_length &&
+            !tg_header_passes_back(req->conf, name, nl, conn, conn == NULL ? 0 : strlen(conn))) {
             continue;
         }
         tg_resp_add_headern(&req->resp, name, nl, value, strlen(value));
@@ -116,6 +117,12 @@ static void proxy_done(void *arg, struct tg_up_call *call, int err)
 /* The one call ends with err now (its done settles the answer and completes). */
 static void proxy_cancel(struct tg_req *req, int err)
 {
+    const struct tg_proxy_conf *pc = req->policy->handler_conf;
+
+    if (pc->durable != NULL) {
+        tg_durable_cancel(req, err);
+        return;
+    }
     tg_up_cancel_req(req, err);
 }
 
@@ -142,6 +149,9 @@ static int proxy_serve(struct tg_req *req)
         .quiet_success = true,
     };
 
+    if (pc->durable != NULL) {
+        return tg_durable_serve(req); /* stored first, delivered from the spool */
+    }
     if (tg_proxy_target(req, path, sizeof(path)) < 0) {
         return tg_req_fail(req, TG_EINVAL, "upstream url too long");
     }
@@ -159,6 +169,7 @@ static void proxy_cleanup(void *conf)
 
     if (pc != NULL) {
         free(pc->upstream_path);
+        tg_durable_free(pc->durable);
         free(pc);
     }
 }
@@ -208,6 +219,7 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
     rc = rc != TG_OK
              ? rc
              : tg_conf_get_bool(rl->ctx, rl->obj, rl->jpath, "strip_prefix", &pc->strip_prefix);
+    rc = rc != TG_OK ? rc : tg_durable_load(rl, &pc->durable);
     if (rc != TG_OK || !pc->strip_prefix || rl->route->prefix) {
         return rc;
     }
@@ -215,11 +227,19 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
                          "strip_prefix needs a prefix route (a path ending in \"/*\")");
 }
 
+static int proxy_link(const struct tg_route_load *rl, void *conf, const struct tg_route_table *t)
+{
+    struct tg_proxy_conf *pc = conf;
+
+    return pc->durable != NULL ? tg_durable_link(rl, pc->durable, t) : TG_OK;
+}
+
 const struct tg_handler_ops tg_handler_proxy = {
     .key = "upstream",
     .keys = proxy_keys,
     .load = proxy_load,
     .cleanup = proxy_cleanup,
+    .link = proxy_link,
     .serve = proxy_serve,
     .cancel = proxy_cancel,
 };

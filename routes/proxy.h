@@ -7,6 +7,7 @@
 #include "gateway/handler.h"
 #include "gateway/retry.h"
 
+struct tg_durable_conf;
 struct tg_req;
 struct tg_upstream;
 
@@ -17,6 +18,7 @@ struct tg_proxy_conf {
     bool strip_prefix;                  /* prefix routes: drop the matched prefix */
     unsigned upstream_timeout_ms;       /* per-call cap, 0 = the upstream's timeout_ms */
     struct tg_retry_policy retry;       /* "retry": when a failed attempt goes again */
+    struct tg_durable_conf *durable;    /* owned, NULL: not durable (routes/durable.h) */
 };
 
 extern const struct tg_handler_ops tg_handler_proxy;

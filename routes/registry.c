@@ -8,7 +8,8 @@
     X(proxy)           \
     X(fanout)          \
     X(local)           \
-    X(return )
+    X(return )         \
+    X(submission)
 
 #define DECLARE(name) extern const struct tg_handler_ops tg_handler_##name;
 #define ENTRY(name)   &tg_handler_##name,

@@ -431,6 +431,27 @@ static int load_auth(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf
     return rc;
 }
 
+/* The second pass: each handler that names other routes finds them now that all are loaded. */
+static int link_routes(struct tg_conf_ctx *ctx, json_t *routes, const struct tg_conf *conf,
+                       const struct tg_route_table *t)
+{
+    char path[TG_JPATH_MAX];
+
+    for (size_t i = 0; i < t->n; i++) {
+        const struct tg_route *r = &t->routes[i];
+        struct tg_route_load rl = {ctx, tg_jpos_path_index(path, sizeof(path), "routes", i),
+                                   json_array_get(routes, i), conf, r};
+        int rc = r->policy.handler->link != NULL
+                     ? r->policy.handler->link(&rl, r->policy.handler_conf, t)
+                     : TG_OK;
+        if (rc != TG_OK) {
+            return rc;
+        }
+    }
+    return TG_OK;
+}
+
+
 int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf)
 {
     char path[TG_JPATH_MAX];
@@ -465,6 +486,8 @@ int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *c
         }
     }
     rc = tg_conf_worst(rc, check_duplicates(ctx, t));
+    /* Links only between routes that all loaded: a broken route would be named twice. */
+    rc = rc != TG_OK ? rc : link_routes(ctx, routes, conf, t);
     if (rc != TG_OK) {
         goto out;
     }

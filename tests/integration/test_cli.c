@@ -242,3 +242,17 @@ Test(cli, version_names_the_commit_and_the_libraries)
     cr_expect_neq(strstr(out, "jansson "), NULL, "%s", out);
     cr_expect_neq(strstr(out, "OpenSSL "), NULL, "%s", out);
 }
+
+Test(cli, check_warns_of_a_spool_that_is_not_synced_on_every_commit)
+{
+    char path[128];
+    char out[4096];
+    const struct conf_var vars[] = {{"SPOOL_DIR", "/tmp"}};
+
+    conf_template_write(path, sizeof(path), "cli_spool_normal.json", vars, 1);
+    const char *args[] = {"--check", "-c", path, NULL};
+    cr_expect_eq(run(args, out, sizeof(out)), 0, "%s", out);
+    cr_expect(strstr(out, "warning: spool.synchronous is \"normal\"") != NULL, "%s", out);
+    cr_expect(strstr(out, ": ok (2 routes") != NULL, "%s", out);
+    unlink(path);
+}

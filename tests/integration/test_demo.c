@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -79,7 +80,9 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     int port = free_port();
     char log_path[] = "/tmp/tg-demo-XXXXXX";
     int log_fd = mkstemp(log_path);
-    const char *h[] = {"Content-Type: application/json", "X-Trace-Id: demo-trace-1", NULL};
+    char key[96];
+    const char *h[] = {"Content-Type: application/json", "X-Trace-Id: demo-trace-1",
+                       "X-Patient-Id: p1", key, NULL};
     const char *sub = "{\"patient_id\":\"p1\",\"answers\":[1,2]}";
     struct http_resp r;
     pid_t pid;
@@ -117,11 +120,19 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
         usleep(50000);
     }
     cr_assert(port_open(port), "the demo did not start: %s", log_path);
+    /* /submit is durable in the demo: a key of its own per run (the demo spool outlives it). */
+    snprintf(key, sizeof(key), "Idempotency-Key: \"demo-%d-%ld\"", (int)getpid(), (long)time(NULL));
     cr_assert_eq(http_do(port, "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
     cr_expect_eq(r.status, 201, "%s", r.body);
     j = json_loads(r.body, 0, NULL);
     cr_expect_str_eq(json_string_value(json_object_get(j, "message")), "success");
     json_decref(j);
+    char first[256];
+    snprintf(first, sizeof(first), "%s", r.body);
+    http_resp_free(&r);
+    cr_assert_eq(http_do(port, "POST", "/submit", h, sub, strlen(sub), 0, &r), 0);
+    cr_expect_eq(r.status, 201, "the same key again: the first answer");
+    cr_expect_str_eq(r.body, first);
     http_resp_free(&r);
     cr_assert_eq(http_do(port, "GET", "/patients/p1/report", NULL, NULL, 0, 0, &r), 0);
     cr_expect_eq(r.status, 200, "%s", r.body);

@@ -13,10 +13,39 @@
 #include "tests/support/clock.h"
 #include "tests/support/read_file.h"
 
-/* Forks and execs argv with stdout and stderr in a new temporary log file. */
-static int spawn(struct proc *p, const char *const *argv)
+/* The test's environment plus extra (may be NULL), in a malloc'd array of borrowed strings. */
+static char **env_with(const char *const *extra)
 {
+    size_t n = 0, k = 0;
+    char **env;
+
+    while (environ[n] != NULL) {
+        n++;
+    }
+    while (extra != NULL && extra[k] != NULL) {
+        k++;
+    }
+    env = calloc(n + k + 1, sizeof(*env));
+    if (env == NULL) {
+        return NULL;
+    }
+    memcpy(env, environ, n * sizeof(*env));
+    if (k > 0) {
+        memcpy(env + n, extra, k * sizeof(*env));
+    }
+    return env;
+}
+
+/* Forks and execs argv (with env added) with stdout and stderr in a new temporary log file. */
+static int spawn(struct proc *p, const char *const *argv, const char *const *extra_env)
+{
+    /* Built before the fork: the child of a threaded test may only exec. */
+    char **env = env_with(extra_env);
     int fd;
+
+    if (env == NULL) {
+        return -1;
+    }
 
     memset(p->ports, 0, sizeof(p->ports));
     p->n_ports = 0;
@@ -24,11 +53,13 @@ static int spawn(struct proc *p, const char *const *argv)
     snprintf(p->log_path, sizeof(p->log_path), "/tmp/tg-test-XXXXXX");
     fd = mkstemp(p->log_path);
     if (fd == -1) {
+        free(env);
         return -1;
     }
     p->pid = fork();
     if (p->pid == -1) {
         close(fd);
+        free(env);
         return -1;
     }
     if (p->pid == 0) {
@@ -38,10 +69,11 @@ static int spawn(struct proc *p, const char *const *argv)
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
-        execv(argv[0], (char *const *)argv);
+        execve(argv[0], (char *const *)argv, env);
         _exit(127);
     }
     close(fd);
+    free(env);
     return 0;
 }
 
@@ -88,10 +120,24 @@ static int wait_listening(struct proc *p, size_t want)
 
 int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening)
 {
-    if (spawn(p, argv) != 0) {
+    return proc_spawn_env(p, argv, NULL, n_listening);
+}
+
+int proc_spawn_env(struct proc *p, const char *const *argv, const char *const *env,
+                   size_t n_listening)
+{
+    if (spawn(p, argv, env) != 0) {
         return -1;
     }
     return wait_listening(p, n_listening);
+}
+
+int gateway_start_hooks(struct proc *p, const char *conf_path, const char *const *env)
+{
+    const char *argv[] = {TG_HOOKS_BINARY, "-c",           conf_path, "--port",
+                          "0",             "--admin-port", "0",       NULL};
+
+    return proc_spawn_env(p, argv, env, 1);
 }
 
 int gateway_start(struct proc *p, const char *conf_path, const char *const *extra)
@@ -105,6 +151,24 @@ int gateway_start(struct proc *p, const char *conf_path, const char *const *extr
     }
     argv[n] = NULL;
     return proc_spawn(p, argv, 1);
+}
+
+int proc_wait(struct proc *p, int timeout_ms)
+{
+    uint64_t end = now_us() + (uint64_t)timeout_ms * 1000u;
+    int status;
+
+    while (p->pid > 0) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        if (now_us() >= end) {
+            return -1;
+        }
+        usleep(5000);
+    }
+    return -1;
 }
 
 void proc_signal(const struct proc *p, int sig)

@@ -26,6 +26,16 @@ struct proc {
  * listen in time (its log says why). The child gets SIGTERM if the test process dies. */
 int proc_spawn(struct proc *p, const char *const *argv, size_t n_listening);
 
+/* proc_spawn with env ("NAME=value" strings, NULL-terminated, may be NULL) added to the
+ * test's own environment for the child. */
+int proc_spawn_env(struct proc *p, const char *const *argv, const char *const *env,
+                   size_t n_listening);
+
+/* Starts the test build of the gateway (TG_HOOKS_BINARY: crash points, injected faults) on
+ * conf_path with --port 0 --admin-port 0 and env as proc_spawn_env adds it; waits for its listening line. 0 or
+ * -1 (the log says why). */
+int gateway_start_hooks(struct proc *p, const char *conf_path, const char *const *env);
+
 /* Starts the gateway (TG_BINARY) on conf_path with --port 0 --admin-port 0 plus extra args
  * (NULL-terminated list, may be NULL) and waits up to 5 s for its listening line. Returns 0 or -1
  * (the log says why). */
@@ -35,6 +45,10 @@ int gateway_start(struct proc *p, const char *conf_path, const char *const *extr
  * when killed by a signal, or -1 when it did not exit in time (then it is killed). Idempotent:
  * -1 once the process was reaped. */
 int proc_stop(struct proc *p, int sig, int timeout_ms);
+
+/* Waits up to timeout_ms for p to exit by itself. Returns its status as proc_stop does, or -1
+ * when it still runs. */
+int proc_wait(struct proc *p, int timeout_ms);
 
 /* Sends a signal without waiting. */
 void proc_signal(const struct proc *p, int sig);

@@ -690,10 +690,10 @@ static void load_file(const char *rel, size_t n_routes)
 
 Test(conf, shipped_confs_load)
 {
-    load_file("conf/tracegate.json", 7);
+    load_file("conf/tracegate.json", 8);
     load_file("conf/examples/minimal.json", 1);
-    load_file("conf/examples/full.json",
-              7); /* every key: the info route came with "local": "info" */
+    /* every key: the info route came with "local": "info", the status route with durable */
+    load_file("conf/examples/full.json", 8);
 }
 
 Test(conf, full_example_sets_the_operations_keys)

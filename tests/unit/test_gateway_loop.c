@@ -329,6 +329,86 @@ Test(loop, wake_from_another_thread_runs_the_wake_callback)
     tg_loop_free(loop);
 }
 
+/* ---- tasks posted from other threads ---- */
+
+/* A posted task that records the order it ran in and on which thread. */
+struct ordered_task {
+    struct tg_loop_task task; /* first: the callback gets this pointer */
+    int *next_rank;
+    int rank; /* 0: not run */
+    pthread_t ran_on;
+    struct tg_loop *stop; /* stop this loop when run, or NULL */
+};
+
+static void ordered_run(struct tg_loop_task *task)
+{
+    struct ordered_task *o = (struct ordered_task *)(void *)task;
+
+    o->rank = ++*o->next_rank;
+    o->ran_on = pthread_self();
+    if (o->stop != NULL) {
+        tg_loop_stop(o->stop);
+    }
+}
+
+struct poster {
+    struct tg_loop *loop;
+    struct ordered_task *tasks;
+    int n;
+};
+
+static void *post_all(void *arg)
+{
+    struct poster *p = arg;
+
+    usleep(20000);
+    for (int i = 0; i < p->n; i++) {
+        tg_loop_post(p->loop, &p->tasks[i].task);
+    }
+    return NULL;
+}
+
+Test(loop, tasks_posted_from_another_thread_run_on_the_loop_in_order)
+{
+    struct tg_loop *loop = tg_loop_new();
+    struct ordered_task tasks[3];
+    struct poster p = {loop, tasks, 3};
+    int next_rank = 0;
+    pthread_t t;
+
+    cr_assert(not(zero(ptr, loop)));
+    for (int i = 0; i < 3; i++) {
+        tasks[i] = (struct ordered_task){.task.fn = ordered_run, .next_rank = &next_rank};
+    }
+    tasks[2].stop = loop; /* the last one ends the run: all three ran by then */
+    cr_assert(eq(int, pthread_create(&t, NULL, post_all, &p), 0));
+    cr_expect(eq(int, tg_loop_run(loop), TG_OK));
+    cr_assert(eq(int, pthread_join(t, NULL), 0));
+    for (int i = 0; i < 3; i++) {
+        cr_expect(eq(int, tasks[i].rank, i + 1), "task %d ran as %d", i, tasks[i].rank);
+        cr_expect(pthread_equal(tasks[i].ran_on, pthread_self()), "task %d ran elsewhere", i);
+    }
+    tg_loop_free(loop);
+}
+
+Test(loop, tasks_still_queued_run_when_the_loop_is_freed)
+{
+    struct tg_loop *loop = tg_loop_new();
+    struct ordered_task a = {.task.fn = ordered_run};
+    struct ordered_task b = {.task.fn = ordered_run};
+    int next_rank = 0;
+
+    cr_assert(not(zero(ptr, loop)));
+    a.next_rank = &next_rank;
+    b.next_rank = &next_rank;
+    tg_loop_post(loop, &a.task);
+    tg_loop_post(loop, &b.task);
+    cr_expect(eq(int, a.rank, 0), "a task ran before its loop did");
+    tg_loop_free(loop);
+    cr_expect(eq(int, a.rank, 1));
+    cr_expect(eq(int, b.rank, 2));
+}
+
 /* ---- a reused fd number: the generation drops the old registration's events ---- */
 
 /* Two fds, both ready when the pass starts, so that the pass holds an event for each. The

@@ -569,16 +569,18 @@ Test(route_table, params_and_segments_limits)
 Test(route_table, exactly_one_kind)
 {
     expect_err("\n{\"method\": \"GET\", \"path\": \"/a\"}",
-               "4:1: a route needs one of \"upstream\", \"backends\", \"local\" or \"return\" "
-               "(at routes[0])");
+               "4:1: a route needs one of \"upstream\", \"backends\", \"local\", \"return\" or "
+               "\"submissions\" (at routes[0])");
     expect_err(
         "{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\",\n\"local\": \"health\"}",
         "4:1: \"upstream\" and \"local\" exclude each other: a route has exactly one of "
-        "\"upstream\", \"backends\", \"local\" or \"return\" (at routes[0].local)");
+        "\"upstream\", \"backends\", \"local\", \"return\" or \"submissions\" (at "
+        "routes[0].local)");
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"backends\": [],\n"
                "\"local\": \"health\", \"upstream\": \"a\"}",
                "4:1: \"backends\" and \"local\" exclude each other: a route has exactly one "
-               "of \"upstream\", \"backends\", \"local\" or \"return\" (at routes[0].local)");
+               "of \"upstream\", \"backends\", \"local\", \"return\" or \"submissions\" (at "
+               "routes[0].local)");
 }
 
 Test(route_table, keys_of_another_kind)

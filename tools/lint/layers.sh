@@ -9,13 +9,14 @@ set -euo pipefail
 # A layer number, then the files on it (bash globs from the repo root). The first row that
 # matches a file gives its layer; a file may include headers of its layer and of lower ones.
 LAYERS=(
-    "4 gateway/main.c"                                      # wires every layer into the server
+    "5 gateway/main.c"                                      # wires every layer into the server
     "0 gateway/err.h gateway/log.h gateway/req.h gateway/buf.h gateway/list.h gateway/handler.h" # what every layer speaks
     "1 gateway/upstream.h gateway/loop.h gateway/server.h"  # the runtime: libcurl, loop, libmicrohttpd
     "1 gateway/*"                                           # the rest of the runtime and its helpers
     "2 auth/*"                                              # token issuers, keys, scopes: never routes/
-    "2 routes/*"                                            # route table and handlers
-    "3 middleware/*"                                        # the chain
+    "2 spool/*"                                             # durable storage: SQLite, sealing, its threads
+    "3 routes/*"                                            # route table and handlers
+    "4 middleware/*"                                        # the chain
 )
 # routes/ lies below middleware/, but of middleware/ only the route step reaches down to it:
 ROUTER_FILES="middleware/route.c"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clang-tidy 14 over the product (gateway/, auth/, middleware/, routes/) and the test code (tests/),
+# clang-tidy 14 over the product (gateway/, auth/, spool/, routes/, middleware/) and the test code (tests/),
 # with the repo's .clang-tidy and tests/.clang-tidy (STYLE section 10).
 #   BUILD=build JOBS=2 tools/lint/tidy.sh [FILE.c...]
 # Needs $BUILD/compile_commands.json: cmake writes it at configure time (make lint runs cmake).
@@ -64,8 +64,8 @@ else
     while IFS= read -r f; do
         [ -f "$f" ] && files+=("$f")
     # tests/fuzz/ is built by the clang fuzz build alone (make fuzz-build), with -Werror.
-    done < <(git ls-files -- 'gateway/*.c' 'auth/*.c' 'middleware/*.c' 'routes/*.c' 'tests/*.c' \
-        ':(exclude)tests/fuzz/*')
+    done < <(git ls-files -- 'gateway/*.c' 'auth/*.c' 'spool/*.c' 'middleware/*.c' 'routes/*.c' \
+        'tests/*.c' ':(exclude)tests/fuzz/*')
 fi
 in_db=$(sed -n 's/^ *"file": *"\(.*\)",\{0,1\} *$/\1/p' "$db")
 checked=()

@@ -173,6 +173,15 @@ bool act(struct conn *c, const struct request *r, const struct params *pa, int *
     if (rep.own.oom) {
         goto out;
     }
+    if (rep.reset_after) {
+        /* Stored, and the answer never comes: what a crash after the commit looks like. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        goto out;
+    }
+    if (rep.hang_ms > 0 && wait_peer_close(c, rep.hang_ms, "waiting")) {
+        goto out;
+    }
     *sent = rep.status;
     if (pa->close_after_headers) {
         struct sbuf s = {0};

@@ -239,5 +239,6 @@ out:
         close(sfd);
     }
     pthread_attr_destroy(&stub.attr);
+    ledger_free();
     return rc;
 }

@@ -63,6 +63,8 @@ static bool svc_questionnaire(const struct request *r, const char *path, size_t 
     } else if (!looks_like_object(r->body, r->body_len)) {
         sbuf_str(&rep->own, "{\"error\":\"invalid submission\"}");
         reply_json(rep, 400);
+    } else if (ledger_submit(r, rep)) {
+        /* stored once per Idempotency-Key: the ledger answered */
     } else {
         uint64_t seq = atomic_fetch_add(&stub.next_submission, 1) + 1;
         uint32_t tag = (uint32_t)(fnv1a(r->body, r->body_len) ^ (seq * 0x9E3779B97F4A7C15u));
@@ -138,6 +140,9 @@ static bool route(const struct conn *c, const struct request *r, struct reply *r
     if (plen == 7 && strncmp(path, "/health", plen) == 0) {
         sbuf_str(&rep->own, "{\"status\":\"ok\"}");
         reply_json(rep, 200);
+        return true;
+    }
+    if (ledger_control(r, path, plen, rep)) {
         return true;
     }
     if (plen == 12 && strncmp(path, "/_stub/stats", plen) == 0) {

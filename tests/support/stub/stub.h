@@ -4,7 +4,8 @@
 /* Private to tg-stub (every .c in tests/support/stub; main.c says what the program is). Files by
  * job: main.c (options, listeners, accept loop), conn.c (a thread per connection), http.c (reading
  * requests), params.c (test behaviours from the query), services.c (what each service answers),
- * behave.c (sending the answer, and misbehaving), record.c (--record file and stdout log),
+ * behave.c (sending the answer, and misbehaving), ledger.c (the questionnaire's store of record),
+ * record.c (--record file and stdout log),
  * sbuf.c (growable strings, JSON text, clock). Threads: any function may run on any connection
  * thread; shared state is in `stub`, with the locks and atomics its fields name. */
 
@@ -75,7 +76,9 @@ struct reply {
     struct sbuf own;   /* generated body */
     const char *body;  /* borrowed, or own.p */
     size_t len;
-    bool pattern; /* body is `len` bytes of the pattern */
+    bool pattern;     /* body is `len` bytes of the pattern */
+    bool reset_after; /* the ledger stored it: reset the connection instead of answering */
+    long hang_ms;     /* the ledger stored it: wait this long before answering */
 };
 
 struct conn {
@@ -194,6 +197,17 @@ bool set_behave(size_t lidx, const char *target);
  * is owned by the caller; the other pointers borrow from r, pa or static text. */
 void build_reply(const struct conn *c, const struct request *r, const struct params *pa,
                  struct reply *rep);
+
+/* ---- ledger.c ---- */
+
+/* The questionnaire's submissions with an Idempotency-Key: stored once per key, counted, and
+ * answered (or misbehaved at) as the ledger's config says. Returns false without a key. */
+bool ledger_submit(const struct request *r, struct reply *rep);
+/* /_stub/ledger (GET: read it), /_stub/ledger/config?..., /_stub/ledger/reset. False for other
+ * paths. */
+bool ledger_control(const struct request *r, const char *path, size_t plen, struct reply *rep);
+/* Frees the ledger at exit. */
+void ledger_free(void);
 
 /* ---- behave.c ---- */
 
