@@ -20,6 +20,7 @@
 #define REFRESH_MIN_S  30
 #define REFRESH_DEF_S  600 /* Envoy's remote JWKS cache */
 #define SECRET_MIN     32  /* bytes: RFC 7518 3.2 wants a key as long as the hash */
+#define AUDIENCES_MAX  16  /* a token names one or two; more is a conf mistake */
 
 static const char *const auth_keys[] = {"issuers", NULL};
 static const char *const issuer_keys[] = {
@@ -32,10 +33,7 @@ static void issuer_cleanup(struct tg_auth_issuer *is)
 {
     free(is->name);
     free(is->iss);
-    for (size_t i = 0; i < is->n_audiences; i++) {
-        free(is->audiences[i]);
-    }
-    free(is->audiences);
+    tg_conf_strs_free(is->audiences, is->n_audiences);
     free(is->jwks_url);
     tg_jwks_unref(is->secret);
     free(is->patient_claim);
@@ -58,37 +56,6 @@ void tg_auth_free(struct tg_auth *auth)
     }
     free(auth->issuers);
     free(auth);
-}
-
-/* A string array at jpath.key into *out (owned), each a non-empty string. */
-static int load_strings(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath,
-                        const char *key, char ***out, size_t *n)
-{
-    char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
-    json_t *arr = NULL;
-    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, &arr);
-
-    if (rc != TG_OK || arr == NULL) {
-        return rc;
-    }
-    tg_jpos_path_key(path, sizeof(path), jpath, key);
-    *out = calloc(json_array_size(arr) + 1, sizeof(**out));
-    if (*out == NULL) {
-        return TG_ENOMEM;
-    }
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        const char *s = json_string_value(json_array_get(arr, i));
-        tg_jpos_path_index(ipath, sizeof(ipath), path, i);
-        if (s == NULL || s[0] == '\0') {
-            return tg_conf_error(ctx, ipath, "expected a non-empty string");
-        }
-        (*out)[i] = strdup(s);
-        if ((*out)[i] == NULL) {
-            return TG_ENOMEM;
-        }
-        *n = i + 1;
-    }
-    return TG_OK;
 }
 
 /* "algorithms": names of enum tg_jws_alg; default RS256. HS* needs secret_file. */
@@ -284,7 +251,8 @@ static int load_issuer(struct tg_conf_ctx *ctx, const char *jpath, const json_t 
     rc = tg_conf_check_keys(ctx, obj, jpath, issuer_keys);
     rc = rc != TG_OK ? rc : tg_conf_get_str(ctx, obj, jpath, "issuer", true, &iss);
     rc = rc != TG_OK ? rc
-                     : load_strings(ctx, obj, jpath, "audiences", &is->audiences, &is->n_audiences);
+                     : tg_conf_get_strs(ctx, obj, jpath, "audiences", AUDIENCES_MAX, &is->audiences,
+                                        &is->n_audiences);
     rc = rc != TG_OK ? rc : load_algs(ctx, obj, jpath, is);
     rc = rc != TG_OK ? rc : load_keys(ctx, obj, jpath, is);
     rc = rc != TG_OK ? rc
