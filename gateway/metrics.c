@@ -926,7 +926,9 @@ static void collect_durable(struct writer *w, const struct family *f)
     switch ((enum tg_metric)(f - families)) {
     case TG_M_SPOOL_HEALTH:
         for (int i = 0; i < 3; i++) {
-            sample_u64(w, f, &health_states[i], health == TG_SPOOL_OK + i ? 1 : 0);
+            /* A full label array: the family's one label is read from it, never past it. */
+            const char *values[LABELS_MAX] = {health_states[i]};
+            sample_u64(w, f, values, health == TG_SPOOL_OK + i ? 1 : 0);
         }
         break;
     case TG_M_SPOOL_RECORDS:
@@ -958,7 +960,7 @@ static void collect_durable(struct writer *w, const struct family *f)
         put(w, " ", 1);
         put_seconds(w, DLOAD(delivery_latency_sum_ms) * 1000u);
         put(w, "\n", 1);
-    put_name(w, f, "_count", NULL, NULL, NULL);
+        put_name(w, f, "_count", NULL, NULL, NULL);
         putf(w, " %" PRIu64 "\n", DLOAD(delivered));
         break;
     default:

@@ -16,7 +16,7 @@
 #include "routes/table.h"
 
 static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
-                                         "retry", "durable", NULL};
+                                         "retry",         "durable",      NULL};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {

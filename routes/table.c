@@ -451,7 +451,6 @@ static int link_routes(struct tg_conf_ctx *ctx, json_t *routes, const struct tg_
     return TG_OK;
 }
 
-
 int tg_route_table_load(struct tg_conf_ctx *ctx, json_t *root, struct tg_conf *conf)
 {
     char path[TG_JPATH_MAX];

@@ -134,8 +134,8 @@ int proc_spawn_env(struct proc *p, const char *const *argv, const char *const *e
 
 int gateway_start_hooks(struct proc *p, const char *conf_path, const char *const *env)
 {
-    const char *argv[] = {TG_HOOKS_BINARY, "-c",           conf_path, "--port",
-                          "0",             "--admin-port", "0",       NULL};
+    const char *argv[] = {TG_HOOKS_BINARY, "-c", conf_path, "--port", "0",
+                          "--admin-port",  "0",  NULL};
 
     return proc_spawn_env(p, argv, env, 1);
 }

@@ -32,8 +32,8 @@ int proc_spawn_env(struct proc *p, const char *const *argv, const char *const *e
                    size_t n_listening);
 
 /* Starts the test build of the gateway (TG_HOOKS_BINARY: crash points, injected faults) on
- * conf_path with --port 0 --admin-port 0 and env as proc_spawn_env adds it; waits for its listening line. 0 or
- * -1 (the log says why). */
+ * conf_path with --port 0 --admin-port 0 and env as proc_spawn_env adds it; waits for its listening
+ * line. 0 or -1 (the log says why). */
 int gateway_start_hooks(struct proc *p, const char *conf_path, const char *const *env);
 
 /* Starts the gateway (TG_BINARY) on conf_path with --port 0 --admin-port 0 plus extra args
