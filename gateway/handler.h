@@ -1,6 +1,8 @@
 #ifndef TG_GATEWAY_HANDLER_H
 #define TG_GATEWAY_HANDLER_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 struct tg_req;
@@ -18,10 +20,14 @@ struct tg_handler_ops {
      * TG_OK, or TG_EINVAL with a FILE:LINE:COL error set through the load's conf ctx. */
     int (*load)(const struct tg_route_load *rl, void **conf);
     void (*cleanup)(void *conf); /* NULL-safe */
-    /* Runs once the body is complete, req->policy and req->match are set and the deadline
-     * is known: TG_MW_DONE (req->resp ready), TG_MW_ASYNC (calls run; tg_req_complete()
-     * follows once req->resp is ready) or a negative tg_err. */
+    /* Runs once the body is complete (or, when stream_body said so, once the headers are in),
+     * req->policy and req->match are set and the deadline is known: TG_MW_DONE (req->resp
+     * ready), TG_MW_ASYNC (calls run; tg_req_complete() follows once req->resp is ready) or a
+     * negative tg_err. */
     int (*serve)(struct tg_req *req);
+    /* After the headers phase, before the body is read: true when this request's body streams
+     * (serve runs at once and takes it from req->body_stream as it arrives). NULL: never. */
+    bool (*stream_body)(const struct tg_req *req);
     /* The client left (TG_ECANCELED), the gateway drains (TG_EDRAIN), ...: stop every call,
      * settle req->resp (an error for err) and complete the request. NULL for handlers that
      * never return TG_MW_ASYNC. */

@@ -17,6 +17,9 @@ struct tg_proxy_conf {
     bool strip_prefix;                  /* prefix routes: drop the matched prefix */
     unsigned upstream_timeout_ms;       /* per-call cap, 0 = the upstream's timeout_ms */
     struct tg_retry_policy retry;       /* "retry": when a failed attempt goes again */
+    bool stream;                        /* bodies above limits.stream_above_bytes (or of
+                                         * unknown length) pass through as they come */
+    unsigned stream_idle_timeout_ms;    /* 0 = limits.stream_idle_timeout_ms */
 };
 
 extern const struct tg_handler_ops tg_handler_proxy;
