@@ -1,7 +1,7 @@
 #ifndef TG_GATEWAY_HANDLER_H
 #define TG_GATEWAY_HANDLER_H
 
-#include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -25,9 +25,11 @@ struct tg_handler_ops {
      * ready), TG_MW_ASYNC (calls run; tg_req_complete() follows once req->resp is ready) or a
      * negative tg_err. */
     int (*serve)(struct tg_req *req);
-    /* After the headers phase, before the body is read: true when this request's body streams
-     * (serve runs at once and takes it from req->body_stream as it arrives). NULL: never. */
-    bool (*stream_body)(const struct tg_req *req);
+    /* After the headers phase: the body length past which this request's body streams, or
+     * SIZE_MAX for never (NULL: never). A body announced longer streams from the start; a
+     * chunked one is held until it grows past it. serve then runs at once and takes what
+     * req->body holds, then the rest from req->body_stream as it arrives. */
+    size_t (*stream_body_above)(const struct tg_req *req);
     /* The client left (TG_ECANCELED), the gateway drains (TG_EDRAIN), ...: stop every call,
      * settle req->resp (an error for err) and complete the request. NULL for handlers that
      * never return TG_MW_ASYNC. */

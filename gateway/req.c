@@ -253,11 +253,11 @@ void tg_req_cancel(struct tg_req *req, int err)
     tg_req_complete(req);
 }
 
-bool tg_req_body_streams(const struct tg_req *req)
+size_t tg_req_stream_above(const struct tg_req *req)
 {
     const struct tg_handler_ops *h = req->policy != NULL ? req->policy->handler : NULL;
 
-    return h != NULL && h->stream_body != NULL && h->stream_body(req);
+    return h != NULL && h->stream_body_above != NULL ? h->stream_body_above(req) : SIZE_MAX;
 }
 
 bool tg_req_end(struct tg_req *req, bool answer_sent)

@@ -154,8 +154,8 @@ struct tg_req {
 
     /* body and answer */
     struct tg_buf body;
-    /* request memory: the body as it arrives, when the handler takes it so (the request phase
-     * then runs once the headers are in; gateway/handler.h stream_body); body stays empty */
+    /* request memory: the rest of the body as it arrives, once it streams (gateway/handler.h
+     * stream_body_above; the request phase ran then, body holds what came before), or NULL */
     struct tg_stream *body_stream;
     struct tg_resp resp;
     struct tg_req_end end;
@@ -237,9 +237,9 @@ void tg_req_complete(struct tg_req *req);
  * thread only. */
 void tg_req_cancel(struct tg_req *req, int err);
 
-/* Whether the route's handler takes req's body as it arrives (gateway/handler.h stream_body).
- * After the headers phase. */
-bool tg_req_body_streams(const struct tg_req *req);
+/* The body length past which req's body streams to its handler (gateway/handler.h
+ * stream_body_above), SIZE_MAX for never. After the headers phase. */
+size_t tg_req_stream_above(const struct tg_req *req);
 
 /* The one place a request's end is decided: req->end.status is the answer's status when it was
  * fully sent, else 499 (the client left before the answer was fully sent), whatever the route;

@@ -55,6 +55,7 @@ struct conn_req {
     bool watching;       /* fd is watched for a hang-up while the request waits */
     bool suspended;      /* MHD_suspend_connection holds (the request waits on something) */
     bool queued;         /* the answer was handed to MHD */
+    size_t stream_above; /* the body streams once it is longer (SIZE_MAX: never) */
     struct tg_list link; /* in srv->live */
     char target[];
 };
@@ -117,6 +118,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     cr->watching = false;
     cr->suspended = false;
     cr->queued = false;
+    cr->stream_above = SIZE_MAX;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     cr->fd = ci == NULL ? -1 : ci->connect_fd;
     client_ip(conn, req->peer_ip, sizeof(req->peer_ip));
@@ -389,7 +391,8 @@ static bool expects_body(const struct tg_req *req)
 /* The headers phase. An early answer goes at once when a body follows (MHD then does not read
  * it and closes after the answer); without a body it waits for the final call, and keep-alive
  * survives. */
-static enum MHD_Result start_body_stream(struct tg_server *srv, struct conn_req *cr);
+static void start_body_stream(struct tg_server *srv, struct conn_req *cr, int64_t length);
+static int64_t announced_length(const struct tg_req *req);
 
 static enum MHD_Result first_call(struct tg_server *srv, struct conn_req *cr,
                                   struct MHD_Connection *conn, const char *method,
@@ -404,9 +407,15 @@ static enum MHD_Result first_call(struct tg_server *srv, struct conn_req *cr,
         return MHD_NO;
     }
     if (srv->app.on_headers(srv->app.arg, req) == TG_MW_NEXT) {
+        int64_t length = announced_length(req);
         req->body.limit = req->policy->max_body_bytes;
-        return expects_body(req) && tg_req_body_streams(req) ? start_body_stream(srv, cr)
-                                                               : MHD_YES;
+        cr->stream_above = expects_body(req) ? tg_req_stream_above(req) : SIZE_MAX;
+        if (cr->stream_above == SIZE_MAX || length < 0 || (uint64_t)length <= cr->stream_above) {
+            return MHD_YES;
+        }
+        /* Announced longer than it may be held: it streams from its first byte. */
+        start_body_stream(srv, cr, length);
+        return req->phase == TG_REQ_ANSWERED ? queue(srv, req, conn) : MHD_YES;
     }
     req->phase = TG_REQ_ANSWERED;
     if (expects_body(req)) {
@@ -420,8 +429,10 @@ static enum MHD_Result first_call(struct tg_server *srv, struct conn_req *cr,
  * however long it is, so that the client always gets its 413 and the request its log line:
  * libmicrohttpd 0.9.75 cannot queue an answer before the body is complete. The client's read
  * deadline (limits.client_timeout_ms) still bounds how long that takes. */
-static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *size)
+static enum MHD_Result take_body(struct tg_server *srv, struct conn_req *cr, const char *data,
+                                 size_t *size)
 {
+    struct tg_req *req = &cr->req;
     size_t n = *size;
     int rc;
 
@@ -437,6 +448,10 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
         req->phase = TG_REQ_ANSWERED;
         tg_buf_cleanup(&req->body);
         return MHD_YES;
+    }
+    if (rc == TG_OK && req->body.len > cr->stream_above) {
+        /* A chunked body grew past what may be held: what came goes first, the rest streams. */
+        start_body_stream(srv, cr, -1);
     }
     return rc == TG_OK ? MHD_YES : MHD_NO;
 }
@@ -483,33 +498,36 @@ static int64_t announced_length(const struct tg_req *req)
     return n;
 }
 
-/* The handler takes this body as it arrives: the request phase runs now, before the body is
- * read, and the body goes through req->body_stream. The client's read deadline stops here: a
- * streamed body is paced by the upstream too, and its stalls are the idle timeouts' (the
- * client's connection timeout, the call's stream idle timeout). An answer made now goes at once
- * and its body is not read. */
-static enum MHD_Result start_body_stream(struct tg_server *srv, struct conn_req *cr)
+/* The body streams from here on (length: the whole body's, -1 when chunked): the request phase
+ * runs now, and the handler takes what req->body holds, then the rest through req->body_stream
+ * as it arrives. The client's read deadline stops here: a streamed body is paced by the
+ * upstream too, and its stalls are the idle timeouts' (the client connection's, the call's
+ * stream idle timeout). An answer made now (phase ANSWERED) closes the connection, and the rest
+ * of the body is dropped. */
+static void start_body_stream(struct tg_server *srv, struct conn_req *cr, int64_t length)
 {
     struct tg_req *req = &cr->req;
     struct tg_stream *s = tg_req_alloc(req, NULL, sizeof(*s), stream_dispose);
     struct tg_readtimer_entry *clock = read_clock(cr->conn);
 
-    if (s == NULL || tg_stream_init(s, req->conf->stream_buffer_bytes, announced_length(req)) !=
-                         TG_OK) {
-        return MHD_NO;
-    }
-    tg_stream_on_room(s, wake_body, cr);
-    req->body_stream = s;
     if (clock != NULL) {
         tg_readtimer_stop(&srv->reads, clock);
     }
-    req->phase = TG_REQ_RUNNING;
-    if (srv->app.on_request(srv->app.arg, req) != TG_MW_ASYNC || req->phase == TG_REQ_ANSWERED) {
-        req->resp.close = true;
-        return queue(srv, req, cr->conn);
+    if (s == NULL || tg_stream_init(s, req->conf->stream_buffer_bytes, length) != TG_OK) {
+        tg_req_fail(req, TG_ENOMEM, "no memory for a streamed body");
+    } else {
+        tg_stream_on_room(s, wake_body, cr);
+        req->body_stream = s;
+        req->phase = TG_REQ_RUNNING;
+        if (srv->app.on_request(srv->app.arg, req) == TG_MW_ASYNC &&
+            req->phase != TG_REQ_ANSWERED) {
+            req->phase = TG_REQ_WAITING;
+            return;
+        }
+        tg_stream_stop(s, TG_ECANCELED); /* nobody takes the rest */
     }
-    req->phase = TG_REQ_WAITING;
-    return MHD_YES;
+    req->phase = TG_REQ_ANSWERED;
+    req->resp.close = true;
 }
 
 /* A chunk of a streamed body: into the ring as far as it has room; MHD keeps the rest and the
@@ -551,7 +569,7 @@ static enum MHD_Result after_start(struct tg_server *srv, struct conn_req *cr, c
 
     if (*size > 0) {
         return req->body_stream != NULL ? take_body_stream(cr, data, size)
-                                        : take_body(req, data, size);
+                                        : take_body(srv, cr, data, size);
     }
     if (req->body_stream != NULL) {
         tg_stream_end(req->body_stream); /* no-op once stopped, or ended before */
@@ -585,7 +603,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return first_call(srv, cr, conn, method, version);
     case TG_REQ_BODY:
         if (*upload_data_size > 0) {
-            return take_body(&cr->req, upload_data, upload_data_size);
+            return take_body(srv, cr, upload_data, upload_data_size);
         }
         return run_request(srv, cr);
     case TG_REQ_WAITING: /* only while a streamed body is read */

@@ -448,8 +448,10 @@ static void set_streamed_body(struct tg_up_call *call)
     CURL *easy = call->x.easy;
     int64_t length = call->st.send->length;
 
+    call->x.send_off = 0; /* what the body held before it streamed goes first */
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(length >= 0 ? length : -1));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(length >= 0 ? (int64_t)call->send_len + length : -1));
     curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_stream);
     curl_easy_setopt(easy, CURLOPT_READDATA, call);
     curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);

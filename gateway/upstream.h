@@ -57,10 +57,11 @@ struct tg_up_request {
     size_t n_hdrs;
     const char *body;
     size_t body_len;
-    /* The body as it arrives instead (gateway/stream.h, borrowed until done has returned), or
-     * NULL. Its length, when known, is sent as Content-Length, else it goes chunked. One
-     * attempt, never resent; the total timeout counts from its end (the idle timeout bounds each
-     * wait before), and done stops it when the call ends before taking it all. */
+    /* The rest of the body as it arrives, after body[0..body_len) (gateway/stream.h, borrowed
+     * until done has returned), or NULL. With its length known the whole is sent with a
+     * Content-Length, else chunked. One attempt, never resent; the total timeout counts from
+     * its end (the idle timeout bounds each wait before), and done stops it when the call ends
+     * before taking it all. */
     struct tg_stream *body_stream;
     tg_up_head_fn *head; /* may stream the answer's body; NULL: always held whole */
     unsigned idle_ms;    /* streamed bodies: longest wait for the next bytes, either way */

@@ -3,6 +3,7 @@
  * the rings fill and empty, and the timer that bounds a streamed transfer in place of curl's
  * total timeout. The transfers themselves (the only libcurl calls) are upstream.c's. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "gateway/req.h"
 #include "gateway/stream.h"
@@ -139,6 +140,14 @@ long tg_up_stream_read(struct tg_up_call *call, char *buf, size_t n)
 
     if (tg_stream_err(s) != TG_OK) {
         return TG_UP_READ_ABORT;
+    }
+    if (call->x.send_off < call->send_len) {
+        /* What the request held before its body streamed (a chunked body past the threshold). */
+        k = call->send_len - call->x.send_off < n ? call->send_len - call->x.send_off : n;
+        memcpy(buf, call->send + call->x.send_off, k);
+        call->x.send_off += k;
+        call->st.last_us = tg_now_us();
+        return (long)k;
     }
     k = tg_stream_take(s, buf, n);
     if (k > 0) {

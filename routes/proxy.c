@@ -216,25 +216,14 @@ static int proxy_serve(struct tg_req *req)
     return rc == TG_OK ? TG_MW_ASYNC : rc;
 }
 
-/* A request body streams when it is chunked or longer than limits.stream_above_bytes. */
-static bool proxy_stream_body(const struct tg_req *req)
+/* A request body streams past limits.stream_above_bytes. A chunked one shorter than that is
+ * held whole and goes with a Content-Length, as before streaming: an upstream sees chunked
+ * bodies only when they are large. */
+static size_t proxy_stream_body_above(const struct tg_req *req)
 {
     const struct tg_proxy_conf *pc = req->policy->handler_conf;
-    size_t len = 0;
-    const char *cl;
-    uint64_t n = 0;
 
-    if (!pc->stream) {
-        return false;
-    }
-    if (tg_req_header(req, "Transfer-Encoding", NULL) != NULL) {
-        return true; /* validate let only "chunked" through */
-    }
-    cl = tg_req_header(req, "Content-Length", &len);
-    for (size_t i = 0; cl != NULL && i < len && n <= req->conf->stream_above_bytes; i++) {
-        n = n * 10 + (uint64_t)(cl[i] - '0'); /* its digits were checked by validate */
-    }
-    return n > req->conf->stream_above_bytes;
+    return pc->stream ? req->conf->stream_above_bytes : SIZE_MAX;
 }
 
 static void proxy_cleanup(void *conf)
@@ -311,5 +300,5 @@ const struct tg_handler_ops tg_handler_proxy = {
     .cleanup = proxy_cleanup,
     .serve = proxy_serve,
     .cancel = proxy_cancel,
-    .stream_body = proxy_stream_body,
+    .stream_body_above = proxy_stream_body_above,
 };
