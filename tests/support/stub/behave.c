@@ -67,7 +67,7 @@ static bool send_shaped(struct conn *c, const struct params *pa, size_t n)
     size_t sent = 0;
 
     for (;;) {
-        size_t k = n - sent < PATTERN_CHUNK ? n - sent : PATTERN_CHUNK;
+        size_t k = pace_step(pa->send_rate, n - sent < PATTERN_CHUNK ? n - sent : PATTERN_CHUNK);
         char size[32];
         int hn;
         if (at >= 0 && sent + k > (size_t)at) {

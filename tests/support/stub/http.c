@@ -350,7 +350,7 @@ static enum rd sink_exact(struct conn *c, struct request *r, uint64_t n, uint64_
 
     while (n > 0) {
         size_t have = c->in_len - c->in_start;
-        size_t k = sizeof(buf) < n ? sizeof(buf) : (size_t)n;
+        size_t k = pace_step(rate, sizeof(buf) < n ? sizeof(buf) : (size_t)n);
         const char *p = buf;
         if (have > 0) {
             k = have < k ? have : k;

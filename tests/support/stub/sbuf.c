@@ -29,6 +29,14 @@ uint64_t fnv1a(const char *p, size_t n)
     return fnv1a_more(FNV1A_INIT, p, n);
 }
 
+size_t pace_step(long rate, size_t max)
+{
+    size_t step = rate > 0 ? (size_t)rate / 16 : max;
+
+    step = step == 0 ? 1 : step;
+    return step < max ? step : max;
+}
+
 void pace(uint64_t t0_us, uint64_t bytes, long rate)
 {
     uint64_t due, now;
@@ -37,9 +45,10 @@ void pace(uint64_t t0_us, uint64_t bytes, long rate)
         return;
     }
     due = t0_us + bytes * 1000000u / (uint64_t)rate;
-    now = now_us();
-    if (due > now) {
-        struct timespec ts = {(time_t)((due - now) / 1000000u), (long)((due - now) % 1000000u) * 1000};
+    /* In steps, so that a stopping stub is not held up by a slow pace. */
+    while ((now = now_us()) < due && !atomic_load(&stub.stopping)) {
+        uint64_t step = due - now < 100000u ? due - now : 100000u;
+        struct timespec ts = {0, (long)step * 1000};
         nanosleep(&ts, NULL);
     }
 }

@@ -139,8 +139,11 @@ uint64_t now_us(void);
 uint64_t fnv1a(const char *p, size_t n);
 /* The hash h (FNV1A_INIT to start) carried on over p[0..n): a body hashed piece by piece. */
 uint64_t fnv1a_more(uint64_t h, const char *p, size_t n);
-/* Sleeps until `bytes` bytes since t0_us keep to rate bytes per second (rate <= 0: no wait). */
+/* Sleeps until `bytes` bytes since t0_us keep to rate bytes per second (rate <= 0: no wait),
+ * or until the stub stops. */
 void pace(uint64_t t0_us, uint64_t bytes, long rate);
+/* The most bytes to move in one step at rate bytes a second (rate <= 0: max). */
+size_t pace_step(long rate, size_t max);
 /* Makes room for n more bytes and a NUL; false (and s->oom) when memory ran out. */
 bool sbuf_reserve(struct sbuf *s, size_t n);
 /* Appends p[0..n), keeping s NUL-terminated; on out of memory only s->oom is set. */
