@@ -3,10 +3,13 @@
 #   make test  installs what is missing, builds (plain and sanitizer), runs every test
 #   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
 #   make fuzz  runs each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (make test: a few each)
+#   make soak-stream  SOAK_MIB each way through the gateway (default 1 GiB), RSS watched
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SOAK_MIB   ?= 1024
+READ_SECONDS ?= 20
 CONF       ?= conf/tracegate.json
 PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -23,7 +26,7 @@ LINT_PACKAGES := clang-format clang-tidy
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps kubectl-deps lint-deps fuzz-deps build configure asan fuzz-build run \
-	test test-plain test-asan test-fuzz fuzz lint format check-conf bench clean
+	test test-plain test-asan test-fuzz fuzz lint format check-conf bench soak-stream clean
 
 all: build
 
@@ -107,6 +110,10 @@ format: lint-deps
 
 bench: build
 	bench/run.sh
+
+# Streaming at size (bench/stream_soak.sh): not in `make test`; CI runs a short one.
+soak-stream: build
+	SOAK_MIB=$(SOAK_MIB) READ_SECONDS=$(READ_SECONDS) TRACEGATE=$(BUILD)/tracegate bench/stream_soak.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
