@@ -35,9 +35,9 @@ static const char *const otlp_keys[] = {
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
-    "max_connections",    "max_body_bytes",          "max_response_bytes",
-    "client_timeout_ms",  "connection_buffer_bytes", "stream_above_bytes",
-    "stream_buffer_bytes", "stream_idle_timeout_ms", NULL,
+    "max_connections",     "max_body_bytes",          "max_response_bytes",
+    "client_timeout_ms",   "connection_buffer_bytes", "stream_above_bytes",
+    "stream_buffer_bytes", "stream_idle_timeout_ms",  NULL,
 };
 static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
 static const char *const audit_keys[] = {"file", "flush_ms", NULL};

@@ -26,13 +26,13 @@ typedef void tg_stream_wake_fn(void *arg);
 struct tg_stream {
     char *ring; /* owned, cap bytes */
     size_t cap;
-    size_t head;       /* offset of the oldest byte held */
-    size_t len;        /* bytes held */
-    int64_t length;    /* the whole body's length when known, else -1 */
-    uint64_t put_n;    /* bytes put so far */
-    uint64_t taken_n;  /* bytes taken so far */
-    int err;           /* TG_OK, or why a side stopped the stream (tg_stream_stop) */
-    bool ended;        /* the producer has put its last byte */
+    size_t head;      /* offset of the oldest byte held */
+    size_t len;       /* bytes held */
+    int64_t length;   /* the whole body's length when known, else -1 */
+    uint64_t put_n;   /* bytes put so far */
+    uint64_t taken_n; /* bytes taken so far */
+    int err;          /* TG_OK, or why a side stopped the stream (tg_stream_stop) */
+    bool ended;       /* the producer has put its last byte */
     bool producer_waits;
     size_t want; /* room the waiting producer needs */
     bool consumer_waits;

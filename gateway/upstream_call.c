@@ -356,7 +356,8 @@ static bool retry_later(struct tg_up_call *call, const struct tg_attempt_result 
 
     /* A streamed body went (or came) as it was: there is no copy to send again. */
     if (call->retry == NULL || call->req == NULL || call->req->cancelled ||
-        tg_up_stream_active(call) || !tg_retry_allowed(call->retry, call->method, call->attempt, r)) {
+        tg_up_stream_active(call) ||
+        !tg_retry_allowed(call->retry, call->method, call->attempt, r)) {
         return false;
     }
     wait_ms = tg_retry_backoff_ms(call->attempt, tg_random_u64());
@@ -588,7 +589,9 @@ int tg_up_call_status(const struct tg_up_call *call)
 bool tg_up_call_may_retry(const struct tg_up_call *call, int status)
 {
     struct tg_attempt_result r = {
-        status >= 500 ? TG_OUT_STATUS : status == 429 ? TG_OUT_BACKPRESSURE : TG_OUT_OK,
+        status >= 500   ? TG_OUT_STATUS
+        : status == 429 ? TG_OUT_BACKPRESSURE
+                        : TG_OUT_OK,
         status,
         true,
     };

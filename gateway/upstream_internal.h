@@ -45,7 +45,7 @@ struct tg_up_xfer {
     size_t url_cap;
     void *connect_to; /* owned curl_slist node and its text (tls.server_name), or NULL */
     size_t connect_to_cap;
-    size_t send_off; /* how much of the body went out through the read callback */
+    size_t send_off;  /* how much of the body went out through the read callback */
     bool recv_paused; /* the write callback paused the transfer: the answer's ring is full */
     bool send_paused; /* the read callback paused it: the request body's ring is empty */
 };
@@ -58,13 +58,13 @@ struct tg_up_streaming {
     struct tg_stream *recv; /* borrowed: the answer's body, once its head asked for it, or NULL */
     tg_up_head_fn *head;    /* asks at the head; NULL: the answer is held whole */
     unsigned idle_ms;
-    bool head_seen;        /* the final answer's head was handled */
-    bool sent_all;         /* the read callback handed curl the body's end */
-    bool idle;             /* the timer is the idle timeout (else a deadline at deadline_us) */
-    uint64_t last_us;      /* when bytes last moved to or from the upstream */
-    uint64_t deadline_us;  /* the deadline of the timer when not idle */
-    uint64_t due_us;       /* when the timer looks again; 0: not in up->timed */
-    struct tg_list link;   /* in up->timed, by due_us */
+    bool head_seen;       /* the final answer's head was handled */
+    bool sent_all;        /* the read callback handed curl the body's end */
+    bool idle;            /* the timer is the idle timeout (else a deadline at deadline_us) */
+    uint64_t last_us;     /* when bytes last moved to or from the upstream */
+    uint64_t deadline_us; /* the deadline of the timer when not idle */
+    uint64_t due_us;      /* when the timer looks again; 0: not in up->timed */
+    struct tg_list link;  /* in up->timed, by due_us */
 };
 
 struct tg_up_call {

@@ -18,7 +18,7 @@
 #include "routes/table.h"
 
 static const char *const proxy_keys[] = {
-    "upstream_path", "strip_prefix", "upstream_timeout_ms", "retry", "stream",
+    "upstream_path",          "strip_prefix", "upstream_timeout_ms", "retry", "stream",
     "stream_idle_timeout_ms", NULL,
 };
 
@@ -123,8 +123,7 @@ static bool answer_streams(const struct tg_req *req, int64_t length)
 /* The call's head hook: an answer that streams goes to the client now, its head first; its body
  * follows through the ring the call fills. One the retry rules could still retry is held
  * whole, as is any answer when out of memory. */
-static struct tg_stream *proxy_head(void *arg, struct tg_up_call *call, int status,
-                                    int64_t length)
+static struct tg_stream *proxy_head(void *arg, struct tg_up_call *call, int status, int64_t length)
 {
     struct tg_req *req = arg;
     struct tg_stream *s;

@@ -22,12 +22,12 @@
 #include "tests/support/proc.h"
 #include "tests/support/stub_ctl.h"
 
-#define MIB        ((size_t)1 << 20)
-#define THRESHOLD  65536 /* limits.stream_above_bytes */
-#define ROUTE_MAX  200000 /* max_body_bytes of /small */
-#define IDLE_MS    400 /* stream_idle_timeout_ms of /idle */
-#define FNV_INIT   0xcbf29ce484222325u
-#define LEAVE_MS   1000 /* the upstream sees a leaving client within this (measured: ~1 ms) */
+#define MIB       ((size_t)1 << 20)
+#define THRESHOLD 65536  /* limits.stream_above_bytes */
+#define ROUTE_MAX 200000 /* max_body_bytes of /small */
+#define IDLE_MS   400    /* stream_idle_timeout_ms of /idle */
+#define FNV_INIT  0xcbf29ce484222325u
+#define LEAVE_MS  1000 /* the upstream sees a leaving client within this (measured: ~1 ms) */
 
 static struct fixture fx;
 
@@ -172,8 +172,8 @@ static long gateway_rss_kib(void)
 
 struct get {
     const char *target;
-    long rate;    /* bytes a second the client reads at during its first slow_ms; 0: at once */
-    long slow_ms; /* how long it reads slowly */
+    long rate;     /* bytes a second the client reads at during its first slow_ms; 0: at once */
+    long slow_ms;  /* how long it reads slowly */
     long leave_ms; /* the client closes its connection at its first bytes after this; 0: never */
     /* what came back */
     long status;
@@ -399,9 +399,8 @@ Test(streaming, max_response_bytes_binds_only_answers_held_whole)
     get_run(&g);
     cr_expect_eq(g.status, 200);
     cr_expect_eq(g.got, 2 * MIB);
-    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/whole/x?body_bytes=2097152", NULL, NULL, 0, 0,
-                         &r),
-                 0);
+    cr_assert_eq(
+        http_do(fx.gw.ports[0], "GET", "/whole/x?body_bytes=2097152", NULL, NULL, 0, 0, &r), 0);
     cr_expect_eq(r.status, 502, "%s", r.body);
     cr_expect(strstr(r.body, "upstream response too large") != NULL, "%s", r.body);
     http_resp_free(&r);
@@ -504,8 +503,8 @@ Test(streaming, client_leaving_a_stalled_stream_closes_the_upstream)
 static void expect_cut(const char *target, bool exact, const char *err, const char *reason)
 {
     struct get g = {.target = target};
-    const char *done[] = {"\"event\":\"request.done\"", "\"status\":200", err, reason,
-                          "\"truncated\":true", NULL};
+    const char *done[] = {
+        "\"event\":\"request.done\"", "\"status\":200", err, reason, "\"truncated\":true", NULL};
     char by[16] = "";
 
     get_run(&g);
@@ -574,8 +573,8 @@ Test(streaming, upload_with_content_length_streams_and_arrives_intact)
 {
     size_t n = 8 * MIB;
     char *p = noise(n);
-    struct upload u = {.target = "/s/_sink", .p = p, .n = n, .pause_after = 4 * MIB,
-                       .pause_ms = 300};
+    struct upload u = {
+        .target = "/s/_sink", .p = p, .n = n, .pause_after = 4 * MIB, .pause_ms = 300};
     char *resp = upload(&u);
     json_t *rec = stub_request("/_sink");
 
@@ -595,8 +594,12 @@ Test(streaming, chunked_upload_streams_and_arrives_intact)
 {
     size_t n = 8 * MIB + 12345;
     char *p = noise(n);
-    struct upload u = {.target = "/s/_sink", .p = p, .n = n, .chunk = 40000,
-                       .pause_after = 2 * MIB, .pause_ms = 300};
+    struct upload u = {.target = "/s/_sink",
+                       .p = p,
+                       .n = n,
+                       .chunk = 40000,
+                       .pause_after = 2 * MIB,
+                       .pause_ms = 300};
     char *resp = upload(&u);
     json_t *rec = stub_request("/_sink");
 

@@ -725,8 +725,7 @@ Test(conf, full_example_sets_the_stream_keys)
     cr_assert(eq(sz, conf->stream_buffer_bytes, 262144));
     cr_assert(eq(u32, conf->stream_idle_timeout_ms, 30000));
     cr_assert(not(proxy_of(tg_route_table_at(conf->routes, 0))->stream), "submit is held whole");
-    cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 2))->stream_idle_timeout_ms,
-                 60000));
+    cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 2))->stream_idle_timeout_ms, 60000));
     tg_conf_unref(conf);
 }
 

@@ -1,6 +1,7 @@
+#include <string.h>
+
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
-#include <string.h>
 
 #include "gateway/stream.h"
 

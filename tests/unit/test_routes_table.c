@@ -629,16 +629,16 @@ Test(route_table, route_ranges_both_sides)
 /* Streaming on proxy routes: on by default, the idle timeout from limits unless the route says. */
 Test(route_table, stream_keys)
 {
-    struct tg_conf *conf = load_ok(
-        "{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\"},\n"
-        "{\"method\": \"GET\", \"path\": \"/b\", \"upstream\": \"a\", \"stream\": false,"
-        " \"stream_idle_timeout_ms\": 3600000}");
+    struct tg_conf *conf =
+        load_ok("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\"},\n"
+                "{\"method\": \"GET\", \"path\": \"/b\", \"upstream\": \"a\", \"stream\": false,"
+                " \"stream_idle_timeout_ms\": 3600000}");
 
     cr_assert(proxy_of(tg_route_table_at(conf->routes, 0))->stream);
     cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 0))->stream_idle_timeout_ms, 0));
     cr_assert(not(proxy_of(tg_route_table_at(conf->routes, 1))->stream));
-    cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 1))->stream_idle_timeout_ms,
-                 3600000));
+    cr_assert(
+        eq(u32, proxy_of(tg_route_table_at(conf->routes, 1))->stream_idle_timeout_ms, 3600000));
     tg_conf_unref(conf);
     teardown();
     expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\", \"stream\":\n1}",

@@ -42,8 +42,8 @@ static bool send_pattern(struct conn *c, size_t from, size_t n)
 /* Whether pa shapes a body_bytes answer (chunked, paced, or cut). */
 static bool shaped(const struct params *pa)
 {
-    return pa != NULL && (pa->chunked || pa->send_rate > 0 || pa->stall_after >= 0 ||
-                          pa->reset_after >= 0);
+    return pa != NULL &&
+           (pa->chunked || pa->send_rate > 0 || pa->stall_after >= 0 || pa->reset_after >= 0);
 }
 
 /* After `sent` bytes, the cut pa asks for: silence until the peer leaves, or a reset. */

@@ -392,7 +392,8 @@ static enum rd read_body_sink(struct conn *c, struct request *r)
         return RD_BAD;
     }
     free(pa.qbuf);
-    if (header_get(r, "Expect") != NULL && strcasecmp(header_get(r, "Expect"), "100-continue") == 0) {
+    if (header_get(r, "Expect") != NULL &&
+        strcasecmp(header_get(r, "Expect"), "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) == -1) {
             mark_gone(c, "idle");

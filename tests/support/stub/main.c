@@ -9,8 +9,8 @@
  * ...); /_sink reads a body of any size without keeping it (paced by read_rate) and answers its
  * length and hash; GET /_stub/stats counts requests and body bytes; GET /_stub/behave?PARAMS
  * gives every later request on that listener those parameters (a target of a pool misbehaving
- * while the others serve; no query ends it). --record writes one JSON line per connection event so tests can assert what
- * the upstream saw, on which port and when (CLOCK_MONOTONIC microseconds).
+ * while the others serve; no query ends it). --record writes one JSON line per connection event so
+ * tests can assert what the upstream saw, on which port and when (CLOCK_MONOTONIC microseconds).
  * Only libc and pthreads: the binary must build wherever the gateway builds. */
 
 #include <arpa/inet.h>
