@@ -464,7 +464,7 @@ Test(streaming, slow_reader_holds_the_upstream_back)
     cr_expect_lt(sent, 96LL << 20, "the stub sent %lld bytes to a client that read %zu", sent,
                  g.got);
     cr_expect_gt(sent, 1LL << 20);
-    cr_expect_lt(rss - rss0, 16 * 1024, "gateway RSS grew %ld KiB", rss - rss0);
+    cr_expect_lt(rss - rss0, 16L * 1024, "gateway RSS grew %ld KiB", rss - rss0);
     pthread_join(t, NULL);
     cr_expect_eq(g.curl_rc, CURLE_WRITE_ERROR, "curl %d", g.curl_rc);
     closed = stub_close_us(3000, by, sizeof(by));
@@ -640,7 +640,7 @@ Test(streaming, slow_upstream_holds_the_client_back)
     char *resp = upload(&u);
 
     expect_sunk(resp, p, n);
-    cr_expect_lt(gateway_rss_kib() - rss0, 16 * 1024, "gateway RSS grew");
+    cr_expect_lt(gateway_rss_kib() - rss0, 16L * 1024, "gateway RSS grew");
     free(resp);
     free(p);
 }
@@ -649,7 +649,7 @@ Test(streaming, slow_upstream_holds_the_client_back)
  * (its connection was cut while it read). */
 Test(streaming, chunked_upload_over_the_limit_is_413_and_cut)
 {
-    size_t n = 2 * ROUTE_MAX;
+    size_t n = (size_t)2 * ROUTE_MAX;
     char *p = noise(n);
     struct upload u = {.target = "/small/_sink", .p = p, .n = n, .chunk = 10000};
     char *resp = upload(&u);
