@@ -195,13 +195,14 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-/* The answer as MHD's response. A HEAD answer that names its length (RFC 9110 9.3.2: the length
- * a GET would have had) gets a body-less response of that size, so MHD's Content-Length says
- * it; MHD 0.9.75 otherwise writes the held body's length (0), and with
- * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. */
 static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max);
 static void wake_reader(void *arg);
 
+/* The answer as MHD's response. A HEAD answer that names its length (RFC 9110 9.3.2: the length
+ * a GET would have had) gets a body-less response of that size, so MHD's Content-Length says
+ * it; MHD 0.9.75 otherwise writes the held body's length (0), and with
+ * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. A streamed answer is read
+ * from its ring as it fills. */
 static struct MHD_Response *make_response(struct tg_req *req)
 {
     const char *cl =
@@ -407,10 +408,13 @@ static enum MHD_Result first_call(struct tg_server *srv, struct conn_req *cr,
         return MHD_NO;
     }
     if (srv->app.on_headers(srv->app.arg, req) == TG_MW_NEXT) {
-        int64_t length = announced_length(req);
+        int64_t length = -1;
         req->body.limit = req->policy->max_body_bytes;
-        cr->stream_above = expects_body(req) ? tg_req_stream_above(req) : SIZE_MAX;
-        if (cr->stream_above == SIZE_MAX || length < 0 || (uint64_t)length <= cr->stream_above) {
+        cr->stream_above = tg_req_stream_above(req);
+        if (cr->stream_above != SIZE_MAX) {
+            length = announced_length(req); /* a chunked body is watched as it grows */
+        }
+        if (length < 0 || (uint64_t)length <= cr->stream_above) {
             return MHD_YES;
         }
         /* Announced longer than it may be held: it streams from its first byte. */
