@@ -4,10 +4,13 @@
 #   make lint  clang-format, include layers and clang-tidy (tools/lint/); make format fixes the first
 #   make fuzz  runs each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (make test: a few each)
 #   make soak  the long kill -9 soak of durable routes (200 kills; minutes)
+#   make soak-stream  SOAK_MIB each way through the gateway (default 1 GiB), RSS watched
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SOAK_MIB   ?= 1024
+READ_SECONDS ?= 20
 CONF       ?= conf/tracegate.json
 PORT       ?= 8080
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -25,7 +28,7 @@ LINT_PACKAGES := clang-format clang-tidy
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps kubectl-deps lint-deps fuzz-deps build configure asan fuzz-build run \
-	test test-plain test-asan test-fuzz fuzz lint format check-conf bench soak clean
+	test test-plain test-asan test-fuzz fuzz lint format check-conf bench soak soak-stream clean
 
 all: build
 
@@ -114,6 +117,10 @@ bench: build
 # `make test` runs the bounded one.
 soak: build
 	TG_SOAK=long $(BUILD)/integration_tests --jobs 1 --filter 'durable_crash/long_kill_9_soak'
+
+# Streaming at size (bench/stream_soak.sh): not in `make test`; CI runs a short one.
+soak-stream: build
+	SOAK_MIB=$(SOAK_MIB) READ_SECONDS=$(READ_SECONDS) TRACEGATE=$(BUILD)/tracegate bench/stream_soak.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -35,13 +35,11 @@ static const char *const otlp_keys[] = {
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const trace_keys[] = {"header", "accept", NULL};
 static const char *const limits_keys[] = {
-    "max_connections",
-    "max_body_bytes",
-    "max_response_bytes",
-    "client_timeout_ms",
-    "connection_buffer_bytes",
-    "max_header_bytes",
-    NULL,
+    "max_connections",         "max_body_bytes",
+    "max_response_bytes",      "client_timeout_ms",
+    "connection_buffer_bytes", "max_header_bytes",
+    "stream_above_bytes",      "stream_buffer_bytes",
+    "stream_idle_timeout_ms",  NULL,
 };
 static const char *const tls_keys[] = {"cert", "key", "min_version", "priorities", NULL};
 static const char *const audit_keys[] = {"file", "flush_ms", NULL};
@@ -248,6 +246,21 @@ static int load_max_header(struct tg_conf_ctx *ctx, const json_t *lim, struct tg
     return rc;
 }
 
+/* Streamed bodies: above which size, through how large a ring, and how long a stall may last.
+ * The ring takes a whole libcurl chunk (16 KiB) at least twice over. */
+static int load_stream_limits(struct tg_conf_ctx *ctx, const json_t *lim, struct tg_conf *conf)
+{
+    int rc = tg_conf_get_size(ctx, lim, "limits", "stream_above_bytes", 0, TG_CONF_GIB,
+                              &conf->stream_above_bytes);
+
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_size(ctx, lim, "limits", "stream_buffer_bytes", 32768,
+                                        16 * (size_t)TG_CONF_MIB, &conf->stream_buffer_bytes);
+    return rc != TG_OK ? rc
+                       : tg_conf_get_unsigned(ctx, lim, "limits", "stream_idle_timeout_ms", 1,
+                                              TG_CONF_HOUR_MS, &conf->stream_idle_timeout_ms);
+}
+
 static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_conf *conf)
 {
     json_t *lim = NULL;
@@ -277,7 +290,8 @@ static int load_limits(struct tg_conf_ctx *ctx, const json_t *root, struct tg_co
         rc = tg_conf_get_size(ctx, lim, "limits", "connection_buffer_bytes", 4096, 1048576,
                               &conf->connection_buffer_bytes);
     }
-    return rc == TG_OK ? load_max_header(ctx, lim, conf) : rc;
+    rc = rc == TG_OK ? load_max_header(ctx, lim, conf) : rc;
+    return rc != TG_OK ? rc : load_stream_limits(ctx, lim, conf);
 }
 
 int tg_conf_resolve_path(const char *conf_file, const char *p, char **out)
@@ -532,6 +546,9 @@ static struct tg_conf *conf_new(const char *file)
     conf->client_timeout_ms = 30000;
     conf->connection_buffer_bytes = 8192;
     conf->max_header_bytes = 8192 - TG_HEAD_RESERVE;
+    conf->stream_above_bytes = TG_CONF_MIB;
+    conf->stream_buffer_bytes = 131072;
+    conf->stream_idle_timeout_ms = 30000;
     conf->shutdown_grace_ms = 10000;
     conf->otlp_sample_ratio = 1.0;
     conf->otlp_queue_size = 2048;

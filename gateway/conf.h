@@ -56,7 +56,12 @@ struct tg_conf {
     size_t n_trace_accept;
     unsigned max_connections;        /* per gateway (default 10000) */
     size_t max_body_bytes;           /* request body cap (default 1 MiB) */
-    size_t max_response_bytes;       /* upstream body cap (default 16 MiB) */
+    size_t max_response_bytes;       /* cap on an upstream answer held whole (default 16 MiB) */
+    size_t stream_above_bytes;       /* proxy bodies longer (or of unknown length) stream
+                                      * (default 1 MiB) */
+    size_t stream_buffer_bytes;      /* ring of each streamed body (default 128 KiB) */
+    unsigned stream_idle_timeout_ms; /* streamed body: longest wait for its next bytes
+                                      * (default 30000) */
     unsigned client_timeout_ms;      /* idle client connection timeout (default 30000) */
     size_t connection_buffer_bytes;  /* per client connection: request head + answer head
                                       * (default 8192). An idle keep-alive connection costs this

@@ -244,13 +244,20 @@ void tg_req_cancel(struct tg_req *req, int err)
     const struct tg_handler_ops *h = req->policy != NULL ? req->policy->handler : NULL;
 
     req->cancelled = true;
-    if (h != NULL && h->cancel != NULL && req->phase == TG_REQ_WAITING) {
+    if (h != NULL && h->cancel != NULL && (req->phase == TG_REQ_WAITING || req->pending > 0)) {
         h->cancel(req, err);
     }
     if (req->phase < TG_REQ_ANSWERED && req->resp.status == 0) {
         tg_req_fail(req, err, tg_err_cancel_reason(err));
     }
     tg_req_complete(req);
+}
+
+size_t tg_req_stream_above(const struct tg_req *req)
+{
+    const struct tg_handler_ops *h = req->policy != NULL ? req->policy->handler : NULL;
+
+    return h != NULL && h->stream_body_above != NULL ? h->stream_body_above(req) : SIZE_MAX;
 }
 
 bool tg_req_end(struct tg_req *req, bool answer_sent)
@@ -262,7 +269,7 @@ bool tg_req_end(struct tg_req *req, bool answer_sent)
     }
     req->phase = TG_REQ_DONE;
     e->duration_us = tg_now_us() - req->start_us;
-    if (answer_sent) {
+    if (answer_sent || e->truncated) {
         e->status = req->resp.status;
     } else {
         e->status = tg_err_http_status(TG_ECANCELED);

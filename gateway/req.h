@@ -22,6 +22,7 @@ struct tg_loop;
 struct tg_ratelimit;
 struct tg_scope;
 struct tg_req_mem;
+struct tg_stream;
 struct tg_up;
 struct tg_worker_stats;
 
@@ -82,6 +83,9 @@ struct tg_resp {
     int status; /* 0 = not set */
     char *body; /* owned */
     size_t body_len;
+    /* borrowed (request memory): the body as it arrives instead of body (gateway/stream.h), or
+     * NULL. Its length, when known, is the answer's Content-Length; else it goes chunked. */
+    struct tg_stream *stream;
     struct tg_buf hdrs;
     bool close; /* ask the client connection to close after this response */
 };
@@ -112,6 +116,8 @@ struct tg_req_end {
     size_t bytes_in;
     size_t bytes_out;
     bool client_gone; /* the client connection closed before the answer was sent */
+    bool truncated;   /* a streamed answer's head went out, then the gateway cut its body (err
+                       * says why): the status stays the one the client got */
 };
 
 /* One request. Created by the server when the request line arrives, freed when the
@@ -151,6 +157,9 @@ struct tg_req {
 
     /* body and answer */
     struct tg_buf body;
+    /* request memory: the rest of the body as it arrives, once it streams (gateway/handler.h
+     * stream_body_above; the request phase ran then, body holds what came before), or NULL */
+    struct tg_stream *body_stream;
     struct tg_resp resp;
     struct tg_req_end end;
 
@@ -226,12 +235,18 @@ int tg_req_fail(struct tg_req *req, int err, const char *detail);
 void tg_req_complete(struct tg_req *req);
 
 /* Stops the request's work for err (TG_ECANCELED: the client left; TG_EDRAIN: shutdown; ...):
- * marks it cancelled and asks its handler to cancel, which settles the answer and completes
- * the request. Loop thread only. */
+ * marks it cancelled and asks its handler to cancel (while it waits, or while calls still run
+ * for an answer that streams), which settles the answer and completes the request. Loop
+ * thread only. */
 void tg_req_cancel(struct tg_req *req, int err);
 
+/* The body length past which req's body streams to its handler (gateway/handler.h
+ * stream_body_above), SIZE_MAX for never. After the headers phase. */
+size_t tg_req_stream_above(const struct tg_req *req);
+
 /* The one place a request's end is decided: req->end.status is the answer's status when it was
- * fully sent, else 499 (the client left before the answer was fully sent), whatever the route.
+ * fully sent, else 499 (the client left before the answer was fully sent), whatever the route;
+ * a streamed answer the gateway cut (req->end.truncated) keeps the status its head carried.
  * Counts it in the worker's stats. Runs once; later calls do nothing. Returns true the first
  * time. */
 bool tg_req_end(struct tg_req *req, bool answer_sent);

@@ -21,7 +21,11 @@
 #include "gateway/readtimer.h"
 #include "gateway/req.h"
 #include "gateway/stats.h"
+#include "gateway/stream.h"
 #include "gateway/tls.h"
+
+/* What a streamed answer hands libmicrohttpd per call of its content reader, at most. */
+#define STREAM_BLOCK 32768
 
 struct tg_server {
     struct MHD_Daemon *daemon;
@@ -49,7 +53,9 @@ struct conn_req {
     struct MHD_Connection *conn;
     int fd;
     bool watching;       /* fd is watched for a hang-up while the request waits */
+    bool suspended;      /* MHD_suspend_connection holds (the request waits on something) */
     bool queued;         /* the answer was handed to MHD */
+    size_t stream_above; /* the body streams once it is longer (SIZE_MAX: never) */
     struct tg_list link; /* in srv->live */
     char target[];
 };
@@ -111,7 +117,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     cr->srv = srv;
     cr->conn = conn;
     cr->watching = false;
+    cr->suspended = false;
     cr->queued = false;
+    cr->stream_above = SIZE_MAX;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     cr->fd = ci == NULL ? -1 : ci->connect_fd;
     client_ip(conn, req->peer_ip, sizeof(req->peer_ip));
@@ -188,10 +196,14 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max);
+static void wake_reader(void *arg);
+
 /* The answer as MHD's response. A HEAD answer that names its length (RFC 9110 9.3.2: the length
  * a GET would have had) gets a body-less response of that size, so MHD's Content-Length says
  * it; MHD 0.9.75 otherwise writes the held body's length (0), and with
- * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. */
+ * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH it would send both headers. A streamed answer is read
+ * from its ring as it fills. */
 static struct MHD_Response *make_response(struct tg_req *req)
 {
     const char *cl =
@@ -206,6 +218,14 @@ static struct MHD_Response *make_response(struct tg_req *req)
     }
     if (end != NULL && *end == '\0' && errno == 0) {
         return MHD_create_response_from_callback((uint64_t)n, 4096, no_body, NULL, NULL);
+    }
+    if (req->resp.stream != NULL) {
+        /* No free callback: the stream is request memory, and libmicrohttpd 0.9.75 destroys the
+         * response after it said the request ended (and the request was freed). */
+        int64_t len = req->resp.stream->length;
+        tg_stream_on_data(req->resp.stream, wake_reader, req);
+        return MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
+                                                 STREAM_BLOCK, read_stream, req, NULL);
     }
     resp =
         MHD_create_response_from_buffer(req->resp.body_len, req->resp.body, MHD_RESPMEM_MUST_FREE);
@@ -254,6 +274,13 @@ static enum MHD_Result queue(struct tg_server *srv, struct tg_req *req, struct M
     return ok;
 }
 
+/* Whether part of a streamed request body is still to come from the client. */
+static bool body_pending(const struct tg_req *req)
+{
+    return req->body_stream != NULL && !req->body_stream->ended &&
+           tg_stream_err(req->body_stream) == TG_OK;
+}
+
 static void on_client_hangup(void *arg, int fd, uint32_t events)
 {
     struct conn_req *cr = arg;
@@ -263,29 +290,93 @@ static void on_client_hangup(void *arg, int fd, uint32_t events)
     tg_loop_unwatch(cr->srv->loop, fd);
     cr->watching = false;
     req->end.client_gone = true;
-    if (!req->policy->cancel_on_disconnect) {
+    if (!req->policy->cancel_on_disconnect && req->phase == TG_REQ_WAITING && !body_pending(req)) {
         /* A non-idempotent call that reached its upstream finishes and is logged (as 499: the
-         * answer cannot reach the client). */
+         * answer cannot reach the client). A body still streaming cannot be finished: cut. */
         tg_log(TG_LOG_INFO, req, "client.gone", "client left; upstream call continues");
         return;
     }
     tg_req_cancel(req, TG_ECANCELED);
+    if (req->resp.stream != NULL) {
+        /* Waiting on a streamed answer: its reader fails, and MHD closes the connection. */
+        tg_stream_stop(req->resp.stream, TG_ECANCELED);
+    }
 }
 
-/* Set as req->on_complete: the handler's work is over, let MHD call the access handler again
- * (which queues the answer). */
-static void resume_after_handler(struct tg_req *req)
+/* MHD stops handling the connection until conn_resume: the request waits on its upstream calls
+ * or on a streamed body's ring. MHD does not notice a client that leaves while its connection
+ * is suspended: we watch for the hang-up ourselves. */
+static void conn_suspend(struct conn_req *cr)
 {
-    struct conn_req *cr = conn_req_of(req);
+    MHD_suspend_connection(cr->conn);
+    cr->suspended = true;
+    if (cr->fd >= 0 &&
+        tg_loop_watch(cr->srv->loop, cr->fd, EPOLLRDHUP, on_client_hangup, cr) == TG_OK) {
+        cr->watching = true;
+    }
+}
 
+/* MHD handles the connection again (and calls the access handler or the content reader in
+ * this loop pass). No-op when it is not suspended. */
+static void conn_resume(struct conn_req *cr)
+{
+    if (!cr->suspended) {
+        return;
+    }
     if (cr->watching) {
         /* Stop listening before resume: MHD owns the fd again. Parked, not removed: the next
          * request on this keep-alive connection watches it again for free. */
         tg_loop_park(cr->srv->loop, cr->fd);
         cr->watching = false;
     }
+    cr->suspended = false;
     cr->srv->resumed = true;
     MHD_resume_connection(cr->conn);
+}
+
+/* Set as req->on_complete: the handler's work is over, let MHD call the access handler again
+ * (which queues the answer). While a streamed body is still being read, the connection is not
+ * suspended: the access handler's final call queues the answer. */
+static void resume_after_handler(struct tg_req *req)
+{
+    conn_resume(conn_req_of(req));
+}
+
+/* A streamed answer's ring has bytes, its end, or a failure: the reader goes on. */
+static void wake_reader(void *arg)
+{
+    conn_resume(conn_req_of(arg));
+}
+
+/* A streamed request body's ring has room again: MHD hands over the rest of what it read. */
+static void wake_body(void *arg)
+{
+    conn_resume(arg);
+}
+
+/* libmicrohttpd's content reader of a streamed answer: what the ring holds. An empty ring
+ * suspends the connection (0.9.75 calls a reader that returned 0 again at once: suspending is
+ * how it waits without spinning) until the upstream's next bytes wake it. */
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct tg_req *req = cls;
+    struct tg_stream *s = req->resp.stream;
+    size_t n = tg_stream_take(s, buf, max);
+
+    (void)pos;
+    if (n > 0) {
+        req->end.bytes_out += n;
+        return (ssize_t)n;
+    }
+    if (tg_stream_err(s) != TG_OK) {
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut answer */
+    }
+    if (tg_stream_is_done(s)) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    tg_stream_wait(s);
+    conn_suspend(conn_req_of(req));
+    return 0;
 }
 
 static bool expects_body(const struct tg_req *req)
@@ -302,10 +393,15 @@ static bool expects_body(const struct tg_req *req)
 /* The headers phase. An early answer goes at once when a body follows (MHD then does not read
  * it and closes after the answer); without a body it waits for the final call, and keep-alive
  * survives. */
-static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
+static void start_body_stream(struct tg_server *srv, struct conn_req *cr, int64_t length);
+static int64_t announced_length(const struct tg_req *req);
+
+static enum MHD_Result first_call(struct tg_server *srv, struct conn_req *cr,
                                   struct MHD_Connection *conn, const char *method,
                                   const char *version)
 {
+    struct tg_req *req = &cr->req;
+
     req->method = method;
     req->version = version;
     req->phase = TG_REQ_BODY;
@@ -313,8 +409,18 @@ static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
         return MHD_NO;
     }
     if (srv->app.on_headers(srv->app.arg, req) == TG_MW_NEXT) {
+        int64_t length = -1;
         req->body.limit = req->policy->max_body_bytes;
-        return MHD_YES;
+        cr->stream_above = tg_req_stream_above(req);
+        if (cr->stream_above != SIZE_MAX) {
+            length = announced_length(req); /* a chunked body is watched as it grows */
+        }
+        if (length < 0 || (uint64_t)length <= cr->stream_above) {
+            return MHD_YES;
+        }
+        /* Announced longer than it may be held: it streams from its first byte. */
+        start_body_stream(srv, cr, length);
+        return req->phase == TG_REQ_ANSWERED ? queue(srv, req, conn) : MHD_YES;
     }
     req->phase = TG_REQ_ANSWERED;
     if (expects_body(req)) {
@@ -328,8 +434,10 @@ static enum MHD_Result first_call(struct tg_server *srv, struct tg_req *req,
  * however long it is, so that the client always gets its 413 and the request its log line:
  * libmicrohttpd 0.9.75 cannot queue an answer before the body is complete. The client's read
  * deadline (limits.client_timeout_ms) still bounds how long that takes. */
-static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *size)
+static enum MHD_Result take_body(struct tg_server *srv, struct conn_req *cr, const char *data,
+                                 size_t *size)
 {
+    struct tg_req *req = &cr->req;
     size_t n = *size;
     int rc;
 
@@ -345,6 +453,10 @@ static enum MHD_Result take_body(struct tg_req *req, const char *data, size_t *s
         req->phase = TG_REQ_ANSWERED;
         tg_buf_cleanup(&req->body);
         return MHD_YES;
+    }
+    if (rc == TG_OK && req->body.len > cr->stream_above) {
+        /* A chunked body grew past what may be held: what came goes first, the rest streams. */
+        start_body_stream(srv, cr, -1);
     }
     return rc == TG_OK ? MHD_YES : MHD_NO;
 }
@@ -366,14 +478,118 @@ static enum MHD_Result run_request(struct tg_server *srv, struct conn_req *cr)
         return queue(srv, req, cr->conn);
     }
     req->phase = TG_REQ_WAITING;
-    MHD_suspend_connection(cr->conn);
-    /* MHD does not notice a client that leaves while its connection is suspended: we watch
-     * for the hang-up ourselves. */
-    if (cr->fd >= 0 &&
-        tg_loop_watch(srv->loop, cr->fd, EPOLLRDHUP, on_client_hangup, cr) == TG_OK) {
-        cr->watching = true;
+    conn_suspend(cr);
+    return MHD_YES;
+}
+
+static void stream_dispose(void *p)
+{
+    tg_stream_cleanup(p);
+}
+
+/* The length a client announced (its digits were checked by validate), -1 when chunked. */
+static int64_t announced_length(const struct tg_req *req)
+{
+    size_t len = 0;
+    const char *v = tg_req_header(req, "Content-Length", &len);
+    int64_t n = 0;
+
+    if (v == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+/* The body streams from here on (length: the whole body's, -1 when chunked): the request phase
+ * runs now, and the handler takes what req->body holds, then the rest through req->body_stream
+ * as it arrives. The client's read deadline stops here: a streamed body is paced by the
+ * upstream too, and its stalls are the idle timeouts' (the client connection's, the call's
+ * stream idle timeout). An answer made now (phase ANSWERED) closes the connection, and the rest
+ * of the body is dropped. */
+static void start_body_stream(struct tg_server *srv, struct conn_req *cr, int64_t length)
+{
+    struct tg_req *req = &cr->req;
+    struct tg_stream *s = tg_req_alloc(req, NULL, sizeof(*s), stream_dispose);
+    struct tg_readtimer_entry *clock = read_clock(cr->conn);
+
+    if (clock != NULL) {
+        tg_readtimer_stop(&srv->reads, clock);
+    }
+    if (s == NULL || tg_stream_init(s, req->conf->stream_buffer_bytes, length) != TG_OK) {
+        tg_req_fail(req, TG_ENOMEM, "no memory for a streamed body");
+    } else {
+        tg_stream_on_room(s, wake_body, cr);
+        req->body_stream = s;
+        req->phase = TG_REQ_RUNNING;
+        if (srv->app.on_request(srv->app.arg, req) == TG_MW_ASYNC &&
+            req->phase != TG_REQ_ANSWERED) {
+            req->phase = TG_REQ_WAITING;
+            return;
+        }
+        tg_stream_stop(s, TG_ECANCELED); /* nobody takes the rest */
+    }
+    req->phase = TG_REQ_ANSWERED;
+    req->resp.close = true;
+}
+
+/* A chunk of a streamed body: into the ring as far as it has room; MHD keeps the rest and the
+ * connection is suspended until the upstream call made room (wake_body). Past the route's limit
+ * the call is cancelled (the upstream never gets a whole body) and the answer is 413; once the
+ * ring was stopped (the call ended) the rest is read and dropped. */
+static enum MHD_Result take_body_stream(struct conn_req *cr, const char *data, size_t *size)
+{
+    struct tg_req *req = &cr->req;
+    struct tg_stream *s = req->body_stream;
+    size_t n = *size;
+    size_t k;
+
+    if (tg_stream_err(s) == TG_OK && n > req->policy->max_body_bytes - req->end.bytes_in) {
+        tg_stream_stop(s, TG_ETOOBIG);
+        tg_req_cancel(req, TG_ETOOBIG);
+        req->end.detail = "request body too large";
+    }
+    if (tg_stream_err(s) != TG_OK) {
+        req->end.bytes_in += n;
+        *size = 0;
+        return MHD_YES;
+    }
+    k = tg_stream_put(s, data, n);
+    req->end.bytes_in += k;
+    *size = n - k;
+    if (k < n) {
+        conn_suspend(cr);
     }
     return MHD_YES;
+}
+
+/* The access handler while the handler runs or after it answered, with a streamed body or
+ * without: more of the body, or its end. */
+static enum MHD_Result after_start(struct tg_server *srv, struct conn_req *cr, const char *data,
+                                   size_t *size)
+{
+    struct tg_req *req = &cr->req;
+
+    if (*size > 0) {
+        return req->body_stream != NULL ? take_body_stream(cr, data, size)
+                                        : take_body(srv, cr, data, size);
+    }
+    if (req->body_stream != NULL) {
+        tg_stream_end(req->body_stream); /* no-op once stopped, or ended before */
+    }
+    if (req->phase == TG_REQ_WAITING) {
+        conn_suspend(cr); /* the whole body is in: wait for the answer */
+        return MHD_YES;
+    }
+    if (cr->queued) {
+        return MHD_YES;
+    }
+    if (req->end.client_gone) {
+        return MHD_NO; /* resumed after the client left: nobody to answer */
+    }
+    return run_request(srv, cr);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -389,23 +605,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     switch (cr->req.phase) {
     case TG_REQ_HEADERS:
-        return first_call(srv, &cr->req, conn, method, version);
+        return first_call(srv, cr, conn, method, version);
     case TG_REQ_BODY:
         if (*upload_data_size > 0) {
-            return take_body(&cr->req, upload_data, upload_data_size);
+            return take_body(srv, cr, upload_data, upload_data_size);
         }
         return run_request(srv, cr);
+    case TG_REQ_WAITING: /* only while a streamed body is read */
     case TG_REQ_ANSWERED:
-        if (*upload_data_size > 0) {
-            return take_body(&cr->req, upload_data, upload_data_size);
-        }
-        if (cr->queued) {
-            return MHD_YES;
-        }
-        if (cr->req.end.client_gone) {
-            return MHD_NO; /* resumed after the client left: nobody to answer */
-        }
-        return run_request(srv, cr);
+        return after_start(srv, cr, upload_data, upload_data_size);
     default:
         return MHD_YES;
     }
@@ -429,6 +637,7 @@ static void on_request_ended(void *cls, struct MHD_Connection *conn, void **con_
     }
     *con_cls = NULL;
     req = &cr->req;
+    cr->suspended = false; /* MHD is done with the connection: nothing to resume any more */
     if (cr->watching) {
         tg_loop_park(srv->loop, cr->fd);
         cr->watching = false;
@@ -731,8 +940,8 @@ void tg_server_cancel_all(struct tg_server *srv, int err)
     TG_LIST_FOREACH_SAFE(pos, nxt, &srv->live)
     {
         struct tg_req *r = &TG_LIST_ENTRY(pos, struct conn_req, link)->req;
-        if (r->phase != TG_REQ_WAITING) {
-            continue;
+        if (r->phase != TG_REQ_WAITING && r->pending == 0) {
+            continue; /* neither waiting nor streaming an answer */
         }
         tg_log(TG_LOG_WARN, r, "request.cancel", "cancelled: %s", tg_err_cancel_reason(err));
         tg_req_cancel(r, err);

@@ -22,6 +22,7 @@
 #include "gateway/req.h"
 #include "gateway/resp_header.h"
 #include "gateway/stats.h"
+#include "gateway/stream.h"
 #include "gateway/trace_context.h"
 #include "gateway/upstream_internal.h"
 
@@ -45,6 +46,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     if (call->probe) {
         return n; /* a health check reads the status only */
     }
+    if (call->st.recv != NULL) {
+        /* A streamed answer: a full ring pauses the transfer; curl keeps the chunk and hands
+         * it over again once tg_up_xfer_resume lets it. */
+        rc = tg_up_stream_write(call, data, n);
+        call->x.recv_paused = rc == 0;
+        return rc > 0 ? n : rc == 0 ? CURL_WRITEFUNC_PAUSE : 0;
+    }
     rc = tg_buf_append(&call->body, data, n);
     if (rc != TG_OK) {
         call->too_big = rc == TG_ETOOBIG;
@@ -53,12 +61,34 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* The blank line that ends a head: the call's head hook decides whether the body streams. A
+ * streamed body is bounded by the stream timer from here on, not by curl's total timeout. */
+static void head_end(struct tg_up_call *call)
+{
+    long status = 0;
+    curl_off_t length = -1;
+
+    curl_easy_getinfo(call->x.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(call->x.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    call->status = (int)status;
+    if (tg_up_stream_head(call, (int)status, length >= 0 ? (int64_t)length : -1)) {
+        tg_up_xfer_untimed(call);
+    }
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_up_call *call = userp;
     size_t n = size * nmemb;
 
-    return tg_resp_header_line(&call->rh, data, n) == TG_OK ? n : 0;
+    if (tg_resp_header_line(&call->rh, data, n) != TG_OK) {
+        return 0;
+    }
+    if (call->st.head != NULL && !call->st.head_seen && n <= 2 &&
+        (data[0] == '\r' || data[0] == '\n')) {
+        head_end(call);
+    }
+    return n;
 }
 
 /* ---- curl multi <-> loop ------------------------------------------------------------------ */
@@ -153,18 +183,19 @@ static long hook_timeout(void *arg)
     uint64_t due = up->timer_due_us;
     uint64_t now;
 
+    long streams = tg_up_stream_next_ms(up);
+    long ms;
+
     if (!tg_list_is_empty(&up->waiting)) {
         uint64_t w = TG_LIST_ENTRY(up->waiting.next, struct tg_up_call, wait_link)->due_us;
         due = due == 0 || w < due ? (w > 0 ? w : 1) : due;
     }
     if (due == 0) {
-        return -1;
+        return streams;
     }
     now = tg_now_us();
-    if (now >= due) {
-        return 0;
-    }
-    return (long)((due - now + 999) / 1000);
+    ms = now >= due ? 0 : (long)((due - now + 999) / 1000);
+    return streams >= 0 && streams < ms ? streams : ms;
 }
 
 static void hook_tick(void *arg)
@@ -178,6 +209,9 @@ static void hook_tick(void *arg)
     }
     drain(up);
     tg_up_run_waiting(up);
+    if (!tg_list_is_empty(&up->timed)) {
+        tg_up_stream_run_timers(up);
+    }
 }
 
 struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects)
@@ -189,6 +223,7 @@ struct tg_up *tg_up_new(struct tg_loop *loop, unsigned max_connects)
     }
     up->loop = loop;
     tg_list_init(&up->waiting);
+    tg_list_init(&up->timed);
     up->multi = curl_multi_init();
     up->pool = calloc(EASY_POOL_MAX, sizeof(*up->pool));
     if (up->multi == NULL || up->pool == NULL) {
@@ -344,9 +379,10 @@ static int build_headers(struct tg_up_call *call, const struct tg_up_request *r)
         sizeof(BUDGET_HEADER) - 1;
     /* An empty value removes what curl would add on its own: a form Content-Type on requests
      * that carry a body (curl sends every other request without one), Expect: 100-continue
-     * above curl's 1 MiB threshold, and Accept: *\/\*. Every byte of a header line costs curl
+     * above curl's 1 MiB threshold or on a streamed body of unknown length (a 1 s wait on an
+     * upstream that never says 100), and Accept: *\/\*. Every byte of a header line costs curl
      * about 100 instructions, so only what applies is sent. */
-    if (sends_body(r) && r->body_len >= EXPECT_THRESHOLD) {
+    if (r->body_stream != NULL || (sends_body(r) && r->body_len >= EXPECT_THRESHOLD)) {
         PUSH_LIT(&hb, "Expect:");
     }
     if (!has_header(r, "Accept")) {
@@ -399,6 +435,20 @@ static size_t on_read_body(char *buf, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* A streamed request body: what its ring has; an empty ring pauses the upload until the client
+ * sends more (tg_up_xfer_resume). */
+static size_t on_read_stream(char *buf, size_t size, size_t nmemb, void *userp)
+{
+    struct tg_up_call *call = userp;
+    long n = tg_up_stream_read(call, buf, size * nmemb);
+
+    call->x.send_paused = n == TG_UP_READ_WAIT;
+    if (n == TG_UP_READ_WAIT) {
+        return CURL_READFUNC_PAUSE;
+    }
+    return n == TG_UP_READ_ABORT ? CURL_READFUNC_ABORT : (size_t)n;
+}
+
 /* curl asks to rewind only to send the request again on a new connection, after a kept-alive
  * one died under it. The upstream may have acted on the first copy already: refused. */
 static int on_seek_body(void *userp, curl_off_t offset, int origin)
@@ -409,10 +459,34 @@ static int on_seek_body(void *userp, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* A streamed body goes as it comes, with its length when the client gave one, else chunked;
+ * it cannot be rewound, whatever the method. */
+static void set_streamed_body(struct tg_up_call *call)
+{
+    CURL *easy = call->x.easy;
+    int64_t length = call->st.send->length;
+
+    call->x.send_off = 0; /* what the body held before it streamed goes first */
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(length >= 0 ? (int64_t)call->send_len + length : -1));
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_stream);
+    curl_easy_setopt(easy, CURLOPT_READDATA, call);
+    curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
+    curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
+    if (strcmp(call->method, "POST") != 0) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, call->method);
+    }
+}
+
 static void set_method(struct tg_up_call *call)
 {
     CURL *easy = call->x.easy;
 
+    if (call->st.send != NULL) {
+        set_streamed_body(call);
+        return;
+    }
     if (strcmp(call->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         return;
@@ -488,8 +562,9 @@ static void set_options(struct tg_up_call *call)
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, call->up);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, call->up);
-    /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires. */
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
+    /* A total deadline, not an inactivity timer: a trickling backend is cut when it expires.
+     * A streamed request body has the stream timer instead (upstream_stream.c). */
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, call->st.send != NULL ? 0L : (long)call->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(call->connect_ms > 0 ? call->connect_ms : 1000));
     if (call->u != NULL) {
@@ -661,6 +736,8 @@ void tg_up_xfer_stop(struct tg_up_call *call)
 {
     long request_size = 0;
 
+    call->x.recv_paused = false;
+    call->x.send_paused = false;
     if (call->x.easy == NULL) {
         return;
     }
@@ -695,6 +772,25 @@ static void put_peer(const char *ip, long port, char *out, size_t cap)
     memcpy(p, digits, n + 1);
 }
 
+void tg_up_xfer_resume(struct tg_up_call *call, bool recv)
+{
+    bool *paused = recv ? &call->x.recv_paused : &call->x.send_paused;
+
+    if (!*paused || call->x.easy == NULL) {
+        return;
+    }
+    /* Cleared first: unpausing the receiving side hands curl's kept chunk to the write
+     * callback at once, which may pause it again. */
+    *paused = false;
+    curl_easy_pause(call->x.easy, (call->x.recv_paused ? CURLPAUSE_RECV : 0) |
+                                      (call->x.send_paused ? CURLPAUSE_SEND : 0));
+}
+
+void tg_up_xfer_untimed(struct tg_up_call *call)
+{
+    curl_easy_setopt(call->x.easy, CURLOPT_TIMEOUT_MS, 0L);
+}
+
 void tg_up_xfer_peer(const struct tg_up_call *call, char *out, size_t cap)
 {
     char *ip = NULL;
@@ -727,7 +823,8 @@ static void transfer_done(struct tg_up_call *call, CURLMsg *msg)
     curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &sent);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_HEADER_SIZE, &got);
     err = map_curl_error(call, msg->data.result);
-    call->status = err == TG_OK ? (int)status : 0;
+    /* A streamed answer's head went on to the client: its status is what the client got. */
+    call->status = err == TG_OK || call->st.recv != NULL ? (int)status : 0;
     tg_up_call_ended(call, err, classify(msg->data.result, call->status, sent > 0), got > 0);
 }
 

@@ -11,6 +11,7 @@ struct tg_loop;
 struct tg_req;
 struct tg_kv;
 struct tg_retry_policy;
+struct tg_stream;
 struct tg_upstream;
 
 /* One worker's upstream client: a curl multi handle driven by the worker's loop, a pool of
@@ -30,6 +31,15 @@ struct tg_up_call;
  * after this returns: take what you need (tg_up_call_take_body) before. */
 typedef void tg_up_done_fn(void *arg, struct tg_up_call *call, int err);
 
+/* Asked once per call at the head of its final answer (status, and length, -1 when unknown):
+ * a stream (gateway/stream.h, borrowed until done has returned) to pass the answer's body
+ * through as it arrives, or NULL to hold it whole as usual. A streamed answer is never retried,
+ * the call's total timeout stops at its head and its idle timeout starts (tg_up_request.idle_ms),
+ * and done runs at its end: the stream is ended (TG_OK) or stopped with err by then. Runs inside
+ * the transfer: no other upstream call may be started or cancelled from it. */
+typedef struct tg_stream *tg_up_head_fn(void *arg, struct tg_up_call *call, int status,
+                                        int64_t length);
+
 /* What to send. Strings are borrowed for the duration of tg_up_start, except body, which must
  * stay valid until done (it normally is req->body). Two ways to say where:
  *   - upstream (a pool, borrowed from req's conf) and path: each attempt goes to a target the
@@ -47,6 +57,14 @@ struct tg_up_request {
     size_t n_hdrs;
     const char *body;
     size_t body_len;
+    /* The rest of the body as it arrives, after body[0..body_len) (gateway/stream.h, borrowed
+     * until done has returned), or NULL. With its length known the whole is sent with a
+     * Content-Length, else chunked. One attempt, never resent; the total timeout counts from
+     * its end (the idle timeout bounds each wait before), and done stops it when the call ends
+     * before taking it all. */
+    struct tg_stream *body_stream;
+    tg_up_head_fn *head; /* may stream the answer's body; NULL: always held whole */
+    unsigned idle_ms;    /* streamed bodies: longest wait for the next bytes, either way */
     unsigned timeout_ms; /* cap on each attempt; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
     size_t max_body;        /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
@@ -90,13 +108,18 @@ void tg_up_cancel(struct tg_up_call *call, int err, const char *why);
 /* Cancels every call of req, as tg_up_cancel with the reason of err. */
 void tg_up_cancel_req(struct tg_req *req, int err);
 
-/* After completion (inside done): HTTP status, 0 when none arrived. */
+/* After completion (inside done), or inside a head hook: HTTP status, 0 when none arrived. */
 int tg_up_call_status(const struct tg_up_call *call);
+
+/* Inside a head hook: whether the call's retry rules could send it again after an answer with
+ * status (budget and deadline aside), so that the answer must be held whole. */
+bool tg_up_call_may_retry(const struct tg_up_call *call, int status);
 
 /* Inside done: steals the response body (malloc'd, NUL-terminated; may be NULL when empty). */
 char *tg_up_call_take_body(struct tg_up_call *call, size_t *len);
 
-/* Inside done: iterates the response headers; *pos starts at 0; false at the end. */
+/* Inside done or a head hook: iterates the response headers; *pos starts at 0; false at the
+ * end. */
 bool tg_up_call_header_next(const struct tg_up_call *call, size_t *pos, const char **name,
                             const char **value);
 

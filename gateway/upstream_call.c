@@ -232,6 +232,7 @@ static void call_finish(struct tg_up_call *call, int err)
         tg_retry_budget_give(call->u);
         call->budget_held = false;
     }
+    tg_up_stream_finish(call, err);
     call->done(call->arg, call, err);
     call_release(call);
 }
@@ -297,6 +298,7 @@ static int attempt_start(struct tg_up_call *call, uint64_t left_ms)
     if (rc != TG_OK) {
         return rc;
     }
+    tg_up_stream_started(call);
     call->running = true;
     call->attempt++;
     call->tried |= (uint64_t)1 << call->target;
@@ -356,7 +358,9 @@ static bool retry_later(struct tg_up_call *call, const struct tg_attempt_result 
     unsigned wait_ms;
     uint64_t left;
 
+    /* A streamed body went (or came) as it was: there is no copy to send again. */
     if (call->retry == NULL || call->req == NULL || call->req->cancelled ||
+        tg_up_stream_active(call) ||
         !tg_retry_allowed(call->retry, call->method, call->attempt, r)) {
         return false;
     }
@@ -379,6 +383,13 @@ void tg_up_call_ended(struct tg_up_call *call, int err, enum tg_outcome o, bool 
     if (!retry_later(call, &r, err)) {
         call_finish(call, err);
     }
+}
+
+void tg_up_call_expire(struct tg_up_call *call, const char *why)
+{
+    call->detail = why;
+    attempt_stop(call, TG_ETIMEDOUT, TG_OUT_TIMEOUT);
+    call_finish(call, TG_ETIMEDOUT);
 }
 
 void tg_up_run_waiting(struct tg_up *up)
@@ -489,12 +500,14 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
     call->label = r->label;
     call->quiet_success = r->quiet_success;
     call->u = r->upstream;
-    call->retry = r->upstream != NULL ? r->retry : NULL;
+    /* A streamed request body is sent once: nothing of it is kept to send again. */
+    call->retry = r->upstream != NULL && r->body_stream == NULL ? r->retry : NULL;
     call->send = r->body;
     call->send_len = r->body_len;
     call->cap_ms = r->timeout_ms;
     call->connect_ms = r->connect_timeout_ms;
     call->body.limit = r->max_body;
+    tg_up_stream_prepare(call, r);
     if (tg_up_xfer_prepare(call, r) != TG_OK) {
         call_release(call);
         return TG_ENOMEM;
@@ -576,6 +589,19 @@ void tg_up_cancel_req(struct tg_req *req, int err)
 int tg_up_call_status(const struct tg_up_call *call)
 {
     return call->status;
+}
+
+bool tg_up_call_may_retry(const struct tg_up_call *call, int status)
+{
+    struct tg_attempt_result r = {
+        status >= 500   ? TG_OUT_STATUS
+        : status == 429 ? TG_OUT_BACKPRESSURE
+                        : TG_OUT_OK,
+        status,
+        true,
+    };
+
+    return call->retry != NULL && tg_retry_allowed(call->retry, call->method, call->attempt, &r);
 }
 
 char *tg_up_call_take_body(struct tg_up_call *call, size_t *len)

@@ -75,6 +75,9 @@ static void access_on_done(struct tg_req *req)
     if (e->client_gone) {
         tg_logline_bool(&l, "client_gone", 1);
     }
+    if (e->truncated) {
+        tg_logline_bool(&l, "truncated", 1);
+    }
     tg_logline_end(&l);
 }
 

@@ -1,5 +1,7 @@
 /* The proxy handler: one upstream call per request, its answer passed on as it came (minus
- * hop-by-hop and framing headers). */
+ * hop-by-hop and framing headers). Bodies above limits.stream_above_bytes, or of unknown
+ * length, stream (gateway/stream.h): a request body goes to the upstream as it arrives, an
+ * answer's body to the client as it comes; memory stays one ring per direction. */
 #include "routes/proxy.h"
 
 #include <stdio.h>
@@ -10,13 +12,16 @@
 #include "gateway/conf.h"
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "gateway/stream.h"
 #include "gateway/upstream.h"
 #include "routes/durable.h"
 #include "routes/handler.h"
 #include "routes/table.h"
 
-static const char *const proxy_keys[] = {"upstream_path", "strip_prefix", "upstream_timeout_ms",
-                                         "retry",         "durable",      NULL};
+static const char *const proxy_keys[] = {
+    "upstream_path", "strip_prefix", "upstream_timeout_ms",    "retry",
+    "durable",       "stream",       "stream_idle_timeout_ms", NULL,
+};
 
 long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
 {
@@ -61,18 +66,16 @@ long tg_proxy_target(const struct tg_req *req, char *out, size_t cap)
     return n;
 }
 
-/* Copies the upstream's answer into req->resp, minus hop-by-hop and framing headers. A HEAD
- * answer keeps its Content-Length: it is the length of the body a GET would get, and the
- * server sends it as the answer's length. */
-static void take_answer(struct tg_req *req, struct tg_up_call *call)
+/* Copies the upstream's status and headers into req->resp, minus hop-by-hop and framing
+ * headers. A HEAD answer keeps its Content-Length: it is the length of the body a GET would
+ * get, and the server sends it as the answer's length. */
+static void take_head(struct tg_req *req, struct tg_up_call *call)
 {
     bool head = strcmp(req->method, "HEAD") == 0;
     size_t pos = 0;
     const char *name;
     const char *value;
     const char *conn = NULL;
-    size_t len;
-    char *body;
 
     while (tg_up_call_header_next(call, &pos, &name, &value)) {
         if (strcasecmp(name, "Connection") == 0) {
@@ -91,8 +94,53 @@ static void take_answer(struct tg_req *req, struct tg_up_call *call)
         }
         tg_resp_add_headern(&req->resp, name, nl, value, strlen(value));
     }
+}
+
+/* The whole answer: its head, and the body the call held. */
+static void take_answer(struct tg_req *req, struct tg_up_call *call)
+{
+    size_t len;
+    char *body;
+
+    take_head(req, call);
     body = tg_up_call_take_body(call, &len);
     tg_resp_set_body(&req->resp, body, len);
+}
+
+static void stream_dispose(void *p)
+{
+    tg_stream_cleanup(p);
+}
+
+/* Whether an answer of length (-1 unknown) streams on this route. */
+static bool answer_streams(const struct tg_req *req, int64_t length)
+{
+    const struct tg_proxy_conf *pc = req->policy->handler_conf;
+
+    return pc->stream && strcmp(req->method, "HEAD") != 0 && length != 0 &&
+           (length < 0 || (uint64_t)length > req->conf->stream_above_bytes);
+}
+
+/* The call's head hook: an answer that streams goes to the client now, its head first; its body
+ * follows through the ring the call fills. One the retry rules could still retry is held
+ * whole, as is any answer when out of memory. */
+static struct tg_stream *proxy_head(void *arg, struct tg_up_call *call, int status, int64_t length)
+{
+    struct tg_req *req = arg;
+    struct tg_stream *s;
+
+    if (status == 204 || status == 304 || !answer_streams(req, length) ||
+        tg_up_call_may_retry(call, status)) {
+        return NULL;
+    }
+    s = tg_req_alloc(req, NULL, sizeof(*s), stream_dispose);
+    if (s == NULL || tg_stream_init(s, req->conf->stream_buffer_bytes, length) != TG_OK) {
+        return NULL;
+    }
+    take_head(req, call);
+    req->resp.stream = s;
+    tg_req_complete(req);
+    return s;
 }
 
 static void proxy_done(void *arg, struct tg_up_call *call, int err)
@@ -100,6 +148,17 @@ static void proxy_done(void *arg, struct tg_up_call *call, int err)
     struct tg_req *req = arg;
     unsigned retry_after = tg_up_call_retry_after_s(call);
 
+    if (req->resp.stream != NULL) {
+        /* The answer streamed: the call ended or stopped its ring. Its status is out already;
+         * a failure cuts the body (the client sees it short) and the log says why. A client
+         * that left makes it a 499 (tg_req_end). */
+        if (err != TG_OK) {
+            req->end.err = err;
+            req->end.detail = tg_up_call_detail(call);
+            req->end.truncated = err != TG_ECANCELED;
+        }
+        return;
+    }
     if (err == TG_OK) {
         take_answer(req, call);
     } else {
@@ -143,6 +202,10 @@ static int proxy_serve(struct tg_req *req)
         .hdrs = hdrs,
         .body = req->body.data,
         .body_len = req->body.len,
+        .body_stream = req->body_stream,
+        .head = pc->stream ? proxy_head : NULL,
+        .idle_ms = pc->stream_idle_timeout_ms > 0 ? pc->stream_idle_timeout_ms
+                                                  : req->conf->stream_idle_timeout_ms,
         .timeout_ms = pc->upstream_timeout_ms > 0 ? pc->upstream_timeout_ms : u->timeout_ms,
         .connect_timeout_ms = u->connect_timeout_ms,
         .max_body = req->conf->max_response_bytes,
@@ -161,6 +224,16 @@ static int proxy_serve(struct tg_req *req)
         return tg_req_fail(req, rc, "no budget left for the upstream call");
     }
     return rc == TG_OK ? TG_MW_ASYNC : rc;
+}
+
+/* A request body streams past limits.stream_above_bytes. A chunked one shorter than that is
+ * held whole and goes with a Content-Length, as before streaming: an upstream sees chunked
+ * bodies only when they are large. */
+static size_t proxy_stream_body_above(const struct tg_req *req)
+{
+    const struct tg_proxy_conf *pc = req->policy->handler_conf;
+
+    return pc->stream ? req->conf->stream_above_bytes : SIZE_MAX;
 }
 
 static void proxy_cleanup(void *conf)
@@ -220,6 +293,16 @@ static int proxy_load(const struct tg_route_load *rl, void **out)
              ? rc
              : tg_conf_get_bool(rl->ctx, rl->obj, rl->jpath, "strip_prefix", &pc->strip_prefix);
     rc = rc != TG_OK ? rc : tg_durable_load(rl, &pc->durable);
+    /* A durable route stores the whole body before it answers: it never streams. */
+    pc->stream = pc->durable == NULL;
+    rc = rc != TG_OK ? rc : tg_conf_get_bool(rl->ctx, rl->obj, rl->jpath, "stream", &pc->stream);
+    rc = rc != TG_OK ? rc
+                     : tg_conf_get_unsigned(rl->ctx, rl->obj, rl->jpath, "stream_idle_timeout_ms",
+                                            0, TG_CONF_HOUR_MS, &pc->stream_idle_timeout_ms);
+    if (rc == TG_OK && pc->durable != NULL && pc->stream) {
+        return tg_conf_error(rl->ctx, tg_jpos_path_key(path, sizeof(path), rl->jpath, "stream"),
+                             "a durable route stores whole bodies: it cannot stream");
+    }
     if (rc != TG_OK || !pc->strip_prefix || rl->route->prefix) {
         return rc;
     }
@@ -242,4 +325,5 @@ const struct tg_handler_ops tg_handler_proxy = {
     .link = proxy_link,
     .serve = proxy_serve,
     .cancel = proxy_cancel,
+    .stream_body_above = proxy_stream_body_above,
 };

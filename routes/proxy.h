@@ -19,6 +19,9 @@ struct tg_proxy_conf {
     unsigned upstream_timeout_ms;       /* per-call cap, 0 = the upstream's timeout_ms */
     struct tg_retry_policy retry;       /* "retry": when a failed attempt goes again */
     struct tg_durable_conf *durable;    /* owned, NULL: not durable (routes/durable.h) */
+    bool stream;                        /* bodies above limits.stream_above_bytes (or of
+                                         * unknown length) pass through as they come */
+    unsigned stream_idle_timeout_ms;    /* 0 = limits.stream_idle_timeout_ms */
 };
 
 extern const struct tg_handler_ops tg_handler_proxy;

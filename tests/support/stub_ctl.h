@@ -4,8 +4,8 @@
 /* The stub upstream (tg-stub, sources in tests/support/stub/) seen from a test: starting it,
  * and reading what it recorded. The stub writes one JSON object per line to its record file:
  * {"event":"open"|"request"|"close", "conn_id":N, "port":P, "t_us":T, ...} (P: the port of the
- * listener the connection came in on); request records add
- * "method", "target", "headers" ([[name, value]...]) and "body_len", close records "by" and
+ * listener the connection came in on); request records add "method", "target", "headers"
+ * ([[name, value]...]), "body_len" and "body_sha" (FNV-1a, hex), close records "by" and
  * "while". */
 
 #include <stddef.h>

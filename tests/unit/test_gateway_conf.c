@@ -713,6 +713,23 @@ Test(conf, full_example_sets_the_operations_keys)
     tg_conf_unref(conf);
 }
 
+Test(conf, full_example_sets_the_stream_keys)
+{
+    char file[1024], err[TG_CONF_ERR_MAX] = "";
+    struct tg_conf *conf = NULL;
+
+    snprintf(file, sizeof(file), "%s/conf/examples/full.json", TG_SOURCE_DIR);
+    cr_assert(eq(int, tg_conf_load(file, tg_route_table_load, &conf, err, sizeof(err)), TG_OK),
+              "%s", err);
+    cr_assert(eq(sz, conf->stream_above_bytes, 1048576));
+    cr_assert(eq(sz, conf->stream_buffer_bytes, 262144));
+    cr_assert(eq(u32, conf->stream_idle_timeout_ms, 30000));
+    cr_assert(not(proxy_of(tg_route_table_at(conf->routes, 0))->stream),
+              "submit is durable: held whole");
+    cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 3))->stream_idle_timeout_ms, 60000));
+    tg_conf_unref(conf);
+}
+
 Test(conf, demo_conf_values)
 {
     char file[1024], err[TG_CONF_ERR_MAX] = "";
@@ -791,6 +808,42 @@ Test(conf, max_header_bytes_leaves_room_for_the_answer)
     expect_err("{\"limits\": {\"max_header_bytes\": 1023}}",
                "1:33: expected an integer in 1024..1073741824, got 1023 "
                "(at limits.max_header_bytes)");
+    teardown();
+}
+
+Test(conf, stream_limits_default_and_range)
+{
+    struct tg_conf *conf = load_ok("{}");
+
+    cr_assert(eq(sz, conf->stream_above_bytes, 1048576));
+    cr_assert(eq(sz, conf->stream_buffer_bytes, 131072));
+    cr_assert(eq(u32, conf->stream_idle_timeout_ms, 30000));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"stream_above_bytes\": 0, \"stream_buffer_bytes\": 32768,"
+                   " \"stream_idle_timeout_ms\": 1}}");
+    cr_assert(eq(sz, conf->stream_above_bytes, 0));
+    cr_assert(eq(sz, conf->stream_buffer_bytes, 32768));
+    cr_assert(eq(u32, conf->stream_idle_timeout_ms, 1));
+    tg_conf_unref(conf);
+    teardown();
+    conf = load_ok("{\"limits\": {\"stream_above_bytes\": 1073741824, \"stream_buffer_bytes\":"
+                   " 16777216, \"stream_idle_timeout_ms\": 3600000}}");
+    cr_assert(eq(sz, conf->stream_above_bytes, 1073741824));
+    cr_assert(eq(sz, conf->stream_buffer_bytes, 16777216));
+    tg_conf_unref(conf);
+    teardown();
+    expect_err("{\"limits\": {\"stream_buffer_bytes\": 32767}}",
+               "1:36: expected an integer in 32768..16777216, got 32767 "
+               "(at limits.stream_buffer_bytes)");
+    teardown();
+    expect_err("{\"limits\": {\"stream_above_bytes\": 1073741825}}",
+               "1:35: expected an integer in 0..1073741824, got 1073741825 "
+               "(at limits.stream_above_bytes)");
+    teardown();
+    expect_err("{\"limits\": {\"stream_idle_timeout_ms\": 0}}",
+               "1:39: expected an integer in 1..3600000, got 0 "
+               "(at limits.stream_idle_timeout_ms)");
     teardown();
 }
 

@@ -158,6 +158,25 @@ Test(durable_conf, only_a_post_route_with_a_spool_and_a_status_route)
                "a status route is a GET route", "(at routes[1].method)");
 }
 
+/* A durable route stores the body whole before it answers: it never streams, and saying it
+ * should is an error rather than a setting quietly ignored. */
+Test(durable_conf, never_streams)
+{
+    const struct tg_route *route = NULL;
+    const struct tg_proxy_conf *pc;
+
+    load_ok(SUBMIT("{}") STATUS);
+    cr_assert(not(zero(ptr, (void *)tg_durable_of(conf->routes, "submit", &route))));
+    pc = route->policy.handler_conf;
+    cr_expect(not(pc->stream), "a durable route does not stream by default");
+    load_ok("{\"name\": \"submit\", \"method\": \"POST\", \"path\": \"/submit\", "
+            "\"upstream\": \"q\", \"durable\": {}, \"stream\": false}" STATUS);
+    expect_err(HEAD,
+               "{\"name\": \"submit\", \"method\": \"POST\", \"path\": \"/submit\", "
+               "\"upstream\": \"q\", \"durable\": {}, \"stream\": true}" STATUS,
+               "a durable route stores whole bodies: it cannot stream", "(at routes[0].stream)");
+}
+
 Test(durable_conf, the_error_names_line_and_column)
 {
     char err[TG_CONF_ERR_MAX] = "";

@@ -628,6 +628,32 @@ Test(route_table, route_ranges_both_sides)
                "(at routes[0].max_body_bytes)");
 }
 
+/* Streaming on proxy routes: on by default, the idle timeout from limits unless the route says. */
+Test(route_table, stream_keys)
+{
+    struct tg_conf *conf =
+        load_ok("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\"},\n"
+                "{\"method\": \"GET\", \"path\": \"/b\", \"upstream\": \"a\", \"stream\": false,"
+                " \"stream_idle_timeout_ms\": 3600000}");
+
+    cr_assert(proxy_of(tg_route_table_at(conf->routes, 0))->stream);
+    cr_assert(eq(u32, proxy_of(tg_route_table_at(conf->routes, 0))->stream_idle_timeout_ms, 0));
+    cr_assert(not(proxy_of(tg_route_table_at(conf->routes, 1))->stream));
+    cr_assert(
+        eq(u32, proxy_of(tg_route_table_at(conf->routes, 1))->stream_idle_timeout_ms, 3600000));
+    tg_conf_unref(conf);
+    teardown();
+    expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\", \"stream\":\n1}",
+               "4:1: expected true or false, got an integer (at routes[0].stream)");
+    expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"upstream\": \"a\","
+               " \"stream_idle_timeout_ms\":\n3600001}",
+               "4:1: expected an integer in 0..3600000, got 3600001 "
+               "(at routes[0].stream_idle_timeout_ms)");
+    expect_err("{\"method\": \"GET\", \"path\": \"/a\", \"local\": \"health\",\n"
+               "\"stream\": true}",
+               "4:1: \"stream\" is only for routes with \"upstream\" (at routes[0].stream)");
+}
+
 /* ---- matching ----------------------------------------------------------------------------- */
 
 Test(route_table, literal_beats_param)

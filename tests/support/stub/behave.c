@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -31,10 +32,63 @@ static bool send_pattern(struct conn *c, size_t from, size_t n)
         if (!send_all(c, stub.pattern + from % 26, k)) {
             return false;
         }
+        atomic_fetch_add(&stub.body_sent, k);
         from += k;
         n -= k;
     }
     return true;
+}
+
+/* Whether pa shapes a body_bytes answer (chunked, paced, or cut). */
+static bool shaped(const struct params *pa)
+{
+    return pa != NULL &&
+           (pa->chunked || pa->send_rate > 0 || pa->stall_after >= 0 || pa->reset_after >= 0);
+}
+
+/* After `sent` bytes, the cut pa asks for: silence until the peer leaves, or a reset. */
+static void cut(struct conn *c, const struct params *pa)
+{
+    if (pa->stall_after >= 0) {
+        wait_peer_close(c, -1, "sending");
+        return;
+    }
+    struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close() now sends RST */
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* n bytes of the pattern as pa shapes them: in chunks of PATTERN_CHUNK when chunked, at
+ * send_rate bytes a second, cut after stall_after or reset_after bytes. false when the peer
+ * went away or the body was cut. */
+static bool send_shaped(struct conn *c, const struct params *pa, size_t n)
+{
+    long at = pa->stall_after >= 0 ? pa->stall_after : pa->reset_after;
+    uint64_t t0 = now_us();
+    size_t sent = 0;
+
+    for (;;) {
+        size_t k = pace_step(pa->send_rate, n - sent < PATTERN_CHUNK ? n - sent : PATTERN_CHUNK);
+        char size[32];
+        int hn;
+        if (at >= 0 && sent + k > (size_t)at) {
+            k = (size_t)at - sent;
+        }
+        if (at >= 0 && k == 0) {
+            cut(c, pa);
+            return false;
+        }
+        if (k == 0) {
+            break;
+        }
+        hn = snprintf(size, sizeof(size), "%zx\r\n", k);
+        if ((pa->chunked && !send_all(c, size, (size_t)hn)) || !send_pattern(c, sent, k) ||
+            (pa->chunked && !send_all(c, "\r\n", 2))) {
+            return false;
+        }
+        sent += k;
+        pace(t0, sent, pa->send_rate);
+    }
+    return !pa->chunked || send_all(c, "0\r\n\r\n", 5);
 }
 
 static const char *reason(int status)
@@ -68,12 +122,17 @@ static const char *reason(int status)
     return "Status";
 }
 
-/* Status line and headers; clen < 0 omits Content-Length (204, 304). */
+/* Status line and headers; clen < 0 omits Content-Length (204, 304); pa's chunked says
+ * Transfer-Encoding instead. */
 static void format_head(struct sbuf *s, int status, const char *ctype, long long clen,
                         const struct params *pa, bool close)
 {
     sbuf_addf(s, "HTTP/1.1 %d %s\r\n", status, reason(status));
-    if (clen >= 0) {
+    if (clen >= 0 && pa != NULL && pa->chunked) {
+        sbuf_str(s, "Content-Type: ");
+        sbuf_str(s, ctype);
+        sbuf_str(s, "\r\nTransfer-Encoding: chunked\r\n");
+    } else if (clen >= 0) {
         sbuf_str(s, "Content-Type: ");
         sbuf_str(s, ctype);
         sbuf_addf(s, "\r\nContent-Length: %lld\r\n", clen);
@@ -103,6 +162,9 @@ bool send_reply(struct conn *c, bool head, const struct params *pa, const struct
     }
     ok = !s.oom && send_all(c, s.p, s.len);
     free(s.p);
+    if (ok && send_body && rep->pattern && shaped(pa)) {
+        return send_shaped(c, pa, rep->len);
+    }
     if (ok && send_body) {
         ok = rep->pattern ? send_pattern(c, 0, rep->len) : send_all(c, rep->body, rep->len);
     }

@@ -337,6 +337,96 @@ bool is_stub_target(const char *target)
     return strncmp(target, "/_stub/", 7) == 0;
 }
 
+bool is_sink_target(const char *target)
+{
+    return strncmp(target, "/_sink", 6) == 0 && (target[6] == '\0' || target[6] == '?');
+}
+
+/* Reads n body bytes of r without keeping them: counted, hashed, at most rate bytes a second
+ * since t0 (so the sender is held back by TCP's flow control). */
+static enum rd sink_exact(struct conn *c, struct request *r, uint64_t n, uint64_t t0, long rate)
+{
+    char buf[16384];
+
+    while (n > 0) {
+        size_t have = c->in_len - c->in_start;
+        size_t k = pace_step(rate, sizeof(buf) < n ? sizeof(buf) : (size_t)n);
+        const char *p = buf;
+        if (have > 0) {
+            k = have < k ? have : k;
+            p = c->in + c->in_start;
+            c->in_start += k;
+        } else {
+            ssize_t got = recv(c->fd, buf, k, 0);
+            if (got <= 0) {
+                if (got == -1 && errno == EINTR) {
+                    continue;
+                }
+                mark_gone(c, "reading");
+                return RD_GONE;
+            }
+            k = (size_t)got;
+        }
+        r->body_sha = fnv1a_more(r->body_sha, p, k);
+        r->body_len += k;
+        n -= k;
+        atomic_fetch_add(&stub.body_sunk, k);
+        pace(t0, r->body_len, rate);
+    }
+    return RD_OK;
+}
+
+/* A /_sink body, Content-Length or chunked, read at its read_rate and dropped. */
+static enum rd read_body_sink(struct conn *c, struct request *r)
+{
+    const char *cl = header_get(r, "Content-Length");
+    struct params pa = {0};
+    uint64_t t0 = now_us();
+    enum rd rc = RD_OK;
+    bool last = false;
+
+    r->sunk = true;
+    r->body_sha = FNV1A_INIT;
+    if (!parse_params(r->target, &pa)) {
+        free(pa.qbuf);
+        return RD_BAD;
+    }
+    free(pa.qbuf);
+    if (header_get(r, "Expect") != NULL &&
+        strcasecmp(header_get(r, "Expect"), "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) == -1) {
+            mark_gone(c, "idle");
+            return RD_GONE;
+        }
+    }
+    if (header_get(r, "Transfer-Encoding") == NULL) {
+        return cl != NULL ? sink_exact(c, r, strtoull(cl, NULL, 10), t0, pa.read_rate) : RD_OK;
+    }
+    while (rc == RD_OK && !last) {
+        const char *line;
+        size_t len;
+        unsigned long long size;
+        rc = read_line(c, &line, &len);
+        if (rc != RD_OK) {
+            break;
+        }
+        size = strtoull(line, NULL, 16);
+        last = size == 0;
+        rc = last ? RD_OK : sink_exact(c, r, size, t0, pa.read_rate);
+        rc = rc != RD_OK || last ? rc : read_line(c, &line, &len);
+    }
+    while (rc == RD_OK) { /* trailers, up to the blank line */
+        const char *line;
+        size_t len = 0;
+        rc = read_line(c, &line, &len);
+        if (len == 0) {
+            break;
+        }
+    }
+    return rc;
+}
+
 enum rd read_request(struct conn *c, struct request *r)
 {
     size_t len = 0;
@@ -351,7 +441,7 @@ enum rd read_request(struct conn *c, struct request *r)
         return rc;
     }
     decide(c, !is_stub_target(r->target));
-    return read_body(c, r);
+    return is_sink_target(r->target) ? read_body_sink(c, r) : read_body(c, r);
 }
 
 void request_cleanup(struct request *r)

@@ -5,10 +5,12 @@
  *
  * One thread per connection (small stacks, so thousands of idle keep-alive connections are
  * cheap), blocking sockets, plain HTTP/1.1. Query parameters on any path script the answer
- * (status, delay, hang, trickle, reset, ...); GET /_stub/behave?PARAMS gives every later request
- * on that listener those parameters (a target of a pool misbehaving while the others serve; no
- * query ends it). --record writes one JSON line per connection event so tests can assert what
- * the upstream saw, on which port and when (CLOCK_MONOTONIC microseconds).
+ * (status, delay, hang, trickle, reset, body_bytes of a pattern sent chunked, paced or cut,
+ * ...); /_sink reads a body of any size without keeping it (paced by read_rate) and answers its
+ * length and hash; GET /_stub/stats counts requests and body bytes; GET /_stub/behave?PARAMS
+ * gives every later request on that listener those parameters (a target of a pool misbehaving
+ * while the others serve; no query ends it). --record writes one JSON line per connection event so
+ * tests can assert what the upstream saw, on which port and when (CLOCK_MONOTONIC microseconds).
  * Only libc and pthreads: the binary must build wherever the gateway builds. */
 
 #include <arpa/inet.h>

@@ -120,6 +120,16 @@ static bool apply_param(struct params *pa, const char *k, char *v, size_t vlen)
         ok = parse_num(v, 0, 1L << 30, &pa->trickle_bytes);
     } else if (strcmp(k, "body_bytes") == 0) {
         ok = parse_num(v, 0, 1L << 40, &pa->body_bytes);
+    } else if (strcmp(k, "send_rate") == 0) {
+        ok = parse_num(v, 1, 1L << 40, &pa->send_rate);
+    } else if (strcmp(k, "read_rate") == 0) {
+        ok = parse_num(v, 1, 1L << 40, &pa->read_rate);
+    } else if (strcmp(k, "stall_after") == 0) {
+        ok = parse_num(v, 0, 1L << 40, &pa->stall_after);
+    } else if (strcmp(k, "reset_after") == 0) {
+        ok = parse_num(v, 0, 1L << 40, &pa->reset_after);
+    } else if (strcmp(k, "chunked") == 0) {
+        ok = parse_flag(v, &pa->chunked);
     } else if (strcmp(k, "hang") == 0) {
         ok = parse_flag(v, &pa->hang);
     } else if (strcmp(k, "reset") == 0) {
@@ -148,6 +158,7 @@ bool parse_params(const char *target, struct params *pa)
     const char *q = strchr(target, '?');
 
     pa->delay_ms = pa->trickle_ms = pa->trickle_bytes = pa->body_bytes = -1;
+    pa->send_rate = pa->read_rate = pa->stall_after = pa->reset_after = -1;
     if (q == NULL) {
         return true;
     }

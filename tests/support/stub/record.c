@@ -51,7 +51,7 @@ void record_request(const struct conn *c, const struct request *r)
     sbuf_str(&s, ",\"headers\":");
     sbuf_json_headers(&s, r);
     sbuf_addf(&s, ",\"body_len\":%zu,\"body_sha\":\"%016" PRIx64 "\",\"t_us\":%" PRIu64 "}",
-              r->body_len, fnv1a(r->body, r->body_len), now_us());
+              r->body_len, r->sunk ? r->body_sha : fnv1a(r->body, r->body_len), now_us());
     emit(stub.record_fd, &s);
 }
 

@@ -16,14 +16,41 @@ uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint64_t fnv1a(const char *p, size_t n)
+uint64_t fnv1a_more(uint64_t h, const char *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-
     for (size_t i = 0; i < n; i++) {
         h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
     }
     return h;
+}
+
+uint64_t fnv1a(const char *p, size_t n)
+{
+    return fnv1a_more(FNV1A_INIT, p, n);
+}
+
+size_t pace_step(long rate, size_t max)
+{
+    size_t step = rate > 0 ? (size_t)rate / 16 : max;
+
+    step = step == 0 ? 1 : step;
+    return step < max ? step : max;
+}
+
+void pace(uint64_t t0_us, uint64_t bytes, long rate)
+{
+    uint64_t due, now;
+
+    if (rate <= 0) {
+        return;
+    }
+    due = t0_us + bytes * 1000000u / (uint64_t)rate;
+    /* In steps, so that a stopping stub is not held up by a slow pace. */
+    while ((now = now_us()) < due && !atomic_load(&stub.stopping)) {
+        uint64_t step = due - now < 100000u ? due - now : 100000u;
+        struct timespec ts = {0, (long)step * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Makes room for n more bytes and a NUL; false (and s->oom) when memory ran out. */

@@ -112,6 +112,12 @@ static bool svc_patient_or_history(const struct conn *c, const struct request *r
 static void svc_test(const struct conn *c, const struct request *r, const char *path, size_t plen,
                      struct reply *rep)
 {
+    if (r->sunk) {
+        sbuf_addf(&rep->own, "{\"body_len\":%zu,\"body_sha\":\"%016" PRIx64 "\"}", r->body_len,
+                  r->body_sha);
+        reply_json(rep, 200);
+        return;
+    }
     if (plen == 11 && strncmp(path, "/_echo/body", plen) == 0) {
         const char *ct = header_get(r, "Content-Type");
         rep->status = 200;
@@ -148,8 +154,10 @@ static bool route(const struct conn *c, const struct request *r, struct reply *r
     if (plen == 12 && strncmp(path, "/_stub/stats", plen) == 0) {
         sbuf_addf(&rep->own,
                   "{\"connections_opened\":%" PRIuFAST64 ",\"connections_open\":%" PRIuFAST64
-                  ",\"requests\":%" PRIuFAST64 "}",
-                  atomic_load(&stub.opened), atomic_load(&stub.open), atomic_load(&stub.requests));
+                  ",\"requests\":%" PRIuFAST64 ",\"body_bytes_sent\":%" PRIuFAST64
+                  ",\"body_bytes_sunk\":%" PRIuFAST64 "}",
+                  atomic_load(&stub.opened), atomic_load(&stub.open), atomic_load(&stub.requests),
+                  atomic_load(&stub.body_sent), atomic_load(&stub.body_sunk));
         reply_json(rep, 200);
         return true;
     }

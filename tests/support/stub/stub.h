@@ -55,6 +55,8 @@ struct request {
     char *body; /* owned, may be NULL when body_len is 0 */
     size_t body_len;
     bool keep_alive;
+    bool sunk;         /* a /_sink body: read and dropped (body NULL), body_len counted */
+    uint64_t body_sha; /* when sunk: the FNV-1a hash of the bytes read */
 };
 
 /* Test behaviours from the query string; values point into qbuf (owned, %-decoded in place). */
@@ -63,6 +65,11 @@ struct params {
     char *file_body; /* owned: the content of file=PATH, served as the body */
     int status;
     long delay_ms, trickle_ms, trickle_bytes, body_bytes; /* -1: not given */
+    /* A body_bytes answer's shape (-1 / false: not given): chunked, at send_rate bytes/s, and
+     * cut after stall_after bytes (then silent until the peer leaves) or reset_after bytes
+     * (then RST). read_rate paces how fast /_sink reads a body. */
+    long send_rate, read_rate, stall_after, reset_after;
+    bool chunked;
     bool hang, reset, close, close_after_headers, close_token;
     const char *body, *ctype;
     size_t body_len;
@@ -117,6 +124,8 @@ struct stub_state {
     atomic_bool stopping;
     atomic_uint_fast64_t next_conn_id, next_submission, opened, open, requests;
     atomic_uint_fast64_t collected; /* requests the collector service received */
+    atomic_uint_fast64_t body_sent; /* bytes of body_bytes answers sent, all connections */
+    atomic_uint_fast64_t body_sunk; /* bytes of /_sink bodies read, all connections */
     char pattern[PATTERN_CHUNK + 26];
 };
 extern struct stub_state stub;
@@ -128,8 +137,16 @@ extern const char *const service_names[];
 
 /* CLOCK_MONOTONIC in microseconds (the record file's clock). */
 uint64_t now_us(void);
+#define FNV1A_INIT 0xcbf29ce484222325u
 /* FNV-1a 64-bit hash of p[0..n) (the recorded body_sha). */
 uint64_t fnv1a(const char *p, size_t n);
+/* The hash h (FNV1A_INIT to start) carried on over p[0..n): a body hashed piece by piece. */
+uint64_t fnv1a_more(uint64_t h, const char *p, size_t n);
+/* Sleeps until `bytes` bytes since t0_us keep to rate bytes per second (rate <= 0: no wait),
+ * or until the stub stops. */
+void pace(uint64_t t0_us, uint64_t bytes, long rate);
+/* The most bytes to move in one step at rate bytes a second (rate <= 0: max). */
+size_t pace_step(long rate, size_t max);
 /* Makes room for n more bytes and a NUL; false (and s->oom) when memory ran out. */
 bool sbuf_reserve(struct sbuf *s, size_t n);
 /* Appends p[0..n), keeping s NUL-terminated; on out of memory only s->oom is set. */
@@ -170,6 +187,9 @@ const char *header_get(const struct request *r, const char *name);
 bool is_head(const struct request *r);
 /* True for the stub's own /_stub/... paths, which are neither counted nor recorded. */
 bool is_stub_target(const char *target);
+/* True for /_sink (any query): its body is read at read_rate, hashed and dropped, never kept,
+ * so a test can send gigabytes through. */
+bool is_sink_target(const char *target);
 /* Reads the next request of c into r (r owns what it points to afterwards, also on failure:
  * free it with request_cleanup). Returns RD_OK, or why there is no request. */
 enum rd read_request(struct conn *c, struct request *r);
