@@ -260,22 +260,35 @@ void tg_conf_strs_free(char **strs, size_t n)
     free(strs);
 }
 
+/* The array at obj.key (path set to its JSON path), refused above max entries. TG_OK with
+ * *arr NULL when the key is absent. */
+static int get_array(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
+                     size_t max, char *path, json_t **arr, size_t *len)
+{
+    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, arr);
+
+    if (rc != TG_OK || *arr == NULL) {
+        return rc;
+    }
+    tg_jpos_path_key(path, TG_JPATH_MAX, jpath, key);
+    *len = json_array_size(*arr);
+    if (*len > max) {
+        return tg_conf_error(ctx, path, "at most %zu entries, got %zu", max, *len);
+    }
+    return TG_OK;
+}
+
 int tg_conf_get_strs(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpath, const char *key,
                      size_t max, char ***out, size_t *n)
 {
     char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
     json_t *arr = NULL;
     char **strs;
-    size_t len;
-    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, &arr);
+    size_t len = 0;
+    int rc = get_array(ctx, obj, jpath, key, max, path, &arr, &len);
 
     if (rc != TG_OK || arr == NULL) {
         return rc;
-    }
-    tg_jpos_path_key(path, sizeof(path), jpath, key);
-    len = json_array_size(arr);
-    if (len > max) {
-        return tg_conf_error(ctx, path, "at most %zu entries, got %zu", max, len);
     }
     strs = calloc(len + 1, sizeof(*strs));
     if (strs == NULL) {
@@ -307,16 +320,11 @@ int tg_conf_get_ints(struct tg_conf_ctx *ctx, const json_t *obj, const char *jpa
     char path[TG_JPATH_MAX], ipath[TG_JPATH_MAX];
     json_t *arr = NULL;
     int *ints;
-    size_t len;
-    int rc = tg_conf_get_json(ctx, obj, jpath, key, JSON_ARRAY, false, &arr);
+    size_t len = 0;
+    int rc = get_array(ctx, obj, jpath, key, TG_CONF_INTS_MAX, path, &arr, &len);
 
     if (rc != TG_OK || arr == NULL) {
         return rc;
-    }
-    tg_jpos_path_key(path, sizeof(path), jpath, key);
-    len = json_array_size(arr);
-    if (len > TG_CONF_INTS_MAX) {
-        return tg_conf_error(ctx, path, "at most %d entries, got %zu", TG_CONF_INTS_MAX, len);
     }
     ints = calloc(len + 1, sizeof(*ints));
     if (ints == NULL) {

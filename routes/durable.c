@@ -20,6 +20,7 @@
 #include "routes/deliver.h"
 #include "routes/handler.h"
 #include "routes/proxy.h"
+#include "routes/submission.h"
 #include "routes/table.h"
 #include "spool/codec.h"
 #include "spool/meta.h"
@@ -126,23 +127,6 @@ static int seal_accepted(const struct submission *s, const char *id, const char 
     return rc;
 }
 
-/* The status document in place of a kept answer that expired (response_ttl_s). */
-static int status_document(struct tg_req *req, const struct tg_spool_meta *m)
-{
-    json_t *o = tg_spool_meta_json(m, false);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-    json_decref(o);
-    if (text == NULL) {
-        return TG_ENOMEM;
-    }
-    req->resp.status = 200;
-    tg_resp_set_body(&req->resp, text, strlen(text));
-    tg_resp_add_header(&req->resp, "Content-Type", "application/json");
-    tg_resp_add_header(&req->resp, "Submission-Id", m->id);
-    return TG_OK;
-}
-
 /* The kept answer, opened and decoded into req->resp exactly as it was first given. */
 static int give_answer(struct tg_req *req, struct submission *s)
 {
@@ -154,7 +138,7 @@ static int give_answer(struct tg_req *req, struct submission *s)
     int rc;
 
     if (s->answer.len == 0) {
-        return status_document(req, &s->meta);
+        return tg_submission_answer(req, &s->meta);
     }
     rc = tg_spool_unseal(s->sp, s->answer_id, "answer", s->answer.p, s->answer.len, &plain, &n);
     rc = rc != TG_OK ? rc : tg_codec_answer_decode(plain, n, &a, hdrs);

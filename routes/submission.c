@@ -25,7 +25,7 @@ struct lookup {
 };
 
 /* The status document: metadata only (spool/meta.h). */
-static int answer(struct tg_req *req, const struct tg_spool_meta *m)
+int tg_submission_answer(struct tg_req *req, const struct tg_spool_meta *m)
 {
     json_t *o = tg_spool_meta_json(m, false);
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -38,7 +38,8 @@ static int answer(struct tg_req *req, const struct tg_spool_meta *m)
     tg_resp_set_body(&req->resp, text, strlen(text));
     tg_resp_add_header(&req->resp, "Content-Type", "application/json");
     tg_resp_add_header(&req->resp, "Cache-Control", "no-store");
-    return TG_MW_DONE;
+    tg_resp_add_header(&req->resp, "Submission-Id", m->id);
+    return TG_OK;
 }
 
 static void on_found(struct tg_req *req, struct tg_wait *w)
@@ -52,7 +53,7 @@ static void on_found(struct tg_req *req, struct tg_wait *w)
         rc = TG_ENOTFOUND;
     }
     if (rc == TG_OK) {
-        rc = answer(req, &lk->op.u.get.meta);
+        rc = tg_submission_answer(req, &lk->op.u.get.meta);
     }
     if (rc < 0) {
         tg_req_fail(req, rc == TG_ENOTFOUND ? rc : TG_ESPOOL,

@@ -175,6 +175,7 @@ struct get {
     long rate;     /* bytes a second the client reads at during its first slow_ms; 0: at once */
     long slow_ms;  /* how long it reads slowly */
     long leave_ms; /* the client closes its connection at its first bytes after this; 0: never */
+    bool http10;   /* asks in HTTP/1.0: no chunks, an answer of unknown length ends with a close */
     /* what came back */
     long status;
     int curl_rc;
@@ -243,6 +244,9 @@ static void *get_run(void *arg)
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, get_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, g);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L); /* its connection closes when it ends */
+    if (g->http10) {
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_0);
+    }
     g->curl_rc = (int)curl_easy_perform(c);
     g->end_us = now_us();
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g->status);
@@ -387,6 +391,21 @@ Test(streaming, answer_of_unknown_length_goes_chunked_and_byte_exact)
     cr_assert_eq(g.got, 4 * MIB);
     cr_expect_eq(g.hash, pattern_hash(4 * MIB));
     cr_expect_eq(proc_log_wait(&fx.gw, done, 1, 3000), 1, "log %s", fx.gw.log_path);
+}
+
+/* An HTTP/1.0 client cannot take chunks: an answer of unknown length comes whole and ends with
+ * the connection's close (libmicrohttpd reads it through the response's own block then). */
+Test(streaming, answer_of_unknown_length_to_an_http10_client_ends_with_a_close)
+{
+    struct get g = {.target = "/s/x?body_bytes=4194304&chunked=1", .http10 = true};
+
+    get_run(&g);
+    cr_assert_eq(g.curl_rc, 0, "curl %d", g.curl_rc);
+    cr_expect_eq(g.status, 200);
+    cr_expect_str_eq(g.te, "");
+    cr_expect_str_eq(g.cl, "");
+    cr_assert_eq(g.got, 4 * MIB);
+    cr_expect_eq(g.hash, pattern_hash(4 * MIB), "bytes changed on the way");
 }
 
 /* An answer past max_response_bytes (1 MiB here) streams; held whole (stream: false) it is
