@@ -459,6 +459,15 @@ static int on_seek_body(void *userp, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* The body is read through fn, and curl cannot rewind it (on_seek_body refuses). */
+static void read_through(struct tg_up_call *call, curl_read_callback fn)
+{
+    curl_easy_setopt(call->x.easy, CURLOPT_READFUNCTION, fn);
+    curl_easy_setopt(call->x.easy, CURLOPT_READDATA, call);
+    curl_easy_setopt(call->x.easy, CURLOPT_SEEKFUNCTION, on_seek_body);
+    curl_easy_setopt(call->x.easy, CURLOPT_SEEKDATA, call);
+}
+
 /* A streamed body goes as it comes, with its length when the client gave one, else chunked;
  * it cannot be rewound, whatever the method. */
 static void set_streamed_body(struct tg_up_call *call)
@@ -470,10 +479,7 @@ static void set_streamed_body(struct tg_up_call *call)
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)(length >= 0 ? (int64_t)call->send_len + length : -1));
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_stream);
-    curl_easy_setopt(easy, CURLOPT_READDATA, call);
-    curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
-    curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
+    read_through(call, on_read_stream);
     if (strcmp(call->method, "POST") != 0) {
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, call->method);
     }
@@ -503,10 +509,7 @@ static void set_method(struct tg_up_call *call)
         /* Sent through a callback that cannot rewind: curl's silent resend of a request on a
          * fresh connection would deliver a submission twice. */
         call->x.send_off = 0;
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read_body);
-        curl_easy_setopt(easy, CURLOPT_READDATA, call);
-        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek_body);
-        curl_easy_setopt(easy, CURLOPT_SEEKDATA, call);
+        read_through(call, on_read_body);
     }
     if (strcmp(call->method, "POST") != 0) {
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, call->method);
