@@ -137,7 +137,7 @@ struct tg_req {
     size_t target_len;
     size_t path_len;    /* bytes of target before '?' */
     struct tg_kv *hdrs; /* request memory; strings borrowed */
-    size_t n_hdrs;      /* kept (at most TG_REQ_HEADERS_MAX) */
+    size_t n_hdrs;      /* kept (at most TG_REQ_HEADERS_MAX), then auth's claim headers */
     size_t n_hdrs_seen; /* received: more than n_hdrs when some were not kept */
     char client_ip[48]; /* the client: the peer, or from X-Forwarded-For behind a trusted proxy */
     char peer_ip[48];   /* the connection's peer address */

@@ -1,6 +1,7 @@
 #ifndef TG_ROUTES_HANDLER_H
 #define TG_ROUTES_HANDLER_H
 
+#include "auth/issuer.h"
 #include "gateway/handler.h"
 #include "gateway/req.h"
 
@@ -23,8 +24,9 @@ bool tg_header_passes_back(const struct tg_conf *conf, const char *name, size_t 
 /* The longest upstream URL a handler builds (origin, base path, path and query). */
 #define TG_URL_MAX 16384
 
-/* Room tg_header_forward needs: every client header plus the three X-Forwarded-* lines. */
-#define TG_HEADER_FORWARD_MAX (TG_REQ_HEADERS_MAX + 3)
+/* Room tg_header_forward needs: every client header, the claim headers auth adds to them
+ * (claims_to_headers), and the three X-Forwarded-* lines. */
+#define TG_HEADER_FORWARD_MAX (TG_REQ_HEADERS_MAX + TG_AUTH_CLAIM_HEADERS_MAX + 3)
 #define TG_XFF_MAX            1024
 
 /* Fills out (room for TG_HEADER_FORWARD_MAX) with the client headers an upstream call passes

@@ -215,6 +215,40 @@ Test(auth, valid_token_passes_with_claims_as_headers_and_client_copies_removed)
     free(tok);
 }
 
+/* A request at the header cap still has room for the claim headers on their way upstream
+ * (under ASan, a forward list sized for client headers alone overflowed here). */
+Test(auth, claim_headers_fit_beside_a_full_set_of_client_headers)
+{
+    char *tok = sign_claims(rsa, "RS256",
+                            jwt_claims(ISS, AUD, 300, "{\"sub\":\"alice\",\"patient\":\"p1\"}"));
+    static char extra[97][32];
+    const char *hdrs[100];
+    char authz[20000];
+    struct http_resp r;
+    json_t *rec;
+    size_t n = 0;
+
+    /* curl adds Host and Accept: 100 fields in all, the most the gateway takes (the conf's
+     * connection buffer is large enough for such a head) */
+    snprintf(authz, sizeof(authz), "Authorization: Bearer %s", tok);
+    hdrs[n++] = authz;
+    for (int i = 0; i < 97; i++) {
+        snprintf(extra[i], sizeof(extra[i]), "X-Extra-%d: %d", i, i);
+        hdrs[n++] = extra[i];
+    }
+    hdrs[n] = NULL;
+    cr_assert_eq(http_do(fx.gw.ports[0], "GET", "/api/records", hdrs, NULL, 0, 5000, &r), 0);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    rec = last_upstream_request();
+    cr_assert_not_null(rec);
+    cr_expect_str_eq(record_header(rec, "X-Auth-Subject"), "alice");
+    cr_expect_str_eq(record_header(rec, "X-Auth-Patient"), "p1");
+    cr_expect_str_eq(record_header(rec, "X-Extra-96"), "96");
+    json_decref(rec);
+    http_resp_free(&r);
+    free(tok);
+}
+
 Test(auth, client_claim_headers_are_removed_on_routes_without_auth)
 {
     struct http_resp r;
