@@ -348,6 +348,7 @@ int tg_auth_load(struct tg_conf_ctx *ctx, const json_t *auth, struct tg_auth **o
         if (rc != TG_OK) {
             break;
         }
+        a->claim_headers = a->claim_headers || is->n_claim_hdrs > 0;
     }
     if (rc != TG_OK) {
         tg_auth_free(a);

@@ -66,6 +66,7 @@ struct tg_auth_issuer {
 struct tg_auth {
     struct tg_auth_issuer *issuers; /* owned */
     size_t n;
+    bool claim_headers; /* some issuer sets claims_to_headers: client copies are dropped */
     _Atomic(struct tg_loop *) refresher; /* woken when an issuer wants a fetch, or NULL */
 };
 

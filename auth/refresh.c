@@ -36,7 +36,6 @@ struct tg_auth_refresher {
  * other call (trace headers, budget, cancel). */
 struct fetch {
     struct tg_req req;
-    struct tg_auth_refresher *r;
     struct tg_auth_issuer *iss;
     struct tg_list link;
 };
@@ -138,7 +137,6 @@ static void start_fetch(struct tg_auth_refresher *r, struct tg_auth_issuer *iss,
     f->req.start_us = now;
     f->req.deadline_us = now + (uint64_t)FETCH_TIMEOUT_MS * 1000u;
     fetch_trace(&f->req);
-    f->r = r;
     f->iss = iss;
     tg_list_push(&r->fetches, &f->link);
     iss->fetching = true;

@@ -555,13 +555,19 @@ cost() {
     log "results in ${RES#"$ROOT"/}/"
 }
 
+# The start of every mode that runs tracegate against tg-stub: its results folder, the
+# gateway and the stub built, its port free.
+setup_stub_mode() { # mode port
+    setup_common "$1"
+    ensure_tracegate
+    ((TG_OK)) || die "$1 mode needs tracegate"
+    [[ -x $TG_STUB ]] || die "$1 mode needs the stub upstream ($TG_STUB, built from tests/support/stub/)"
+    port_busy "$2" && die "port $2 is in use"
+}
+
 # ---------------------------------------------------------------- latency mode
 latency() {
-    setup_common latency
-    ensure_tracegate
-    ((TG_OK)) || die "latency mode needs tracegate"
-    [[ -x $TG_STUB ]] || die "latency mode needs the stub upstream ($TG_STUB, built from tests/support/stub/)"
-    port_busy "$TG_LAT_PORT" && die "port $TG_LAT_PORT is in use"
+    setup_stub_mode latency "$TG_LAT_PORT"
     local rec=$RUN/stub-record.jsonl i stub_port=""
     : >"$rec"
     start stub "$CPU_LOAD" "$RUN/stub.out" "$TG_STUB" --listen "$STUB_LISTEN" --record "$rec"
@@ -598,11 +604,7 @@ latency() {
 # Three tg-stub targets (processes of their own) behind one pool, steady GETs from a few
 # keep-alive clients, then: one target killed, brought back, every target failing, healed.
 resilience() {
-    setup_common resilience
-    ensure_tracegate
-    ((TG_OK)) || die "resilience mode needs tracegate"
-    [[ -x $TG_STUB ]] || die "resilience mode needs the stub upstream ($TG_STUB, built from tests/support/stub/)"
-    port_busy "$TG_RES_PORT" && die "port $TG_RES_PORT is in use"
+    setup_stub_mode resilience "$TG_RES_PORT"
     bounded 300 resilience taskset -c "$CPU_LOAD" "$PY" "$TOOLS/resilience.py" --tracegate "$TRACEGATE" \
         --stub "$TG_STUB" --port "$TG_RES_PORT" --gateway-cpu "$CPU_SUT" --out "$RES" \
         >"$RES/resilience.md" 2>"$RUN/resilience.err"
@@ -642,11 +644,7 @@ durable_cell() {  # durable_cell ROUTE CONNS
 }
 
 durable() {
-    setup_common durable
-    ensure_tracegate
-    ((TG_OK)) || die "durable mode needs tracegate"
-    [[ -x $TG_STUB ]] || die "durable mode needs the stub upstream ($TG_STUB)"
-    port_busy "$TG_DUR_PORT" && die "port $TG_DUR_PORT is in use"
+    setup_stub_mode durable "$TG_DUR_PORT"
     local i stub_port="" spool=$RUN/spool-$$ c route
     rm -rf "$spool"; mkdir -p "$spool"
     start stub "$CPU_LOAD" "$RUN/stub.out" "$TG_STUB" --listen 0:questionnaire

@@ -138,40 +138,42 @@ static void on_listen_ready(void *arg, int fd, uint32_t events)
     accept_all(arg);
 }
 
+/* Every pending connection gets the same timeout and joins at the tail: the list is in
+ * deadline order, so only its head is ever due first. */
 static void hook_tick(void *arg)
 {
     struct tg_acceptor *a = arg;
-    uint64_t now = tg_now_us();
     struct tg_list *pos;
     struct tg_list *nxt;
+    uint64_t now;
 
+    if (tg_list_is_empty(&a->pending)) {
+        return;
+    }
+    now = tg_now_us();
     TG_LIST_FOREACH_SAFE(pos, nxt, &a->pending)
     {
         struct pending *p = TG_LIST_ENTRY(pos, struct pending, link);
-        if (now >= p->deadline_us) {
-            int fd = p->fd;
-            drop(p);
-            close(fd);
+        int fd = p->fd;
+        if (now < p->deadline_us) {
+            break;
         }
+        drop(p);
+        close(fd);
     }
 }
 
 static long hook_timeout(void *arg)
 {
     struct tg_acceptor *a = arg;
-    uint64_t now = tg_now_us();
-    uint64_t next = UINT64_MAX;
-    struct tg_list *pos;
-    struct tg_list *nxt;
+    uint64_t next;
+    uint64_t now;
 
-    TG_LIST_FOREACH_SAFE(pos, nxt, &a->pending)
-    {
-        struct pending *p = TG_LIST_ENTRY(pos, struct pending, link);
-        next = p->deadline_us < next ? p->deadline_us : next;
-    }
-    if (next == UINT64_MAX) {
+    if (tg_list_is_empty(&a->pending)) {
         return -1;
     }
+    next = TG_LIST_ENTRY(a->pending.next, struct pending, link)->deadline_us;
+    now = tg_now_us();
     return next <= now ? 0 : (long)((next - now + 999) / 1000);
 }
 

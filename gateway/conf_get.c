@@ -9,6 +9,7 @@
 
 #include "gateway/err.h"
 #include "gateway/jsonpos.h"
+#include "gateway/req.h"
 #include "gateway/suggest.h"
 
 /* Formats the error; key selects the key position of jpath rather than its value's. */
@@ -352,9 +353,7 @@ bool tg_conf_is_token(const char *s)
         return false;
     }
     for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && strchr("!#$%&'*+-.^_`|~", c) == NULL) {
+        if (!tg_http_is_tchar((unsigned char)*s)) {
             return false;
         }
     }

@@ -50,6 +50,8 @@ struct writer {
     struct tg_buf *out;
     const struct tg_conf *conf;
     int rc;
+    bool have_ps;          /* ps read: once per scrape, for every process_* family */
+    struct tg_procstat ps; /* it lists /proc/self/fd, which is long under load */
 };
 
 struct family;
@@ -839,26 +841,29 @@ static void collect_build(struct writer *w, const struct family *f)
 
 static void collect_process(struct writer *w, const struct family *f)
 {
-    struct tg_procstat ps;
     enum tg_metric m = (enum tg_metric)(f - families);
+    const struct tg_procstat *ps = &w->ps;
 
-    tg_procstat_read(&ps);
+    if (!w->have_ps && m != TG_M_PROCESS_START) {
+        tg_procstat_read(&w->ps);
+        w->have_ps = true;
+    }
     switch (m) {
     case TG_M_PROCESS_CPU:
-        sample_double(w, f, ps.cpu_seconds);
+        sample_double(w, f, ps->cpu_seconds);
         break;
     case TG_M_PROCESS_RSS:
-        sample_u64(w, f, NULL, ps.rss_bytes);
+        sample_u64(w, f, NULL, ps->rss_bytes);
         break;
     case TG_M_PROCESS_VSIZE:
-        sample_u64(w, f, NULL, ps.vsize_bytes);
+        sample_u64(w, f, NULL, ps->vsize_bytes);
         break;
     case TG_M_PROCESS_FDS:
-        sample_i64(w, f, NULL, ps.open_fds);
+        sample_i64(w, f, NULL, ps->open_fds);
         break;
     case TG_M_PROCESS_MAX_FDS:
-        if (ps.max_fds >= 0) {
-            sample_i64(w, f, NULL, ps.max_fds);
+        if (ps->max_fds >= 0) {
+            sample_i64(w, f, NULL, ps->max_fds);
         }
         break;
     default:
@@ -973,7 +978,7 @@ static void collect_durable(struct writer *w, const struct family *f)
 
 int tg_metrics_write(struct tg_buf *out, const struct tg_conf *conf)
 {
-    struct writer w = {out, conf, TG_OK};
+    struct writer w = {.out = out, .conf = conf, .rc = TG_OK};
 
     for (size_t m = 0; m < TG_M_COUNT && w.rc == TG_OK; m++) {
         const struct family *f = &families[m];

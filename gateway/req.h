@@ -172,6 +172,13 @@ struct tg_req {
     struct tg_req_mem *mem;                  /* request memory, freed with it */
 };
 
+/* A tchar of RFC 9110 5.6.2: what field names and methods are made of. */
+static inline bool tg_http_is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 /* Whether a header name of len bytes is lit, ignoring case (header names are). */
 static inline bool tg_header_name_is(const char *name, size_t len, const char *lit)
 {

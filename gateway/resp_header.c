@@ -24,9 +24,7 @@ static bool is_clean(const char *name, size_t name_len, const char *value, size_
         return false;
     }
     for (size_t i = 0; i < name_len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL))) {
+        if (!tg_http_is_tchar((unsigned char)name[i])) {
             return false;
         }
     }

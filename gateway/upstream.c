@@ -254,10 +254,6 @@ void tg_up_free(struct tg_up *up)
         curl_easy_cleanup((CURL *)up->pool[i]);
     }
     free(up->pool);
-    for (size_t i = 0; i < up->n_counts; i++) {
-        free(up->counts[i].name);
-    }
-    free(up->counts);
     if (up->multi != NULL) {
         curl_multi_cleanup((CURLM *)up->multi);
     }
@@ -606,7 +602,13 @@ static void attempt_url(struct tg_up_call *call)
     }
     origin = u->targets[call->target].url;
     if (node == NULL) {
-        snprintf(call->x.url, call->x.url_cap, "%s%s", origin, call->path);
+        /* origin then path, without printf: this runs for every attempt */
+        size_t olen = strlen(origin);
+        size_t plen = strlen(call->path);
+        if (olen + plen < call->x.url_cap) { /* sized for the longest origin in prepare */
+            memcpy(call->x.url, origin, olen);
+            memcpy(call->x.url + olen, call->path, plen + 1);
+        }
         return;
     }
     origin_parts(origin, &host, &host_len, &port);

@@ -44,8 +44,7 @@ typedef struct tg_stream *tg_up_head_fn(void *arg, struct tg_up_call *call, int 
  * stay valid until done (it normally is req->body). Two ways to say where:
  *   - upstream (a pool, borrowed from req's conf) and path: each attempt goes to a target the
  *     pool picks, behind its breaker and bulkhead, and a failed one is retried under retry;
- *   - url: one fixed absolute url, one attempt, no pool (limit_key and max_in_flight then
- *     limit the calls of this worker). */
+ *   - url: one fixed absolute url, one attempt, no pool. */
 struct tg_up_request {
     const char *label; /* upstream or backend name, for logs */
     const char *method;
@@ -67,11 +66,9 @@ struct tg_up_request {
     unsigned idle_ms;    /* streamed bodies: longest wait for the next bytes, either way */
     unsigned timeout_ms; /* cap on each attempt; the request's remaining budget caps it too */
     unsigned connect_timeout_ms;
-    size_t max_body;        /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
-    const char *limit_key;  /* without upstream: what max_in_flight counts */
-    unsigned max_in_flight; /* without upstream: calls under limit_key on this worker; 0 = none */
-    bool quiet_success;     /* a first attempt that succeeds writes no upstream.done line: the
-                             * request.done line says all of it (the one call of a proxy) */
+    size_t max_body;    /* answer bodies above this fail the call (TG_ERESPTOOBIG) */
+    bool quiet_success; /* a first attempt that succeeds writes no upstream.done line: the
+                         * request.done line says all of it (the one call of a proxy) */
 };
 
 /* A new upstream client on loop; max_connects sizes the connection cache (it must hold the
@@ -86,8 +83,7 @@ void tg_up_free(struct tg_up *up);
  * with the budget each attempt gets (it shrinks from attempt to attempt), links it to req
  * (req->pending, req->calls) and returns at once. done(arg, call, err) follows exactly once,
  * never from inside this function. Returns TG_OK, TG_ETIMEDOUT when no budget is left,
- * TG_ECANCELED when req is cancelled, TG_ENOMEM, and without upstream TG_EOVERLOAD when
- * max_in_flight calls under limit_key already run on this worker. Anything else (a refusal by
+ * TG_ECANCELED when req is cancelled or TG_ENOMEM. Anything else (a refusal by
  * the pool, a transfer curl would not start: TG_EINTERNAL) comes through done. *out (may be
  * NULL) gets a borrowed handle valid until done returns. */
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,

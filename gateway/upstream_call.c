@@ -221,9 +221,6 @@ static void call_finish(struct tg_up_call *call, int err)
         tg_list_remove(&call->link);
         req->pending--;
     }
-    if (call->count_idx >= 0) {
-        call->up->counts[call->count_idx].n--;
-    }
     if (call->slot_held) {
         tg_pool_leave(call->u);
         call->slot_held = false;
@@ -428,7 +425,6 @@ static struct tg_up_call *call_new(struct tg_up *up, struct tg_req *req, const c
     call->req = req;
     call->done = done;
     call->arg = arg;
-    call->count_idx = -1;
     tg_list_init(&call->link);
     tg_list_init(&call->wait_link);
     call->method = strdup(method);
@@ -440,58 +436,23 @@ static struct tg_up_call *call_new(struct tg_up *up, struct tg_req *req, const c
     return call;
 }
 
-/* The counter of label, made on first use; -1 when out of memory (the call is then not
- * limited rather than refused). A handful of upstreams: a linear scan is the cheap way. */
-static long count_index(struct tg_up *up, const char *label)
-{
-    struct tg_up_label *p;
-
-    for (size_t i = 0; i < up->n_counts; i++) {
-        if (strcmp(up->counts[i].name, label) == 0) {
-            return (long)i;
-        }
-    }
-    p = realloc(up->counts, (up->n_counts + 1) * sizeof(*p));
-    if (p == NULL) {
-        return -1;
-    }
-    up->counts = p;
-    p[up->n_counts].name = strdup(label);
-    if (p[up->n_counts].name == NULL) {
-        return -1;
-    }
-    p[up->n_counts].n = 0;
-    return (long)up->n_counts++;
-}
-
-/* Links a new call to req and to the limit it counts in. */
-static void call_link(struct tg_up_call *call, long idx)
+/* Links a new call to req. */
+static void call_link(struct tg_up_call *call)
 {
     tg_list_push(&call->req->calls, &call->link);
     call->req->pending++;
-    call->count_idx = idx;
-    if (idx >= 0) {
-        call->up->counts[idx].n++;
-    }
 }
 
 int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request *r,
                 tg_up_done_fn *done, void *arg, struct tg_up_call **out)
 {
     struct tg_up_call *call;
-    long idx = -1;
 
     if (req->cancelled) {
         return TG_ECANCELED;
     }
     if (tg_req_remaining_ms(req) == 0) {
         return TG_ETIMEDOUT;
-    }
-    if (r->upstream == NULL && r->max_in_flight > 0 && r->limit_key != NULL) {
-        idx = count_index(up, r->limit_key);
-        if (idx >= 0 && up->counts[idx].n >= r->max_in_flight) {
-            return TG_EOVERLOAD;
-        }
     }
     call = call_new(up, req, r->method, r->upstream != NULL ? r->path : r->url, done, arg);
     if (call == NULL) {
@@ -512,7 +473,7 @@ int tg_up_start(struct tg_up *up, struct tg_req *req, const struct tg_up_request
         call_release(call);
         return TG_ENOMEM;
     }
-    call_link(call, idx);
+    call_link(call);
     if (out != NULL) {
         *out = call; /* owned by up until done() has run */
     }

@@ -16,16 +16,8 @@
 #include "gateway/req.h"
 #include "gateway/upstream.h"
 
-/* Calls in flight to one label, on this worker (max_in_flight of a call without a pool). */
-struct tg_up_label {
-    char *name; /* owned */
-    unsigned n;
-};
-
 struct tg_up {
-    void *multi;                /* CURLM *, owned */
-    struct tg_up_label *counts; /* owned, one per label seen */
-    size_t n_counts;
+    void *multi; /* CURLM *, owned */
     struct tg_loop *loop;
     uint64_t timer_due_us; /* 0: no curl timer armed */
     void **pool;           /* CURL *, owned idle easy handles, reset and ready */
@@ -103,7 +95,6 @@ struct tg_up_call {
     int last_err;        /* how the last attempt ended */
     uint64_t due_us;
     unsigned retry_after_s; /* set when a pool refused the call */
-    long count_idx;         /* index in up->counts, -1 when not counted */
     char span[17];
     char peer[64]; /* "ip:port" of the last attempt's connection, once known */
     uint64_t start_us, end_us;

@@ -113,9 +113,11 @@ static int auth_on_headers(struct tg_req *req)
     if (all == NULL) {
         return TG_MW_NEXT;
     }
-    /* Read before the list is rebuilt, which may drop Authorization (the value stays). */
+    /* Read before the list is rebuilt, which may drop Authorization (the value stays). The
+     * list is copied only when something in it changes. */
     token = bearer(req, &len, &many);
-    if (rebuild_headers(req, iss, iss != NULL ? iss->n_claim_hdrs : 0) != TG_OK) {
+    if ((all->claim_headers || (iss != NULL && !iss->forward_token)) &&
+        rebuild_headers(req, iss, iss != NULL ? iss->n_claim_hdrs : 0) != TG_OK) {
         return TG_ENOMEM;
     }
     if (iss == NULL) {

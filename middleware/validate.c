@@ -120,13 +120,6 @@ static int check_framing(struct tg_req *req)
     return TG_OK;
 }
 
-/* tchar of RFC 9110 5.6.2. */
-static bool is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* Every field line is forwarded, re-written by libcurl: a name or value the next hop could
  * read another way must not pass. A name that is not a token means whitespace before the
  * colon (RFC 9112 5.1: 400) or a folded line, which libmicrohttpd 0.9.75 glues onto the name.
@@ -140,7 +133,7 @@ static int check_fields(struct tg_req *req)
             return fail(req, TG_EINVAL, "empty field name");
         }
         for (size_t k = 0; k < kv->name_len; k++) {
-            if (!is_tchar((unsigned char)kv->name[k])) {
+            if (!tg_http_is_tchar((unsigned char)kv->name[k])) {
                 return fail(req, TG_EINVAL, "invalid character in field name");
             }
         }
@@ -251,7 +244,7 @@ static int check_method(struct tg_req *req)
         return fail(req, TG_EINVAL, "empty method");
     }
     for (; *m != '\0'; m++) {
-        if (!is_tchar((unsigned char)*m)) {
+        if (!tg_http_is_tchar((unsigned char)*m)) {
             return fail(req, TG_EINVAL, "method is not a token");
         }
     }

@@ -52,16 +52,18 @@ static void set_lanes(struct tg_deliverer *dl, const struct tg_conf *conf)
 
     for (size_t i = 0; i < tg_route_table_count(conf->routes) && n < TG_DELIVER_LANES_MAX; i++) {
         const struct tg_route *r = tg_route_table_at(conf->routes, i);
-        if (tg_durable_of(conf->routes, r->name, NULL) == NULL) {
+        const struct tg_durable_conf *dc = tg_durable_of(conf->routes, r->name, NULL);
+        if (dc == NULL) {
             continue;
         }
         const struct tg_lane *old = tg_deliver_lane(dl, r->name);
         if (old != NULL) {
-            next[n++] = *old;
+            next[n] = *old;
         } else {
             next[n] = (struct tg_lane){.tokens = 1, .refill_us = tg_now_us()};
-            snprintf(next[n++].route, sizeof(next[0].route), "%s", r->name);
+            snprintf(next[n].route, sizeof(next[0].route), "%s", r->name);
         }
+        next[n++].dc = dc;
     }
     memcpy(dl->lanes, next, n * sizeof(next[0]));
     dl->n_lanes = n;
@@ -325,10 +327,7 @@ static void pace(struct tg_deliverer *dl, uint64_t now)
 {
     for (size_t i = 0; i < dl->n_lanes; i++) {
         struct tg_lane *lane = &dl->lanes[i];
-        const struct tg_durable_conf *dc = tg_durable_of(dl->conf->routes, lane->route, NULL);
-        if (dc == NULL) {
-            continue;
-        }
+        const struct tg_durable_conf *dc = lane->dc;
         refill(lane, dc, now);
         bool due = lane->recheck || now >= lane->next_claim_us ||
                    (lane->due_us != 0 && now >= lane->due_us);
@@ -435,8 +434,7 @@ static long timeout(void *arg)
     }
     for (size_t i = 0; i < dl->n_lanes; i++) {
         const struct tg_lane *lane = &dl->lanes[i];
-        const struct tg_durable_conf *dc = tg_durable_of(dl->conf->routes, lane->route, NULL);
-        if (dc == NULL || lane->claiming || lane->in_flight >= dc->delivery_concurrency) {
+        if (lane->claiming || lane->in_flight >= lane->dc->delivery_concurrency) {
             continue;
         }
         uint64_t at = lane->recheck ? now : lane->next_claim_us;
@@ -444,7 +442,7 @@ static long timeout(void *arg)
             at = lane->due_us;
         }
         if (lane->tokens < 1) {
-            uint64_t refill_at = now + (uint64_t)((1 - lane->tokens) * 1e6 / dc->drain_rps);
+            uint64_t refill_at = now + (uint64_t)((1 - lane->tokens) * 1e6 / lane->dc->drain_rps);
             at = at > refill_at ? at : refill_at;
         }
         best = at < best ? at : best;

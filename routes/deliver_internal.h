@@ -17,13 +17,16 @@
 #include "spool/codec.h"
 #include "spool/spool.h"
 
+struct tg_durable_conf;
+
 #define TG_DELIVER_LANES_MAX 32 /* durable routes one conf may have */
 
 /* One durable route's backlog: how much of it is out, and the rate it may start more at. */
 struct tg_lane {
     char route[TG_SPOOL_ROUTE_MAX + 1];
-    unsigned in_flight; /* backlog attempts out (first attempts are not counted) */
-    double tokens;      /* attempts it may start now (drain_rps per second, one second's worth) */
+    const struct tg_durable_conf *dc; /* the route's, in the deliverer's conf (set with it) */
+    unsigned in_flight;               /* backlog attempts out (first attempts are not counted) */
+    double tokens; /* attempts it may start now (drain_rps per second, one second's worth) */
     uint64_t refill_us;
     uint64_t next_claim_us; /* when to ask the spool again (nothing was due) */
     uint64_t next_sweep_us; /* when a claim next also turns records past max_age dead */

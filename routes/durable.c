@@ -38,11 +38,10 @@
 struct submission {
     struct tg_wait wait; /* first: the wait's callbacks get this pointer */
     struct tg_spool *sp;
-    struct tg_conf *conf; /* a reference: the route and its durable block stay valid */
-    const struct tg_durable_conf *dc;
-    char status_path[LOCATION_MAX];
-    struct tg_deliver_first first; /* id, route, key, trace id, times, the request */
-    struct tg_buf request;         /* the encoded request, plain */
+    struct tg_conf *conf;             /* a reference: the route and its durable block stay valid */
+    const struct tg_durable_conf *dc; /* in conf */
+    struct tg_deliver_first first;    /* id, route, key, trace id, times, the request */
+    struct tg_buf request;            /* the encoded request, plain */
     struct tg_spool_blob sealed_request;
     struct tg_spool_blob accepted; /* the sealed 202 for first.id */
     uint8_t scope[TG_SPOOL_MAC_LEN];
@@ -112,7 +111,7 @@ static int seal_accepted(const struct submission *s, const char *id, const char 
     if (body == NULL) {
         return TG_ENOMEM;
     }
-    location_of(s->status_path, id, location, sizeof(location));
+    location_of(s->dc->status_path, id, location, sizeof(location));
     struct tg_kv hdrs[] = {
         {"Content-Type", "application/json", 12, 16},
         {"Location", location, 8, strlen(location)},
@@ -439,7 +438,7 @@ static int make_macs(struct tg_req *req, struct submission *s)
     return rc != TG_OK || !s->ordered ? rc : tg_spool_mac(s->sp, op, 3, s->order);
 }
 
-static void fill_put(struct tg_req *req, struct submission *s)
+static void fill_put(struct submission *s)
 {
     struct tg_spool_put *p = &s->put.u.put.in;
 
@@ -465,7 +464,6 @@ static void fill_put(struct tg_req *req, struct submission *s)
     s->first.sync_deadline_us = tg_now_us() + (uint64_t)s->dc->sync_wait_ms * 1000u;
     s->first.answered = first_answered;
     s->first.release = first_release;
-    (void)req;
 }
 
 /* Everything that can be done on the loop before the spool: key, encoding, MACs, seals. */
@@ -475,7 +473,6 @@ static int prepare(struct tg_req *req, struct submission *s)
     int rc;
 
     s->dc = pc->durable;
-    snprintf(s->status_path, sizeof(s->status_path), "%s", s->dc->status_path);
     snprintf(s->first.route, sizeof(s->first.route), "%s", req->policy->name);
     snprintf(s->first.trace_id, sizeof(s->first.trace_id), "%s", req->trace.id);
     tg_spool_new_id(s->first.id);
@@ -494,7 +491,7 @@ static int prepare(struct tg_req *req, struct submission *s)
         return tg_req_fail(req, rc == TG_EINVAL ? TG_EINVAL : TG_EINTERNAL,
                            rc == TG_EINVAL ? "upstream url too long" : "cannot seal");
     }
-    fill_put(req, s);
+    fill_put(s);
     return TG_OK;
 }
 

@@ -15,6 +15,7 @@
 #include "gateway/conf.h"
 #include "gateway/log.h"
 #include "gateway/stats.h"
+#include "gateway/trace_context.h"
 #include "spool/fsinfo.h"
 #include "spool/keys.h"
 #include "spool/seal.h"
@@ -54,26 +55,9 @@ void tg_spool_time(int64_t ms, char *out, size_t cap)
 
 void tg_spool_new_id(char out[TG_SPOOL_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    uint8_t b[16] = {0};
-    size_t o = 0;
+    uint8_t raw[16];
 
-    if (tg_seal_random(b, sizeof(b)) != TG_OK) {
-        /* OpenSSL's generator does not fail once seeded; if it ever did, the UNIQUE constraint
-         * on ids refuses a repeat rather than mixing two records. */
-        uint64_t t = (uint64_t)tg_spool_now_ms();
-        memcpy(b, &t, sizeof(t));
-    }
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
-    for (size_t i = 0; i < sizeof(b); i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    tg_trace_new_uuid(raw, out); /* a v4 UUID from the per-thread ChaCha20 generator */
 }
 
 /* The associated data of a sealed blob: the record and the part, so that a blob copied to

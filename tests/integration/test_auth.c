@@ -156,24 +156,10 @@ static void expect_refusal(const struct http_resp *r, long status, const char *c
     json_decref(j);
 }
 
-/* The last request the stub got, or NULL (caller decrefs). */
+/* The last request the stub got, key set fetches aside, or NULL (caller decrefs). */
 static json_t *last_upstream_request(void)
 {
-    json_t *all = stub_records(fx.record);
-    json_t *last = NULL;
-    size_t i;
-    json_t *o;
-
-    json_array_foreach(all, i, o)
-    {
-        if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0 &&
-            strstr(json_string_value(json_object_get(o, "target")), "jwks") == NULL) {
-            last = o;
-        }
-    }
-    json_incref(last);
-    json_decref(all);
-    return last;
+    return stub_last_request(fx.record, "jwks");
 }
 
 /* Requests for the key set the stub got. */

@@ -21,18 +21,12 @@ static char conf_path[128];
 
 static void setup(void)
 {
-    targets_start(&tg, 2);
-    conf_template_write(conf_path, sizeof(conf_path), "breaker.json", tg.vars, 2);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    targets_gateway_start(&tg, 2, false, "breaker.json", &gw, conf_path, sizeof(conf_path));
 }
 
 static void teardown(void)
 {
-    int rc = proc_stop(&gw, SIGTERM, 10000);
-
-    cr_expect_eq(rc, 0, "gateway exit %d, log %s", rc, gw.log_path);
-    targets_stop(&tg);
-    unlink(conf_path);
+    targets_gateway_stop(&tg, &gw, conf_path);
 }
 
 TestSuite(breaker, .init = setup, .fini = teardown, .timeout = 60);

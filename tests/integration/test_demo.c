@@ -1,15 +1,12 @@
 /* What `make run` starts: docker/demo.sh with the demo ePRO services and the default conf. It
  * binds the demo's fixed service ports (9101-9104), so it skips when they are taken. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,25 +15,6 @@
 #include <jansson.h>
 
 #include "tests/support/client.h"
-
-/* A port nobody uses right now: the kernel's pick for a socket bound to port 0. */
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
 
 static bool port_open(int port)
 {
@@ -77,7 +55,7 @@ Test(demo, make_run_serves_submit_and_stops_cleanly, .timeout = 60)
     char script[1024];
     char conf[1024];
     char port_s[16];
-    int port = free_port();
+    int port = tcp_free_port();
     char log_path[] = "/tmp/tg-demo-XXXXXX";
     int log_fd = mkstemp(log_path);
     char key[96];

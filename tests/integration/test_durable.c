@@ -27,10 +27,7 @@ static char spool[64];
 
 static void setup(void)
 {
-    const char *specs[] = {"0:questionnaire"};
-
-    spool_dir_make(spool, sizeof(spool));
-    fixture_stub_start(&fx, specs, 1, false);
+    durable_fixture_start(&fx, spool, sizeof(spool));
 }
 
 static void teardown(void)
@@ -44,10 +41,7 @@ TestSuite(durable, .init = setup, .fini = teardown, .timeout = 90);
 /* Starts the gateway on durable.json with the given overrides (NAME=VALUE, NULL-terminated). */
 static void start(const char *const *overrides)
 {
-    struct conf_var vars[DURABLE_VARS];
-    size_t n = durable_vars(vars, spool, overrides);
-
-    fixture_gateway_start(&fx, "durable.json", vars, n);
+    durable_gateway_start(&fx, spool, overrides);
 }
 
 #define GW   (fx.gw.ports[0])

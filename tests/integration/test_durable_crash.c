@@ -30,10 +30,7 @@ static bool mounted;
 
 static void setup(void)
 {
-    const char *specs[] = {"0:questionnaire"};
-
-    spool_dir_make(spool, sizeof(spool));
-    fixture_stub_start(&fx, specs, 1, false);
+    durable_fixture_start(&fx, spool, sizeof(spool));
 }
 
 static void teardown(void)
@@ -50,10 +47,7 @@ TestSuite(durable_crash, .init = setup, .fini = teardown, .timeout = 240);
 
 static void start(const char *const *overrides)
 {
-    struct conf_var vars[DURABLE_VARS];
-    size_t n = durable_vars(vars, spool, overrides);
-
-    fixture_gateway_start(&fx, "durable.json", vars, n);
+    durable_gateway_start(&fx, spool, overrides);
 }
 
 #define GW   (fx.gw.ports[0])

@@ -16,6 +16,7 @@
 #include "tests/support/clock.h"
 #include "tests/support/conf_template.h"
 #include "tests/support/fixture.h"
+#include "tests/support/otlp_attr.h"
 #include "tests/support/proc.h"
 #include "tests/support/stub_ctl.h"
 
@@ -132,30 +133,15 @@ static json_t *span_of_kind(json_t *list, int kind)
     return NULL;
 }
 
-/* The value object of attribute key in an OTLP attribute list, or NULL. */
-static json_t *attr(json_t *owner, const char *key)
-{
-    size_t i;
-    json_t *a;
-
-    json_array_foreach(json_object_get(owner, "attributes"), i, a)
-    {
-        if (strcmp(json_string_value(json_object_get(a, "key")), key) == 0) {
-            return json_object_get(a, "value");
-        }
-    }
-    return NULL;
-}
-
 static const char *attr_s(json_t *owner, const char *key)
 {
-    return json_string_value(json_object_get(attr(owner, key), "stringValue"));
+    return json_string_value(json_object_get(otlp_attr(owner, key), "stringValue"));
 }
 
 /* Integer attributes are decimal strings ("intValue": "200"), as int64 are in the mapping. */
 static const char *attr_i(json_t *owner, const char *key)
 {
-    return json_string_value(json_object_get(attr(owner, key), "intValue"));
+    return json_string_value(json_object_get(otlp_attr(owner, key), "intValue"));
 }
 
 /* How many client spans of list say http.request.resend_count 1. */
@@ -257,8 +243,8 @@ Test(otlp, one_server_and_one_client_span_per_request, .init = NULL)
     cr_expect_str_eq(attr_s(server, "client.address"), "127.0.0.1");
     cr_expect_str_eq(attr_s(server, "user_agent.original"), "epro-app/2.1");
     cr_expect_str_eq(attr_s(server, "network.protocol.version"), "1.1");
-    cr_expect_null(attr(server, "url.path"));
-    cr_expect_null(attr(server, "url.query"));
+    cr_expect_null(otlp_attr(server, "url.path"));
+    cr_expect_null(otlp_attr(server, "url.query"));
     cr_expect_str_eq(attr_s(client, "server.address"), "127.0.0.1");
     cr_expect_eq(strtol(attr_i(client, "server.port"), NULL, 10), fx.stub.ports[0]);
     cr_expect_str_eq(attr_i(client, "http.response.status_code"), "200");

@@ -21,26 +21,15 @@
 static struct targets tg;
 static struct proc gw;
 static char conf_path[128];
-static char dead_text[16];
-static struct conf_var vars[TARGETS_MAX + 1];
 
 static void setup(void)
 {
-    targets_start(&tg, 3);
-    snprintf(dead_text, sizeof(dead_text), "%d", tcp_free_port());
-    memcpy(vars, tg.vars, sizeof(tg.vars[0]) * 3);
-    vars[3] = (struct conf_var){"DEAD", dead_text};
-    conf_template_write(conf_path, sizeof(conf_path), "pool.json", vars, 4);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    targets_gateway_start(&tg, 3, true, "pool.json", &gw, conf_path, sizeof(conf_path));
 }
 
 static void teardown(void)
 {
-    int rc = proc_stop(&gw, SIGTERM, 10000);
-
-    cr_expect_eq(rc, 0, "gateway exit %d, log %s", rc, gw.log_path);
-    targets_stop(&tg);
-    unlink(conf_path);
+    targets_gateway_stop(&tg, &gw, conf_path);
 }
 
 TestSuite(pool, .init = setup, .fini = teardown, .timeout = 60);
@@ -209,7 +198,7 @@ Test(pool, a_reload_keeps_ejections_of_targets_still_there)
                            "\"upstream\":\"rr\""),
                  1, "%s", gw.log_path);
     targets_behave(&tg, 0, "");
-    conf_template_rewrite(conf_path, "pool_reloaded.json", vars, 4);
+    conf_template_rewrite(conf_path, "pool_reloaded.json", tg.vars, tg.n_vars);
     proc_signal(&gw, SIGHUP);
     cr_assert_eq(proc_log_wait(&gw, reloaded, 1, 5000), 1, "%s", gw.log_path);
     for (int k = 0; k < 15; k++) {

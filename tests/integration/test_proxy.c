@@ -44,20 +44,7 @@ static json_t *body_json(const struct http_resp *r)
 /* The last request record the stub wrote. */
 static json_t *last_request(void)
 {
-    json_t *all = stub_records(fx.record);
-    json_t *last = NULL;
-    size_t i;
-    json_t *o;
-
-    json_array_foreach(all, i, o)
-    {
-        if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0) {
-            last = o;
-        }
-    }
-    json_incref(last);
-    json_decref(all);
-    return last;
+    return stub_last_request(fx.record, NULL);
 }
 
 Test(proxy, get_keeps_raw_path_and_query)

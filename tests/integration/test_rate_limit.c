@@ -136,20 +136,7 @@ Test(rate_limit, routes_with_auth_count_by_the_tokens_subject)
 /* The last request the stub got (caller decrefs). */
 static json_t *last_request(void)
 {
-    json_t *all = stub_records(fx.record);
-    json_t *last = NULL;
-    size_t i;
-    json_t *o;
-
-    json_array_foreach(all, i, o)
-    {
-        if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0) {
-            last = o;
-        }
-    }
-    json_incref(last);
-    json_decref(all);
-    return last;
+    return stub_last_request(fx.record, NULL);
 }
 
 Test(rate_limit, trusted_proxies_name_the_client_and_extend_the_chain)

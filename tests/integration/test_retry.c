@@ -21,27 +21,15 @@
 static struct targets tg;
 static struct proc gw;
 static char conf_path[128];
-static char dead_text[16];
 
 static void setup(void)
 {
-    struct conf_var vars[TARGETS_MAX + 1];
-
-    targets_start(&tg, 3);
-    snprintf(dead_text, sizeof(dead_text), "%d", tcp_free_port());
-    memcpy(vars, tg.vars, sizeof(tg.vars[0]) * 3);
-    vars[3] = (struct conf_var){"DEAD", dead_text};
-    conf_template_write(conf_path, sizeof(conf_path), "retry.json", vars, 4);
-    cr_assert_eq(gateway_start(&gw, conf_path, NULL), 0, "gateway did not start: %s", gw.log_path);
+    targets_gateway_start(&tg, 3, true, "retry.json", &gw, conf_path, sizeof(conf_path));
 }
 
 static void teardown(void)
 {
-    int rc = proc_stop(&gw, SIGTERM, 10000);
-
-    cr_expect_eq(rc, 0, "gateway exit %d, log %s", rc, gw.log_path);
-    targets_stop(&tg);
-    unlink(conf_path);
+    targets_gateway_stop(&tg, &gw, conf_path);
 }
 
 TestSuite(retry, .init = setup, .fini = teardown, .timeout = 60);

@@ -23,15 +23,10 @@ static char spool[64];
 
 static void setup(void)
 {
-    const char *specs[] = {"0:questionnaire"};
     const char *over[] = {"MAX_AGE_S=1", NULL};
-    struct conf_var vars[DURABLE_VARS];
-    size_t n;
 
-    spool_dir_make(spool, sizeof(spool));
-    fixture_stub_start(&fx, specs, 1, false);
-    n = durable_vars(vars, spool, over);
-    fixture_gateway_start(&fx, "durable.json", vars, n);
+    durable_fixture_start(&fx, spool, sizeof(spool));
+    durable_gateway_start(&fx, spool, over);
 }
 
 static void teardown(void)

@@ -10,6 +10,7 @@
 
 #include "tests/support/clock.h"
 #include "tests/support/conf_template.h"
+#include "tests/support/fixture.h"
 
 void spool_dir_make(char *dir, size_t cap)
 {
@@ -169,4 +170,20 @@ size_t durable_vars(struct conf_var *vars, const char *spool_dir, const char *co
         n++;
     }
     return n;
+}
+
+void durable_fixture_start(struct fixture *f, char *spool, size_t cap)
+{
+    const char *specs[] = {"0:questionnaire"};
+
+    spool_dir_make(spool, cap);
+    fixture_stub_start(f, specs, 1, false);
+}
+
+void durable_gateway_start(struct fixture *f, const char *spool_dir, const char *const *overrides)
+{
+    struct conf_var vars[DURABLE_VARS];
+    size_t n = durable_vars(vars, spool_dir, overrides);
+
+    fixture_gateway_start(f, "durable.json", vars, n);
 }

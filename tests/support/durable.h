@@ -13,6 +13,7 @@
 #include "tests/support/client.h"
 
 struct conf_var;
+struct fixture;
 
 /* Makes a fresh spool directory (/tmp/tg-spool-XXXXXX) into dir (cap >= 64); removes one with
  * everything in it. Test thread (cr_assert). */
@@ -48,5 +49,13 @@ bool wait_ledger_stored(int stub_port, int want, int timeout_ms);
  * DURABLE_VARS) gets them with the overrides applied (NAME=VALUE strings, NULL-terminated). */
 #define DURABLE_VARS 13
 size_t durable_vars(struct conf_var *vars, const char *spool_dir, const char *const *overrides);
+
+/* The durable suites' .init: a fresh spool directory into spool (cap >= 64, spool_dir_make) and
+ * f's stub with one questionnaire listener, not recording. Test thread (cr_assert). */
+void durable_fixture_start(struct fixture *f, char *spool, size_t cap);
+
+/* Starts f's gateway on durable.json with spool_dir and the overrides (NAME=VALUE,
+ * NULL-terminated, may be NULL) over durable_vars' defaults. Test thread (cr_assert). */
+void durable_gateway_start(struct fixture *f, const char *spool_dir, const char *const *overrides);
 
 #endif

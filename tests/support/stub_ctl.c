@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -52,6 +53,26 @@ json_t *stub_records(const char *record_path)
     free(line);
     fclose(f);
     return all;
+}
+
+json_t *stub_last_request(const char *record_path, const char *skip)
+{
+    json_t *all = stub_records(record_path);
+    json_t *last = NULL;
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(all, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "event")), "request") == 0 &&
+            (skip == NULL ||
+             strstr(json_string_value(json_object_get(o, "target")), skip) == NULL)) {
+            last = o;
+        }
+    }
+    json_incref(last);
+    json_decref(all);
+    return last;
 }
 
 const char *record_header(const json_t *rec, const char *name)

@@ -26,6 +26,10 @@ void temp_path(char *path, size_t cap, const char *tag);
  * does not exist yet). */
 json_t *stub_records(const char *record_path);
 
+/* The last request record in record_path whose request-target does not contain skip (NULL: any
+ * request), a new reference (caller decrefs), or NULL when there is none. */
+json_t *stub_last_request(const char *record_path, const char *skip);
+
 /* Value of the first header called name (case-insensitive) in a stub request record, borrowed
  * from rec; NULL when rec has none. */
 const char *record_header(const json_t *rec, const char *name);

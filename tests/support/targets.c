@@ -34,6 +34,7 @@ void targets_start(struct targets *t, size_t n)
         snprintf(t->name[i], sizeof(t->name[i]), "T%zu", i);
         t->vars[i] = (struct conf_var){t->name[i], t->port_text[i]};
     }
+    t->n_vars = n;
 }
 
 void targets_kill(struct targets *t, size_t i, int sig)
@@ -114,4 +115,25 @@ int targets_opened(const struct targets *t, size_t i)
     }
     json_decref(all);
     return n;
+}
+
+void targets_gateway_start(struct targets *t, size_t n, bool dead, const char *tmpl,
+                           struct proc *gw, char *conf_path, size_t cap)
+{
+    targets_start(t, n);
+    if (dead) {
+        snprintf(t->dead_text, sizeof(t->dead_text), "%d", tcp_free_port());
+        t->vars[t->n_vars++] = (struct conf_var){"DEAD", t->dead_text};
+    }
+    conf_template_write(conf_path, cap, tmpl, t->vars, t->n_vars);
+    cr_assert_eq(gateway_start(gw, conf_path, NULL), 0, "gateway did not start: %s", gw->log_path);
+}
+
+void targets_gateway_stop(struct targets *t, struct proc *gw, const char *conf_path)
+{
+    int rc = proc_stop(gw, SIGTERM, 10000);
+
+    cr_expect_eq(rc, 0, "gateway exit %d, log %s", rc, gw->log_path);
+    targets_stop(t);
+    unlink(conf_path);
 }

@@ -5,6 +5,7 @@
  * each can be killed and brought back on its own port, all recording into one file (each
  * request record names the port it came in on). Test thread only; failures fail the test. */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tests/support/conf_template.h"
@@ -19,7 +20,11 @@ struct targets {
     char port_text[TARGETS_MAX][16];
     char name[TARGETS_MAX][24]; /* "T0", "T1"...: the conf template placeholders */
     char record[256];
-    struct conf_var vars[TARGETS_MAX]; /* ${T0}... = the ports, for conf_template_write */
+    char dead_text[16];
+    /* ${T0}... = the ports, for conf_template_write; then ${DEAD} when targets_gateway_start
+     * was asked for it */
+    struct conf_var vars[TARGETS_MAX + 1];
+    size_t n_vars; /* n, or n + 1 with ${DEAD} */
 };
 
 /* Starts n targets (test service) on ports the kernel picks. */
@@ -46,5 +51,17 @@ int targets_opened(const struct targets *t, size_t i);
 
 /* Stops the targets still running (each must exit 0) and removes the record file. */
 void targets_stop(struct targets *t);
+
+/* The .init of a suite around a pool: starts n targets, writes conf_path (cap >= 32) from
+ * template tmpl with their ${T0}... and, when dead is true, ${DEAD} (a port on 127.0.0.1 nothing
+ * listens on: connecting to it is refused), and starts the gateway gw on it. t->vars and
+ * t->n_vars keep the placeholders for a later conf_template_rewrite. Fails the test if the
+ * gateway does not start. */
+void targets_gateway_start(struct targets *t, size_t n, bool dead, const char *tmpl,
+                           struct proc *gw, char *conf_path, size_t cap);
+
+/* Its .fini: stops gw (SIGTERM, 10 s; expects exit 0), then the targets (targets_stop), and
+ * removes conf_path. */
+void targets_gateway_stop(struct targets *t, struct proc *gw, const char *conf_path);
 
 #endif

@@ -7,22 +7,9 @@
 
 #include "gateway/otlp.h"
 #include "gateway/span.h"
+#include "tests/support/otlp_attr.h"
 
 TestSuite(otlp, .timeout = 10);
-
-static json_t *attr_value(json_t *owner, const char *key)
-{
-    size_t i;
-    json_t *a;
-
-    json_array_foreach(json_object_get(owner, "attributes"), i, a)
-    {
-        if (strcmp(json_string_value(json_object_get(a, "key")), key) == 0) {
-            return json_object_get(a, "value");
-        }
-    }
-    return NULL;
-}
 
 Test(otlp, encodes_the_json_mapping)
 {
@@ -58,19 +45,18 @@ Test(otlp, encodes_the_json_mapping)
     cr_assert(eq(int, (int)json_integer_value(json_object_get(span, "kind")), 3));
     cr_assert(eq(
         int, (int)json_integer_value(json_object_get(json_object_get(span, "status"), "code")), 2));
-    cr_assert(
-        eq(str,
-           (char *)json_string_value(json_object_get(attr_value(span, "server.port"), "intValue")),
-           "9101"));
+    cr_assert(eq(
+        str, (char *)json_string_value(json_object_get(otlp_attr(span, "server.port"), "intValue")),
+        "9101"));
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
     cr_assert(eq(str,
-                 (char *)json_string_value(json_object_get(attr_value(res, "b"), "stringValue")),
+                 (char *)json_string_value(json_object_get(otlp_attr(res, "b"), "stringValue")),
                  "x,y"));
     cr_assert(eq(
         str,
-        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        (char *)json_string_value(json_object_get(otlp_attr(res, "service.name"), "stringValue")),
         "tracegate"));
-    cr_assert(zero(ptr, attr_value(res, "junk")));
+    cr_assert(zero(ptr, otlp_attr(res, "junk")));
     json_decref(j);
 }
 
@@ -82,7 +68,7 @@ Test(otlp, service_name_from_the_list_unless_otel_service_name)
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
     cr_assert(eq(
         str,
-        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        (char *)json_string_value(json_object_get(otlp_attr(res, "service.name"), "stringValue")),
         "from-list"));
     json_decref(j);
     o.service_name = "from-env";
@@ -90,7 +76,7 @@ Test(otlp, service_name_from_the_list_unless_otel_service_name)
     res = json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0), "resource");
     cr_assert(eq(
         str,
-        (char *)json_string_value(json_object_get(attr_value(res, "service.name"), "stringValue")),
+        (char *)json_string_value(json_object_get(otlp_attr(res, "service.name"), "stringValue")),
         "from-env"));
     json_decref(j);
 }
